@@ -1,0 +1,112 @@
+"""YAML configs loaded into frozen dataclasses, strictly.
+
+Unknown keys, missing required keys and wrong types are errors that name the file and the
+key (``configs/train/x.yaml: key 'epochs': expected int, got str 'ten'``). Nothing is
+coerced silently except int → float, which YAML users expect (``lr: 1`` means 1.0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from segrt.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_config(path: str | Path, cls: type[T], overrides: dict[str, Any] | None = None) -> T:
+    """Read ``path`` (YAML mapping) into the frozen dataclass ``cls``.
+
+    ``overrides`` (already-typed values, e.g. from CLI flags; ``None`` values are ignored)
+    replace keys of the file before validation.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the path") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(raw).__name__}")
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return from_dict(cls, raw, source=str(path))
+
+
+def from_dict(cls: type[T], raw: dict[str, Any], source: str = "<config>", prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, checking keys and types recursively."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(sorted(fields))}"
+        )
+    values = {}
+    for name, field in fields.items():
+        key = f"{prefix}{name}"
+        if name not in raw:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{source}: missing required key '{key}'")
+            continue
+        values[name] = _check(hints[name], raw[name], source, key)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # __post_init__ range checks
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _check(tp: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if arg is type(None) and value is None:
+                return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _check(non_none[0], value, source, key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            _fail(source, key, "a mapping", value)
+        return from_dict(tp, value, source, prefix=f"{key}.")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            _fail(source, key, "a list", value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{source}: key '{key}': expected {len(args)} items, got {len(value)}")
+        return tuple(_check(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(
+                f"{source}: key '{key}': expected one of {', '.join(map(repr, args))}, got {value!r}"
+            )
+        return value
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        _fail(source, key, "float", value)
+    if tp in (int, str, bool):
+        if type(value) is not tp:
+            _fail(source, key, tp.__name__, value)
+        return value
+    raise TypeError(f"config type {tp!r} of '{key}' is not supported")  # programming error
+
+
+def _fail(source: str, key: str, expected: str, value: Any) -> typing.NoReturn:
+    raise ConfigError(
+        f"{source}: key '{key}': expected {expected}, got {type(value).__name__} {value!r}"
+    )

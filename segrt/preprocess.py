@@ -1,0 +1,103 @@
+"""The one preprocessing definition: training, calibration, evaluation and the live loop.
+
+A frame arrives as OpenCV gives it (uint8, H×W×3, BGR). The network wants float32
+N×3×h×w, RGB, normalised with the mean/std it was trained with. The spec travels with the
+model in its JSON manifest, so an exported model cannot be fed differently from how it
+was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# ImageNet statistics: the usual choice, and the one that lets backbones load ImageNet
+# weights later without retraining the first layer's expectations.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a BGR uint8 frame becomes the network input.
+
+    ``width``/``height`` are the network input size; ``mean``/``std`` are in 0..1 units of
+    RGB channels. Resizing uses INTER_AREA: frames are usually shrunk (960×540 → 384×288),
+    where bilinear aliases thin structures such as poles.
+    """
+
+    width: int
+    height: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"input size must be positive, got {self.width}x{self.height}")
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"std must be positive, got {self.std}")
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, 3, self.height, self.width)
+
+    def to_dict(self) -> dict:
+        return {"width": self.width, "height": self.height,
+                "mean": list(self.mean), "std": list(self.std),
+                "color": "RGB", "layout": "NCHW", "dtype": "float32", "resize": "area"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocess":
+        return cls(int(d["width"]), int(d["height"]), tuple(d["mean"]), tuple(d["std"]))
+
+
+class Preprocessor:
+    """Applies a :class:`Preprocess` to frames without allocating per frame.
+
+    Buffers for the resized and colour-converted frame are made once; ``out`` is written in
+    place, so the backend can bind it as its input once and for all.
+    """
+
+    def __init__(self, spec: Preprocess) -> None:
+        self.spec = spec
+        self._resized = np.empty((spec.height, spec.width, 3), np.uint8)
+        self._rgb = np.empty_like(self._resized)
+        # (x/255 - mean)/std == x*scale + shift, per channel; one fused multiply-add.
+        std = np.asarray(spec.std, np.float32)
+        self._scale = (1.0 / (255.0 * std)).reshape(3, 1, 1).astype(np.float32)
+        self._shift = (-np.asarray(spec.mean, np.float32) / std).reshape(3, 1, 1).astype(np.float32)
+
+    def __call__(self, frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """frame_bgr: uint8 (H, W, 3) → out: float32 (3, h, w), written in place and returned."""
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 HxWx3 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+        s = self.spec
+        if out is None:
+            out = np.empty((3, s.height, s.width), np.float32)
+        if frame_bgr.shape[:2] == (s.height, s.width):
+            np.copyto(self._resized, frame_bgr)
+        else:
+            cv2.resize(frame_bgr, (s.width, s.height), dst=self._resized, interpolation=cv2.INTER_AREA)
+        cv2.cvtColor(self._resized, cv2.COLOR_BGR2RGB, dst=self._rgb)
+        chw = self._rgb.transpose(2, 0, 1)
+        np.multiply(chw, self._scale, out=out, dtype=np.float32)
+        out += self._shift
+        return out
+
+
+def preprocess(frame_bgr: np.ndarray, spec: Preprocess) -> np.ndarray:
+    """One-off convenience: uint8 (H, W, 3) BGR → float32 (3, h, w). Allocates; not for loops."""
+    return Preprocessor(spec)(frame_bgr)
+
+
+def normalize_rgb(image_rgb: np.ndarray, spec: Preprocess) -> np.ndarray:
+    """uint8 (..., H, W, 3) RGB already at network size → float32 (..., 3, H, W).
+
+    Training uses this after its own geometric augmentation (random scale, crop, flip),
+    with the same mean/std the :class:`Preprocessor` applies at run time.
+    """
+    mean = np.asarray(spec.mean, np.float32) * 255.0
+    std = np.asarray(spec.std, np.float32) * 255.0
+    x = (image_rgb.astype(np.float32) - mean) / std
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))

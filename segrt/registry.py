@@ -1,0 +1,46 @@
+"""One lookup table per extensible kind (models, backends, sources, sinks)."""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, TypeVar
+
+from segrt.errors import SegrtError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name → object. An unknown name raises an error that lists the valid ones.
+
+    >>> colours = Registry("colour")
+    >>> _ = colours.register("red")(1)
+    >>> colours.get("red")
+    1
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise SegrtError(
+                f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items

@@ -1,0 +1,57 @@
+"""segrt: real-time semantic segmentation for video.
+
+The repository's top-level folders are subpackages of ``segrt``: ``realtime/`` is
+``segrt.realtime``, ``engines/`` is ``segrt.engines``, ``train/`` is ``segrt.train`` and
+``calibration/`` is ``segrt.calibration``. ``pip install .`` installs the runtime only
+(no torch); training, export and TensorRT are extras.
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "segrt/__init__.py").read_text()).group(1)
+
+FOLDERS = {"realtime": "segrt.realtime", "engines": "segrt.engines",
+           "train": "segrt.train", "calibration": "segrt.calibration"}
+packages = find_packages(include=["segrt", "segrt.*"])
+package_dir = {"segrt": "segrt"}
+for folder, package in FOLDERS.items():
+    package_dir[package] = folder
+    packages += [package] + [f"{package}.{p}" for p in find_packages(folder)]
+
+setup(
+    name="segrt",
+    version=VERSION,
+    description="Real-time semantic segmentation for video: train, export, TensorRT/ONNX Runtime, live overlay",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    package_data={"segrt": ["zoo/*.onnx", "zoo/*.json", "zoo/*.pt", "datasets/*.json"]},
+    install_requires=[
+        "numpy>=1.24",
+        # Headless: servers and CI. Desktop users who want a window install opencv-python
+        # instead (the two must not be installed together); Jetson users keep JetPack's
+        # GStreamer build: install with `pip install --no-deps .` and add the rest by hand.
+        "opencv-python-headless>=4.8",
+        "onnxruntime>=1.17",
+        "pyyaml>=6.0",
+        "click>=8.1",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        # torch is not pinned: pick the build for your machine (CPU or CUDA) before this.
+        "train": ["torch>=2.3", "matplotlib>=3.7"],
+        "export": ["onnx>=1.16", "onnxscript>=0.2"],
+        "tensorrt": ["tensorrt>=10.3", "cuda-python>=12.3"],
+        "dev": ["pytest>=8", "ruff>=0.5"],
+    },
+    entry_points={"console_scripts": ["segrt=segrt.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License",
+                 "Topic :: Scientific/Engineering :: Image Recognition"],
+)

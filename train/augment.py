@@ -1,0 +1,49 @@
+"""Training augmentation as pure numpy/cv2 functions (torch-free, testable).
+
+All take and return uint8 (H, W, 3) RGB images and uint8 (H, W) label maps.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def random_scale_crop(image: np.ndarray, label: np.ndarray, out_w: int, out_h: int,
+                      base_scale: float, scale_range: tuple[float, float], ignore: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Resize by ``base_scale * U(scale_range)``, then crop (or pad) to ``out_w`` x ``out_h``.
+
+    ``base_scale`` maps the dataset resolution to the network's, so a scale of 1.0 shows the
+    network objects at the size it sees at run time. Padding is black and ``ignore`` in the
+    label, so padded pixels do not count in the loss.
+    """
+    s = base_scale * rng.uniform(*scale_range)
+    h, w = label.shape
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    label = cv2.resize(label, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    ph, pw = max(out_h - nh, 0), max(out_w - nw, 0)
+    if ph or pw:
+        image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        label = cv2.copyMakeBorder(label, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=ignore)
+    y = int(rng.integers(0, label.shape[0] - out_h + 1))
+    x = int(rng.integers(0, label.shape[1] - out_w + 1))
+    return image[y:y + out_h, x:x + out_w], label[y:y + out_h, x:x + out_w]
+
+
+def random_hflip(image: np.ndarray, label: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if rng.random() < 0.5:
+        return image[:, ::-1], label[:, ::-1]
+    return image, label
+
+
+def photometric(image: np.ndarray, rng: np.random.Generator, strength: float = 0.25) -> np.ndarray:
+    """Random brightness, contrast and saturation, each by up to ±``strength``."""
+    x = image.astype(np.float32)
+    gray = x.mean(axis=2, keepdims=True)
+    x = gray + (x - gray) * (1 + rng.uniform(-strength, strength))  # saturation
+    x = (x - x.mean()) * (1 + rng.uniform(-strength, strength)) + x.mean()  # contrast
+    x = x * (1 + rng.uniform(-strength, strength))  # brightness
+    return np.clip(x, 0, 255).astype(np.uint8)

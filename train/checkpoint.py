@@ -1,0 +1,51 @@
+"""Checkpoints carry their own class names, palette and preprocessing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from segrt.errors import ModelError
+
+FORMAT = "segrt-checkpoint/1"
+
+
+def save(path: Path, payload: dict) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated ``best.pt``."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found; train one with 'segrt train' first")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a bad file  # noqa: BLE001
+        raise ModelError(f"{path}: not a readable checkpoint ({type(exc).__name__}); re-download or retrain") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a segrt checkpoint (format {FORMAT} expected)")
+    return ckpt
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_from_checkpoint(ckpt: dict):
+    """The model of a loaded checkpoint, in eval mode, float32."""
+    from segrt.train.models import build_model
+
+    net = build_model(ckpt["model"], num_classes=len(ckpt["classes"]))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    net.load_state_dict(state)  # strict: a mismatch is an error, never ignored
+    return net.eval()

@@ -1,0 +1,40 @@
+"""Training configuration (torch-free, so the CLI can validate a config before importing torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    dataset: Literal["camvid"] = "camvid"
+    input_width: int = 384
+    input_height: int = 288
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 3e-3             # AdamW: converges in few epochs from scratch, unlike SGD
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 2
+    scale_range: tuple[float, float] = (0.75, 1.5)
+    # "enet": w = 1/ln(1.02 + p_class) (Paszke et al.), bounded, so rare classes count
+    # without exploding the loss the way raw inverse frequency does.
+    class_weighting: Literal["none", "enet"] = "enet"
+    eval_every: int = 5
+    seed: int = 0
+    threads: int = 0             # torch CPU threads; 0 = all cores
+
+    def __post_init__(self) -> None:
+        for name in ("input_width", "input_height", "epochs", "batch_size", "eval_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"key '{name}' must be positive, got {getattr(self, name)}")
+        if self.input_width % 32 or self.input_height % 32:
+            raise ValueError(
+                f"input size {self.input_width}x{self.input_height} must be a multiple of 32 "
+                "(the network downsamples 5 times); e.g. 384x288 or 480x352")
+        if self.lr <= 0:
+            raise ValueError(f"key 'lr' must be positive, got {self.lr}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"key 'scale_range' must be 0 < low <= high, got {self.scale_range}")

@@ -1,0 +1,22 @@
+"""Model registry: every architecture is built by name.
+
+>>> from segrt.train.models import build_model           # doctest: +SKIP
+>>> net = build_model("fastscnn", num_classes=11)         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from segrt.registry import Registry
+
+# name → "module:class"; modules are imported only when their model is built, so listing
+# the names never imports torch.
+MODELS: Registry[str] = Registry("model")
+MODELS.register("fastscnn")("segrt.train.models.fastscnn:FastSCNN")
+
+
+def build_model(name: str, num_classes: int, **kwargs):
+    module_name, cls_name = MODELS.get(name).split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(num_classes=num_classes, **kwargs)
