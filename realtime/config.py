@@ -1,0 +1,22 @@
+"""Settings of ``segrt run`` (YAML: configs/run/*.yaml; CLI flags override)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    alpha: float = 0.5        # overlay opacity: 0 shows the frame, 1 only the label colours
+    legend: bool = True
+    hud: bool = True
+    threads: int = 0          # ONNX Runtime intra-op threads; 0 = all physical cores
+    image_fps: float = 10.0   # playback rate of videos written from image folders
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"key 'alpha' must be within 0..1, got {self.alpha}")
+        if self.threads < 0:
+            raise ValueError(f"key 'threads' must be >= 0, got {self.threads}")
+        if self.image_fps <= 0:
+            raise ValueError(f"key 'image_fps' must be positive, got {self.image_fps}")

@@ -1,0 +1,50 @@
+"""Frame sinks: a video file, a folder of images, a window, or nothing.
+
+``--output out.mp4`` (or .avi) writes a video, ``--output frames/`` a folder of JPEGs,
+``--show`` opens a window, and with neither the frames go nowhere (benchmarking).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from segrt.registry import Registry
+
+
+class Sink(Protocol):
+    frames_written: int
+    stop_requested: bool  # a window's 'q' / Esc asks the loop to end
+
+    def __enter__(self) -> "Sink": ...
+    def __exit__(self, *exc: object) -> None: ...
+    def write(self, frame: np.ndarray) -> None:
+        """Takes a uint8 (H, W, 3) BGR frame; must not keep a reference to it."""
+
+
+SINKS: Registry[str] = Registry("sink kind")
+SINKS.register("video")("segrt.realtime.sinks.video:VideoSink")
+SINKS.register("images")("segrt.realtime.sinks.images:ImageFolderSink")
+SINKS.register("window")("segrt.realtime.sinks.window:WindowSink")
+SINKS.register("null")("segrt.realtime.sinks.null:NullSink")
+
+VIDEO_SUFFIXES = (".mp4", ".avi")
+
+
+def sink_kind(output: str) -> str:
+    """'out.mp4' → video; 'frames/' or a suffix-less path → images; 'null' → null."""
+    if output in ("null", "window"):
+        return output
+    suffix = Path(output).suffix.lower()
+    if output.endswith(("/", "\\")) or not suffix or Path(output).is_dir():
+        return "images"
+    return "video"
+
+
+def open_sink(kind: str, target: str | None = None, **options) -> Sink:
+    module_name, cls_name = SINKS.get(kind).split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(target, **options)

@@ -1,0 +1,47 @@
+"""An OpenCV window; 'q' or Esc ends the run. Needs a display and a GUI build of OpenCV."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import cv2
+import numpy as np
+
+from segrt.errors import SegrtError
+
+TITLE = "segrt"
+
+
+def window_support() -> tuple[bool, str]:
+    """(usable, reason) for showing a window on this machine."""
+    gui = [line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines()
+           if line.strip().startswith("GUI:")]
+    if not gui or gui[0].upper() == "NONE":
+        return False, ("this OpenCV has no GUI (opencv-python-headless); for a window run "
+                       "'pip uninstall -y opencv-python-headless && pip install opencv-python'")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False, "no display (DISPLAY is not set); use --output FILE.mp4 instead of --show"
+    return True, f"OpenCV GUI: {gui[0]}"
+
+
+class WindowSink:
+    def __init__(self, target: str | None = None, **_: object) -> None:
+        ok, why = window_support()
+        if not ok:
+            raise SegrtError(f"--show: {why}")
+        self.frames_written = 0
+        self.stop_requested = False
+
+    def __enter__(self) -> "WindowSink":
+        cv2.namedWindow(TITLE, cv2.WINDOW_NORMAL)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        cv2.destroyWindow(TITLE)
+
+    def write(self, frame: np.ndarray) -> None:
+        cv2.imshow(TITLE, frame)
+        self.frames_written += 1
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.stop_requested = True

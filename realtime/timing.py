@@ -1,0 +1,82 @@
+"""Per-stage timing of the loop: samples, statistics, an end-of-run table, a live line."""
+
+from __future__ import annotations
+
+import time
+from array import array
+from contextlib import contextmanager
+
+import numpy as np
+
+STAGES = ("read", "preprocess", "infer", "postprocess", "render", "write")
+
+
+class StageTimer:
+    """Collects one duration per stage per frame, in seconds.
+
+    Samples go into ``array('d')`` (amortised appends, no per-frame objects).
+    """
+
+    def __init__(self, stages: tuple[str, ...] = STAGES) -> None:
+        self.stages = stages
+        self.samples = {s: array("d") for s in stages}
+        self.frame_total = array("d")  # sum of the stages of each frame: its latency
+        self._current = 0.0
+        self.started = time.perf_counter()
+        self.ended: float | None = None
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples[name].append(seconds)
+        self._current += seconds
+
+    def end_frame(self) -> float:
+        """Closes the current frame; returns its latency in seconds."""
+        latency, self._current = self._current, 0.0
+        self.frame_total.append(latency)
+        return latency
+
+    def stop(self) -> None:
+        self.ended = time.perf_counter()
+
+    @property
+    def wall_seconds(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    def mean_ms(self, name: str, last: int = 0) -> float:
+        s = self.samples[name] if name != "frame" else self.frame_total
+        s = s[-last:] if last else s
+        return 1000.0 * sum(s) / len(s) if len(s) else 0.0
+
+    def summary(self) -> dict:
+        """Stage → {count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}; 'frame' is the sum."""
+        out = {}
+        for name, values in [*self.samples.items(), ("frame", self.frame_total)]:
+            if not len(values):
+                continue
+            ms = np.frombuffer(values, np.float64) * 1000.0
+            p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+            out[name] = {"count": int(ms.size), "mean_ms": round(float(ms.mean()), 3),
+                         "p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3),
+                         "p99_ms": round(float(p99), 3), "max_ms": round(float(ms.max()), 3)}
+        return out
+
+
+def format_table(summary: dict, frames: int, wall_seconds: float) -> str:
+    """The end-of-run table: one row per stage, then the per-frame total and FPS."""
+    head = f"{'stage':<12}{'mean':>9}{'p50':>9}{'p95':>9}{'p99':>9}   ms"
+    rows = [head, "-" * len(head)]
+    for name, s in summary.items():
+        if name == "frame":
+            rows.append("-" * len(head))
+        rows.append(f"{name:<12}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['p99_ms']:>9.2f}")
+    fps = frames / wall_seconds if wall_seconds > 0 else 0.0
+    rows.append(f"{frames} frames in {wall_seconds:.2f} s: {fps:.1f} FPS end to end")
+    return "\n".join(rows)

