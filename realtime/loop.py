@@ -6,6 +6,7 @@ the first frame or on the first frame; the loop itself reuses them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,10 +44,11 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
     stopped_by = "end"
     try:
         while max_frames is None or frames_in < max_frames:
-            with timer.stage("read"):
-                frame = source.read()
-            if frame is None:
+            t0 = time.perf_counter()
+            frame = source.read()
+            if frame is None:  # the end-of-stream read is not a frame: not a sample either
                 break
+            timer.add("read", time.perf_counter() - t0)
             frames_in += 1
             with timer.stage("preprocess"):
                 prep(frame, out=x[0])

@@ -61,9 +61,15 @@ def poly_with_warmup(total_steps: int, warmup_steps: int):
     return factor
 
 
-def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = None) -> dict:
+def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = None,
+        stop_after: int | None = None) -> dict:
     """Train ``cfg.model`` on CamVid train, evaluate on val; writes into ``out_dir``:
-    ``last.pt``, ``best.pt`` (by val mIoU) and ``metrics.csv``. Returns the best metrics."""
+    ``last.pt``, ``best.pt`` (by val mIoU) and ``metrics.csv``. Returns the best metrics.
+
+    ``resume`` continues exactly (weights, optimiser, schedule, random state) from a
+    ``last.pt``; ``stop_after`` ends after that epoch while keeping the schedule of
+    ``cfg.epochs``, for time-boxed sessions that resume later.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -106,7 +112,7 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
         log = csv.writer(log_file)
         if new_log:
             log.writerow(["epoch", "train_loss", "lr", "val_miou", "val_pixel_accuracy", "seconds"])
-        for epoch in range(start, cfg.epochs + 1):
+        for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
             t0 = time.perf_counter()
             loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch)
             metrics = None

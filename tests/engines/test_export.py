@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+
+from segrt.cli import main  # noqa: E402
+from segrt.datasets.camvid import CLASSES, PALETTE  # noqa: E402
+from segrt.engines.base import open_backend  # noqa: E402
+from segrt.engines.export import export_onnx, parity  # noqa: E402
+from segrt.preprocess import Preprocess  # noqa: E402
+from segrt.train import checkpoint  # noqa: E402
+from segrt.train.models import build_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_model("fastscnn", num_classes=len(CLASSES))
+    # Non-trivial BN statistics, so the export is checked on a network that is not near-constant.
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(4, 3, 96, 128))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    checkpoint.save(path, {"model": "fastscnn", "classes": list(CLASSES),
+                           "palette": [list(c) for c in PALETTE],
+                           "preprocess": Preprocess(128, 96).to_dict(),
+                           "state_dict": net.state_dict(), "epoch": 0, "metrics": {}})
+    return path
+
+
+def test_export_puts_argmax_in_the_graph_and_writes_the_manifest(ckpt_path, tmp_path):
+    out = tmp_path / "m.onnx"
+    manifest = export_onnx(ckpt_path, out)
+    graph = onnx.load(str(out)).graph
+    assert graph.node[-1].op_type == "Cast" and "ArgMax" in [n.op_type for n in graph.node]
+    assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["classes"] == list(CLASSES) and doc["precision"] == "fp32"
+    assert doc["preprocess"]["width"] == 128 and doc["opset"] == manifest.opset
+    assert doc["source_checkpoint_sha256"] == checkpoint.sha256(ckpt_path)
+    with open_backend(out) as net:  # the manifest's model hash matches the file
+        assert net.infer(net.input_buffer(3)).shape == (3, 96, 128)
+
+
+def test_onnx_runtime_agrees_with_torch(ckpt_path, tmp_path, camvid_root):
+    import cv2
+
+    out = tmp_path / "m.onnx"
+    export_onnx(ckpt_path, out)
+    frames = [cv2.imread(str(p)) for p in sorted((camvid_root / "val").glob("*.png"))[:4]]
+    assert parity(ckpt_path, out, frames) > 0.999
+
+
+def test_export_cli_reports_parity(ckpt_path, tmp_path, camvid_root, capsys):
+    main(["export", str(ckpt_path), "-o", str(tmp_path / "c.onnx"), "--data-root", str(camvid_root)])
+    out = capsys.readouterr().out
+    assert "wrote" in out and "parity: ONNX Runtime and torch agree on" in out
+
+
+def test_export_of_a_non_checkpoint_fails_cleanly(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(bad), "-o", str(tmp_path / "x.onnx")])
+    assert exit_info.value.code == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()

@@ -1,0 +1,91 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from segrt.cli import default_model
+from segrt.engines.base import open_backend
+from segrt.errors import ModelError, SegrtError
+from segrt.preprocess import Preprocessor
+
+
+@pytest.fixture()
+def model_copy(tmp_path):
+    src = default_model()
+    dst = tmp_path / src.name
+    shutil.copyfile(src, dst)
+    shutil.copyfile(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst
+
+
+def test_output_is_a_uint8_label_map_at_network_size():
+    with open_backend(default_model()) as net:
+        spec = net.manifest.preprocess
+        x = net.input_buffer()
+        assert x.shape == (1, 3, spec.height, spec.width) and x.dtype == np.float32
+        labels = net.infer(x)
+        assert labels.shape == (1, spec.height, spec.width) and labels.dtype == np.uint8
+        assert labels.max() < len(net.manifest.classes)
+
+
+def test_batches_and_caller_owned_arrays():
+    with open_backend(default_model()) as net:
+        x1 = net.input_buffer().copy()
+        rng = np.random.default_rng(0)
+        x1[:] = rng.normal(size=x1.shape)
+        single = net.infer(x1).copy()
+        batch = np.concatenate([x1, np.zeros_like(x1)])
+        out = net.infer(batch)
+        assert out.shape[0] == 2
+        np.testing.assert_array_equal(out[0], single[0])
+
+
+def test_wrong_input_shape_is_refused():
+    with open_backend(default_model()) as net:
+        with pytest.raises(ValueError, match="expected float32"):
+            net.infer(np.zeros((1, 3, 10, 10), np.float32))
+
+
+def test_shipped_model_sees_road_below_and_sky_above_on_the_dashcam(dashcam):
+    import cv2
+
+    cap = cv2.VideoCapture(str(dashcam))
+    for _ in range(30):
+        ok, frame = cap.read()
+    assert ok
+    with open_backend(default_model()) as net:
+        classes = net.manifest.classes
+        x = net.input_buffer()
+        Preprocessor(net.manifest.preprocess)(frame, out=x[0])
+        labels = net.infer(x)[0]
+    h, w = labels.shape
+    bottom_centre = labels[int(h * 0.85):, int(w * 0.35):int(w * 0.65)]
+    top = labels[: int(h * 0.15)]
+    assert (bottom_centre == classes.index("Road")).mean() > 0.6
+    assert (top == classes.index("Sky")).mean() > 0.5
+
+
+def test_model_changed_after_export_is_refused(model_copy):
+    data = bytearray(model_copy.read_bytes())
+    data[-1] ^= 1
+    model_copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match its manifest"):
+        open_backend(model_copy)
+
+
+def test_missing_or_foreign_manifest_says_how_to_fix(model_copy):
+    manifest = model_copy.with_suffix(".json")
+    manifest.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ModelError, match="not a segrt manifest"):
+        open_backend(model_copy)
+    manifest.unlink()
+    with pytest.raises(ModelError, match="segrt export"):
+        open_backend(model_copy)
+
+
+def test_unknown_suffix_lists_the_backends(tmp_path):
+    f = tmp_path / "model.tflite"
+    f.write_bytes(b"x")
+    with pytest.raises(SegrtError, match=r"valid model file suffixs: \.onnx|valid model file suffix"):
+        open_backend(f)
