@@ -53,7 +53,8 @@ class OnnxRuntimeBackend:
         try:
             self._session = ort.InferenceSession(str(self.path), opts, providers=list(self.providers))
         except Exception as exc:  # ORT raises its own exception types for bad files  # noqa: BLE001
-            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]}); re-export the model") from None
+            first_line = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({first_line}); re-export the model") from None
         names_in = [i.name for i in self._session.get_inputs()]
         names_out = [o.name for o in self._session.get_outputs()]
         m = self.manifest

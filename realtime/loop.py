@@ -38,8 +38,8 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
     prep = Preprocessor(backend.manifest.preprocess)
     x = backend.input_buffer(1)
     total = source.frame_count if max_frames is None else min(max_frames, source.frame_count or max_frames)
-    bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, disable=None if progress is None else not progress,
-               dynamic_ncols=True, mininterval=0.5)
+    bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
+               disable=None if progress is None else not progress)
     frames_in = frames_out = 0
     stopped_by = "end"
     try:

@@ -39,7 +39,7 @@ def render_legend(classes: Sequence[str], palette_rgb: Sequence[Sequence[int]],
     row = th + base + 6
     width = max(cv2.getTextSize(c, FONT, scale, thickness)[0][0] for c in classes) + row + 16
     img = np.full((row * len(classes) + 8, width, 3), 32, np.uint8)
-    for i, (name, rgb) in enumerate(zip(classes, palette_rgb)):
+    for i, (name, rgb) in enumerate(zip(classes, palette_rgb, strict=True)):
         y = 4 + i * row
         cv2.rectangle(img, (6, y + 3), (6 + row - 6, y + row - 3), tuple(int(v) for v in rgb[::-1]), -1)
         cv2.putText(img, name, (row + 8, y + th + 3), FONT, scale, (240, 240, 240), thickness, cv2.LINE_AA)

@@ -35,7 +35,7 @@ def info(as_json: bool) -> None:
     report = {"segrt": __version__, "machine": envinfo.machine(), "gpu": envinfo.gpu(),
               "versions": envinfo.versions(),
               "backends": {k: {"usable": ok, "why": why} for k, (ok, why) in envinfo.backends().items()},
-              "window": dict(zip(("usable", "why"), window_support())),
+              "window": dict(zip(("usable", "why"), window_support(), strict=True)),
               "default_model": str(default_model())}
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -70,8 +70,7 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
     segrt data camvid                       # download (~570 MB archive) and extract
     segrt data camvid --from ../shared/datasets/camvid
     """
-    from segrt.datasets import default_data_root
-    from segrt.datasets import fetch
+    from segrt.datasets import default_data_root, fetch
 
     root = root or default_data_root() / "camvid"
     root.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,7 @@ def _check(tp: Any, value: Any, source: str, key: str) -> Any:
             return tuple(_check(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{source}: key '{key}': expected {len(args)} items, got {len(value)}")
-        return tuple(_check(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(_check(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(
