@@ -12,7 +12,6 @@ in place and passing it back to ``infer`` makes the hot loop copy-free.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +20,7 @@ import numpy as np
 
 from segrt.engines.manifest import ModelManifest, load_manifest
 from segrt.errors import ModelError
+from segrt.files import sha256_file
 from segrt.registry import Registry
 
 
@@ -46,7 +46,7 @@ def open_backend(path: str | Path, **options) -> Backend:
         raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")
     target = BACKENDS.get(path.suffix.lower())
     manifest = load_manifest(path)
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     if digest != manifest.model_sha256:
         raise ModelError(
             f"{path}: file does not match its manifest (sha256 {digest[:12]} vs "
@@ -54,11 +54,3 @@ def open_backend(path: str | Path, **options) -> Backend:
     module_name, cls_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     return cls(path, manifest, **options)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

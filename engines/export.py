@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from segrt import __version__
-from segrt.engines.base import file_sha256
 from segrt.engines.manifest import ModelManifest
+from segrt.files import sha256_file
 
 OPSET = 18  # the dynamo exporter's native opset; TensorRT 10.3+ parses it
 INPUT_NAME, OUTPUT_NAME = "image", "labels"
@@ -68,8 +68,8 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
         palette=tuple(tuple(c) for c in ckpt["palette"]),
         preprocess=Preprocess.from_dict(spec_dict), precision="fp32", opset=opset,
         input_name=INPUT_NAME, output_name=OUTPUT_NAME,
-        source_checkpoint_sha256=checkpoint.sha256(checkpoint_path),
-        model_sha256=file_sha256(output),
+        source_checkpoint_sha256=sha256_file(checkpoint_path),
+        model_sha256=sha256_file(output),
         metrics={k: ckpt.get("metrics", {}).get(k) for k in ("miou", "pixel_accuracy", "per_class_iou")},
         provenance={
             "trained_on": ckpt.get("trained_on"), "epoch": ckpt.get("epoch"),

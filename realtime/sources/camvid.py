@@ -25,8 +25,4 @@ class CamVidSource(FolderSource):
                             "e.g. camvid:val or camvid:val/0016E5")
         root = Path(data_root) if data_root else default_data_root() / "camvid"
         ds = CamVid(root, split, sequence or None)
-        self.name = f"camvid:{uri}"
-        self.fps = fps
-        self.paths = [s.image for s in ds.samples]
-        self.frame_count = len(self.paths)
-        self._next = 0
+        super().__init__(f"camvid:{uri}", fps, paths=[s.image for s in ds.samples])

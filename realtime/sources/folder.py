@@ -15,10 +15,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 class FolderSource:
     live = False
 
-    def __init__(self, uri: str, fps: float = 10.0, **_: object) -> None:
+    def __init__(self, uri: str, fps: float = 10.0, paths: list[Path] | None = None, **_: object) -> None:
         self.name = uri
         self.fps: float | None = fps
-        self.paths = self._list(Path(uri))
+        self.paths = paths if paths is not None else self._list(Path(uri))
         self.frame_count: int | None = len(self.paths)
         self._next = 0
 

