@@ -47,12 +47,17 @@ def render_legend(classes: Sequence[str], palette_rgb: Sequence[Sequence[int]],
 
 
 def draw_hud(img: np.ndarray, lines: Sequence[str], scale: float = 0.6) -> None:
-    """Writes ``lines`` top-left on ``img`` (uint8 H×W×3) in place, outlined for contrast."""
-    y = 8
-    for text in lines:
-        (_, th), base = cv2.getTextSize(text, FONT, scale, 2)
-        y += th + base
-        cv2.putText(img, text, (10, y), FONT, scale, (0, 0, 0), 4, cv2.LINE_AA)
+    """Writes ``lines`` top-left on ``img`` (uint8 H×W×3) in place, white on a dark box.
+
+    A box rather than an outline: since OpenCV 5, text drawn thicker is also wider, so an
+    outline drawn with a thick pen no longer lines up with the text drawn on top of it.
+    """
+    sizes = [cv2.getTextSize(t, FONT, scale, 1) for t in lines]
+    line_h = max(h + base for (_, h), base in sizes) + 4
+    width = max(w for (w, _), _ in sizes)
+    cv2.rectangle(img, (4, 4), (16 + width, 10 + line_h * len(lines)), (24, 24, 24), -1)
+    for i, text in enumerate(lines):
+        y = 6 + line_h * (i + 1) - sizes[i][1] - 2
         cv2.putText(img, text, (10, y), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 

@@ -34,13 +34,16 @@ class WindowSink:
         self.stop_requested = False
 
     def __enter__(self) -> "WindowSink":
-        cv2.namedWindow(TITLE, cv2.WINDOW_NORMAL)
+        # resizable, aspect kept, no Qt toolbar eating into the picture
+        cv2.namedWindow(TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         return self
 
     def __exit__(self, *exc: object) -> None:
         cv2.destroyWindow(TITLE)
 
     def write(self, frame: np.ndarray) -> None:
+        if self.frames_written == 0:  # Qt opens resizable windows at ~400x300: start at frame size
+            cv2.resizeWindow(TITLE, frame.shape[1], frame.shape[0])
         cv2.imshow(TITLE, frame)
         self.frames_written += 1
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):

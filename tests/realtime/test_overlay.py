@@ -54,3 +54,17 @@ def test_legend_has_one_swatch_per_class():
 def test_alpha_outside_unit_range_is_refused():
     with pytest.raises(ValueError, match="alpha"):
         Overlay(CLASSES, PALETTE, alpha=1.5)
+
+
+def test_hud_is_white_text_inside_its_dark_box_only():
+    from segrt.realtime.overlay import draw_hud
+
+    img = np.zeros((200, 400, 3), np.uint8)
+    img[:] = (0, 180, 0)  # green: anything the HUD did not paint stays green
+    draw_hud(img, ["12.3 FPS  45.6 ms/frame", "infer 7.8 ms"])
+    changed = (img != (0, 180, 0)).any(axis=2)
+    ys, xs = np.nonzero(changed)
+    box = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    assert (box[..., 0] == box[..., 1]).all() and (box[..., 1] == box[..., 2]).all()  # greys only
+    assert box.min() == 24 and box.max() == 255  # dark box, white text
+    assert changed[ys.min():ys.max() + 1, xs.min():xs.max() + 1].all()  # one solid box
