@@ -128,16 +128,24 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     _require("onnxscript", "export", "pip install 'segrt[export]'")
     from segrt.engines import export as ex
 
+    val = None
+    if check:  # find the check's frames before exporting, so a missing dataset fails fast
+        from segrt.datasets import default_data_root
+        from segrt.datasets.camvid import CamVid
+        from segrt.errors import DataError
+
+        root = data_root or default_data_root() / "camvid"
+        try:
+            val = CamVid(root, "val")
+        except DataError:
+            raise SegrtError(f"--check compares torch and ONNX Runtime on CamVid val frames, none at {root}; "
+                             "pass --data-root DIR, or --no-check to skip the comparison") from None
     output = output or checkpoint.with_suffix(".onnx")
     manifest = ex.export_onnx(checkpoint, output, **({"opset": opset} if opset else {}))
     click.echo(f"wrote {output} and {output.with_suffix('.json')} "
                f"({manifest.architecture}, {manifest.precision}, opset {manifest.opset})")
-    if check:
-        from segrt.datasets import default_data_root
-        from segrt.datasets.camvid import CamVid
-
-        ds = CamVid(data_root or default_data_root() / "camvid", "val")
-        frames = [ds.read_image(i) for i in range(0, len(ds), max(1, len(ds) // 8))]
+    if val is not None:
+        frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))]
         agree = ex.parity(checkpoint, output, frames)
         click.echo(f"parity: ONNX Runtime and torch agree on {agree:.4%} of pixels ({len(frames)} val frames)")
 

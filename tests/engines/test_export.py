@@ -66,7 +66,15 @@ def test_export_of_a_non_checkpoint_fails_cleanly(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(bad), "-o", str(tmp_path / "x.onnx")])
+        main(["export", str(bad), "-o", str(tmp_path / "x.onnx"), "--no-check"])
     assert exit_info.value.code == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_missing_check_data_fails_before_anything_is_written(ckpt_path, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(ckpt_path), "-o", str(tmp_path / "m.onnx"), "--data-root", str(tmp_path / "none")])
+    assert exit_info.value.code == 2
+    assert "--no-check" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
