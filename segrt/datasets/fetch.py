@@ -159,4 +159,7 @@ def format_reports(root: Path, reports: list[SplitReport]) -> str:
                             ("checksum mismatch", r.checksum_bad)):
             if items:
                 lines.append(f"  {len(items)} {name}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}")
+    absent = [s for s in SPLITS if s not in {r.split for r in reports}]
+    for split in absent:
+        lines.append(f"{split:<7}{'-':>8}{'-':>8}{EXPECTED_COUNTS[split]:>10}  {'-':<9}{'-':<22}absent")
     return "\n".join(lines)
