@@ -40,3 +40,15 @@ def build_from_checkpoint(ckpt: dict):
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     net.load_state_dict(state)  # strict: a mismatch is an error, never ignored
     return net.eval()
+
+
+def slim(src: str | Path, dst: str | Path, fp16: bool = True) -> Path:
+    """A checkpoint for shipping: weights (FP16 by default, half the size) and metadata,
+    without optimiser, scheduler and random state. Exported models are FP32 either way."""
+    ckpt = load(src)
+    keep = {k: v for k, v in ckpt.items()
+            if k not in ("format", "optimizer", "scheduler", "torch_rng", "numpy_rng", "best")}
+    keep["state_dict"] = {k: v.half() if fp16 and v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}
+    save(Path(dst), keep)
+    return Path(dst)

@@ -49,3 +49,15 @@ def test_scale_crop_keeps_image_and_label_aligned():
         valid = lab != 11
         mismatch = img[..., 0][valid] != lab[valid] * 40
         assert mismatch.mean() < 0.03  # only the bilinear seam at the class boundary differs
+
+
+def test_slim_checkpoint_is_half_size_and_still_builds(tiny_camvid, tmp_path):
+    fit(dataclasses.replace(TINY, epochs=1), tiny_camvid, tmp_path)
+    slim = checkpoint.slim(tmp_path / "last.pt", tmp_path / "slim.pt")
+    assert slim.stat().st_size < 0.3 * (tmp_path / "last.pt").stat().st_size  # no Adam moments
+    net = checkpoint.build_from_checkpoint(checkpoint.load(slim))
+    full = checkpoint.build_from_checkpoint(checkpoint.load(tmp_path / "last.pt"))
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        agree = (net(x).argmax(1) == full(x).argmax(1)).float().mean()
+    assert agree > 0.99
