@@ -12,7 +12,6 @@ in place and passing it back to ``infer`` makes the hot loop copy-free.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Protocol
 
@@ -44,13 +43,12 @@ def open_backend(path: str | Path, **options) -> Backend:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")
-    target = BACKENDS.get(path.suffix.lower())
+    BACKENDS.get(path.suffix.lower())  # an unknown suffix fails before any file is read
     manifest = load_manifest(path)
     digest = sha256_file(path)
     if digest != manifest.model_sha256:
         raise ModelError(
             f"{path}: file does not match its manifest (sha256 {digest[:12]} vs "
             f"{manifest.model_sha256[:12]}); the model was changed after export, re-export it")
-    module_name, cls_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    cls = BACKENDS.load(path.suffix.lower())
     return cls(path, manifest, **options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -39,6 +40,12 @@ class Registry(Generic[T]):
             raise SegrtError(
                 f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
             ) from None
+
+    def load(self, name: str):
+        """For entries registered as ``"package.module:Attr"`` strings: imports the module
+        only now and returns the attribute, so listing names never imports heavy modules."""
+        module_name, _, attr = str(self.get(name)).partition(":")
+        return getattr(importlib.import_module(module_name), attr)
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +44,5 @@ def sink_kind(output: str) -> str:
 
 
 def open_sink(kind: str, target: str | None = None, **options) -> Sink:
-    module_name, cls_name = SINKS.get(kind).split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    cls = SINKS.load(kind)
     return cls(target, **options)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Protocol
@@ -64,6 +63,5 @@ def parse_source(uri: str) -> tuple[str, str]:
 def open_source(uri: str, **options) -> Source:
     """A constructed (not yet entered) source for ``uri``; ``options`` go to its class."""
     kind, arg = parse_source(uri)
-    module_name, cls_name = SOURCES.get(kind).split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    cls = SOURCES.load(kind)
     return cls(arg, **options)

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from segrt.registry import Registry
 
 # name → "module:class"; modules are imported only when their model is built, so listing
@@ -17,6 +15,5 @@ MODELS.register("fastscnn")("segrt.train.models.fastscnn:FastSCNN")
 
 
 def build_model(name: str, num_classes: int, **kwargs):
-    module_name, cls_name = MODELS.get(name).split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    cls = MODELS.load(name)
     return cls(num_classes=num_classes, **kwargs)
