@@ -86,11 +86,6 @@ class Preprocessor:
         return out
 
 
-def preprocess(frame_bgr: np.ndarray, spec: Preprocess) -> np.ndarray:
-    """One-off convenience: uint8 (H, W, 3) BGR → float32 (3, h, w). Allocates; not for loops."""
-    return Preprocessor(spec)(frame_bgr)
-
-
 def normalize_rgb(image_rgb: np.ndarray, spec: Preprocess) -> np.ndarray:
     """uint8 (..., H, W, 3) RGB already at network size → float32 (..., 3, H, W).
 
