@@ -12,6 +12,11 @@ from segrt.registry import Registry
 # the names never imports torch.
 MODELS: Registry[str] = Registry("model")
 MODELS.register("fastscnn")("segrt.train.models.fastscnn:FastSCNN")
+MODELS.register("segnet")("segrt.train.models.segnet:SegNet")
+MODELS.register("fcn8s")("segrt.train.models.fcn:FCN8s")
+MODELS.register("unet")("segrt.train.models.unet:UNet")
+MODELS.register("unet_resnet34")("segrt.train.models.unet:UNetResNet")
+MODELS.register("deeplabv3plus")("segrt.train.models.deeplabv3plus:DeepLabV3Plus")
 
 
 def build_model(name: str, num_classes: int, **kwargs):

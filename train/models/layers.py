@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,3 +38,9 @@ class InvertedResidual(nn.Module):
     def forward(self, x):
         y = self.body(x)
         return x + y if self.use_skip else y
+
+
+def upsample_to(x, ref):
+    """Bilinear resize of ``x`` to ``ref``'s spatial size (half-pixel centres, as TensorRT's
+    Resize and PyTorch both do by default: no align_corners mismatch)."""
+    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)

@@ -1,0 +1,62 @@
+"""MobileNetV2 (Sandler et al., 2018) features, torchvision parameter names.
+
+The final 1x1 conv to 1280 channels (``features.18``) is not built: segmentation heads use
+the 320-channel output. :data:`UNBUILT` names it for :func:`load_pretrained`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+UNBUILT = ("features.18.",)
+# expansion t, channels c, repeats n, stride s (the paper's table 2)
+SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+            (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+class ConvBNReLU6(nn.Sequential):
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, dilation: int = 1):
+        pad = dilation * (k - 1) // 2
+        super().__init__(nn.Conv2d(cin, cout, k, stride, pad, dilation, groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int, dilation: int = 1) -> None:
+        super().__init__()
+        hidden = cin * expand
+        self.use_res_connect = stride == 1 and cin == cout
+        layers: list[nn.Module] = [ConvBNReLU6(cin, hidden, 1)] if expand != 1 else []
+        layers += [ConvBNReLU6(hidden, hidden, 3, stride, hidden, dilation),
+                   nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """Returns (low-level features at stride 4, 24 ch; high-level at stride 16 or 32, 320 ch).
+
+    ``output_stride=16`` turns the last stride-2 stage into dilation 2, as DeepLab v3+ uses.
+    """
+
+    def __init__(self, output_stride: int = 16) -> None:
+        super().__init__()
+        if output_stride not in (16, 32):
+            raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
+        layers: list[nn.Module] = [ConvBNReLU6(3, 32, 3, 2)]
+        cin, stride_so_far, dilation = 32, 2, 1
+        for t, c, n, s in SETTINGS:
+            if s == 2 and stride_so_far == output_stride:
+                dilation, s = dilation * 2, 1
+            stride_so_far *= s
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, dilation))
+                cin = c
+        self.features = nn.Sequential(*layers)
+        self.channels = (24, 320)
+
+    def forward(self, x):
+        low = self.features[:4](x)
+        return low, self.features[4:](low)

@@ -1,0 +1,59 @@
+"""DeepLab v3+ (Chen et al., 2018): ASPP at output stride 16 plus a stride-4 decoder.
+
+Backbone MobileNetV2 (default, real-time) or a ResNet. The image-pooling branch of ASPP is a
+global mean broadcast back with Expand, which TensorRT and ONNX Runtime handle at any size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from segrt.train.models.backbones.mobilenetv2 import UNBUILT, MobileNetV2
+from segrt.train.models.backbones.resnet import ResNet
+from segrt.train.models.layers import conv_bn_relu, upsample_to
+
+
+class ASPP(nn.Module):
+    def __init__(self, cin: int, cout: int = 256, rates: tuple[int, ...] = (6, 12, 18)) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            [conv_bn_relu(cin, cout, 1)]
+            + [nn.Sequential(nn.Conv2d(cin, cout, 3, padding=r, dilation=r, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True)) for r in rates])
+        self.pool = conv_bn_relu(cin, cout, 1)
+        self.project = nn.Sequential(conv_bn_relu(cout * (len(rates) + 2), cout, 1), nn.Dropout(0.1))
+
+    def forward(self, x):
+        pooled = self.pool(x.mean(dim=(2, 3), keepdim=True)).expand(-1, -1, x.shape[2], x.shape[3])
+        return self.project(torch.cat([b(x) for b in self.branches] + [pooled], dim=1))
+
+
+class DeepLabV3Plus(nn.Module):
+    def __init__(self, num_classes: int, backbone: str = "mobilenetv2", pretrained: str | None = None) -> None:
+        super().__init__()
+        from segrt.train.models.backbones import load_pretrained
+
+        if backbone == "mobilenetv2":
+            self.backbone = MobileNetV2(output_stride=16)
+            low_ch, high_ch = self.backbone.channels
+            self.taps = (0, 1)  # indices of (stride-4, stride-16) features in the backbone output
+            ignored = UNBUILT
+        else:
+            self.backbone = ResNet(backbone, dilate=(False, False, True))
+            low_ch, high_ch = self.backbone.channels[1], self.backbone.channels[4]
+            self.taps = (1, 4)
+            ignored = ()
+        if pretrained:
+            load_pretrained(self.backbone, pretrained, ignored)
+        self.aspp = ASPP(high_ch)
+        self.low = conv_bn_relu(low_ch, 48, 1)
+        self.decoder = nn.Sequential(conv_bn_relu(256 + 48, 256), conv_bn_relu(256, 256),
+                                     nn.Conv2d(256, num_classes, 1))
+
+    def forward(self, x):
+        feats = self.backbone(x)
+        low, high = feats[self.taps[0]], feats[self.taps[1]]
+        low = self.low(low)
+        y = upsample_to(self.aspp(high), low)
+        return upsample_to(self.decoder(torch.cat([y, low], dim=1)), x)
