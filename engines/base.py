@@ -17,15 +17,18 @@ from typing import Protocol
 
 import numpy as np
 
-from segrt.engines.manifest import ModelManifest, load_manifest
+from segrt.engines.manifest import ModelManifest
 from segrt.errors import ModelError
-from segrt.files import sha256_file
 from segrt.registry import Registry
 
 
 class Backend(Protocol):
     name: str
     manifest: ModelManifest
+
+    @classmethod
+    def from_path(cls, path: Path, **options) -> "Backend":
+        """Reads (and checks) the model's metadata; loads nothing heavy yet."""
 
     def __enter__(self) -> "Backend": ...
     def __exit__(self, *exc: object) -> None: ...
@@ -36,6 +39,7 @@ class Backend(Protocol):
 # suffix → "module:class"; a backend's module (and its heavy imports) loads only when used.
 BACKENDS: Registry[str] = Registry("model file suffix")
 BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")
+BACKENDS.register(".pt")("segrt.engines.torch_backend:TorchBackend")
 
 
 def open_backend(path: str | Path, **options) -> Backend:
@@ -43,12 +47,4 @@ def open_backend(path: str | Path, **options) -> Backend:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")
-    BACKENDS.get(path.suffix.lower())  # an unknown suffix fails before any file is read
-    manifest = load_manifest(path)
-    digest = sha256_file(path)
-    if digest != manifest.model_sha256:
-        raise ModelError(
-            f"{path}: file does not match its manifest (sha256 {digest[:12]} vs "
-            f"{manifest.model_sha256[:12]}); the model was changed after export, re-export it")
-    cls = BACKENDS.load(path.suffix.lower())
-    return cls(path, manifest, **options)
+    return BACKENDS.load(path.suffix.lower()).from_path(path, **options)

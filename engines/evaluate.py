@@ -27,3 +27,12 @@ def evaluate_backend(backend, ds: CamVid, progress: bool | None = None) -> dict:
         pred = backend.infer(x)[0]
         cm.update(label, cv2.resize(pred, label.shape[::-1], interpolation=cv2.INTER_NEAREST))
     return {**cm.compute(), "classes": list(m.classes), "frames": len(ds), "split": ds.split}
+
+
+def format_metrics(m: dict) -> str:
+    """A per-class IoU table followed by mIoU and accuracies, in percent."""
+    rows = [f"{'class':<14}{'IoU %':>8}"]
+    rows += [f"{c:<14}{100 * v:>8.1f}" for c, v in zip(m["classes"], m["per_class_iou"], strict=True)]
+    rows.append(f"mIoU {100 * m['miou']:.2f}  pixel accuracy {100 * m['pixel_accuracy']:.2f}  "
+                f"mean class accuracy {100 * m['mean_class_accuracy']:.2f}  ({m['frames']} {m['split']} frames)")
+    return "\n".join(rows)

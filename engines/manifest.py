@@ -84,3 +84,17 @@ def load_manifest(model_path: str | Path) -> ModelManifest:
     if len(m.palette) != len(m.classes):
         raise ModelError(f"{path}: {len(m.classes)} classes but {len(m.palette)} palette colours")
     return m
+
+
+def load_verified_manifest(model_path: str | Path) -> ModelManifest:
+    """The manifest beside ``model_path``, refusing it if the file's SHA-256 differs from the
+    one recorded at export (the model was replaced or edited after export)."""
+    from segrt.files import sha256_file
+
+    manifest = load_manifest(model_path)
+    digest = sha256_file(model_path)
+    if digest != manifest.model_sha256:
+        raise ModelError(
+            f"{model_path}: file does not match its manifest (sha256 {digest[:12]} vs "
+            f"{manifest.model_sha256[:12]}); the model was changed after export, re-export it")
+    return manifest

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from segrt.engines.manifest import ModelManifest
+from segrt.engines.manifest import ModelManifest, load_verified_manifest
 from segrt.errors import ModelError
 
 
@@ -32,6 +32,10 @@ class OnnxRuntimeBackend:
         self._binding: ort.IOBinding | None = None
         self._input: np.ndarray | None = None
         self._output: np.ndarray | None = None
+
+    @classmethod
+    def from_path(cls, path: Path, **options) -> "OnnxRuntimeBackend":
+        return cls(path, load_verified_manifest(path), **options)
 
     def __enter__(self) -> "OnnxRuntimeBackend":
         self.open()

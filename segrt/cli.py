@@ -150,6 +150,42 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
         click.echo(f"parity: ONNX Runtime and torch agree on {agree:.4%} of pixels ({len(frames)} val frames)")
 
 
+@cli.command("eval")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--dataset", type=click.Choice(["camvid"]), default="camvid", show_default=True)
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder [default: where 'segrt data camvid' put it].")
+@click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the metrics as JSON.")
+@click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
+def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, report: Path | None,
+             threads: int) -> None:
+    """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, or a .pt checkpoint).
+
+    Both go through the same preprocessing and the same torch-free metric code; predictions
+    are scored at the labels' resolution (nearest upscale), as the overlay shows them.
+    """
+    from segrt import envinfo
+    from segrt.datasets import default_data_root
+    from segrt.datasets.camvid import CamVid
+    from segrt.engines.base import open_backend
+    from segrt.engines.evaluate import evaluate_backend, format_metrics
+
+    if report is not None and not report.parent.is_dir():
+        raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
+    ds = CamVid(data_root or default_data_root() / dataset, split)
+    with open_backend(model, threads=threads) as backend:
+        metrics = evaluate_backend(backend, ds)
+        name = backend.name
+    click.echo(format_metrics(metrics))
+    if report is not None:
+        doc = {**metrics, "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
+               "model": str(model), "backend": name, "dataset": dataset,
+               "machine": envinfo.machine(), "versions": envinfo.versions(),
+               "command": " ".join(["segrt"] + sys.argv[1:])}
+        report.write_text(json.dumps(doc, indent=2) + "\n")
+
+
 @cli.command()
 @click.argument("source")
 @click.option("--model", "-m", type=click.Path(path_type=Path), default=None,

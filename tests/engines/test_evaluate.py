@@ -24,3 +24,20 @@ def test_shipped_model_scores_on_real_val_frames(tiny_camvid):
         r = evaluate_backend(net, CamVid(tiny_camvid, "val"), progress=False)
     assert r["frames"] == 4 and len(r["per_class_iou"]) == 11
     assert r["pixel_accuracy"] > 0.6  # a real road-scene model, not noise (chance is ~0.1)
+
+
+def test_eval_command_scores_onnx_and_checkpoint_alike(tiny_camvid, tmp_path, capsys):
+    import json
+
+    from segrt.cli import main
+
+    pytest.importorskip("torch")
+    onnx_report, pt_report = tmp_path / "onnx.json", tmp_path / "pt.json"
+    main(["eval", str(default_model()), "--data-root", str(tiny_camvid), "--report", str(onnx_report)])
+    main(["eval", str(default_model().with_suffix(".pt")), "--data-root", str(tiny_camvid), "--report", str(pt_report)])
+    out = capsys.readouterr().out
+    assert "Road" in out and "mIoU" in out
+    a, b = json.loads(onnx_report.read_text()), json.loads(pt_report.read_text())
+    assert {"miou", "pixel_accuracy", "per_class_iou"} <= set(a)
+    assert a["backend"] == "onnxruntime" and b["backend"] == "torch"
+    assert abs(a["miou"] - b["miou"]) < 0.005  # the ONNX export scores as its checkpoint does
