@@ -46,7 +46,7 @@ setup(
     ],
     extras_require={
         # torch is not pinned: pick the build for your machine (CPU or CUDA) before this.
-        "train": ["torch>=2.3"],
+        "train": ["torch>=2.3", "matplotlib>=3.7"],
         "export": ["onnx>=1.16", "onnxscript>=0.2"],
         "tensorrt": ["tensorrt>=10.3", "cuda-python>=12.3"],
         "dev": ["pytest>=8", "ruff>=0.5"],

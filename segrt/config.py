@@ -71,12 +71,22 @@ def _check(tp: Any, value: Any, source: str, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            if arg is type(None) and value is None:
-                return None
+        if value is None and type(None) in args:
+            return None
         non_none = [a for a in args if a is not type(None)]
-        if len(non_none) == 1:
+        if len(non_none) == 1:  # Optional[X]: X's own, more precise error
             return _check(non_none[0], value, source, key)
+        for arg in non_none:  # the first member type the value fits
+            try:
+                return _check(arg, value, source, key)
+            except ConfigError:
+                continue
+        _fail(source, key, " or ".join(getattr(a, "__name__", str(a)) for a in non_none), value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(source, key, "a mapping", value)
+        return {_check(args[0], k, source, f"{key}.{k}"): _check(args[1], v, source, f"{key}.{k}")
+                for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             _fail(source, key, "a mapping", value)

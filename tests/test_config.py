@@ -58,6 +58,14 @@ def test_bad_config_names_file_and_key(tmp_path, text, fragment):
     assert fragment in str(err.value)
 
 
+def test_model_args_mapping_is_typed(tmp_path):
+    cfg = load_config(write(tmp_path, "model: unet\nmodel_args: {base: 32, bilinear: true, backbone: r}\n"),
+                      TrainConfig)
+    assert cfg.model_args == {"base": 32, "bilinear": True, "backbone": "r"}
+    with pytest.raises(ConfigError, match=r"key 'model_args.base': expected str or int or float or bool"):
+        load_config(write(tmp_path, "model: unet\nmodel_args: {base: [1]}\n"), TrainConfig)
+
+
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.yaml", Outer)

@@ -19,14 +19,21 @@ def save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def load(path: str | Path) -> dict:
+def read_torch_file(path: str | Path, what: str, fix: str, weights_only: bool):
+    """``torch.load`` on the CPU with one-line errors naming the file, what it should be, and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: checkpoint not found; train one with 'segrt train' first")
+        raise ModelError(f"{path}: {what} not found; {fix}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # torch raises many types for a bad file  # noqa: BLE001
-        raise ModelError(f"{path}: not a readable checkpoint ({type(exc).__name__}); re-download or retrain") from None
+        raise ModelError(f"{path}: not a readable {what} ({type(exc).__name__}); {fix}") from None
+
+
+def load(path: str | Path) -> dict:
+    # weights_only=False: checkpoints also hold optimiser and numpy random state
+    ckpt = read_torch_file(path, "checkpoint", "train one with 'segrt train', or re-download it",
+                           weights_only=False)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{path}: not a segrt checkpoint (format {FORMAT} expected)")
     return ckpt
@@ -36,7 +43,7 @@ def build_from_checkpoint(ckpt: dict):
     """The model of a loaded checkpoint, in eval mode, float32."""
     from segrt.train.models import build_model
 
-    net = build_model(ckpt["model"], num_classes=len(ckpt["classes"]))
+    net = build_model(ckpt["model"], num_classes=len(ckpt["classes"]), **ckpt.get("model_args", {}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     net.load_state_dict(state)  # strict: a mismatch is an error, never ignored
     return net.eval()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     model: str
+    # constructor arguments of the model, e.g. {backbone: resnet50} or {width: 0.5}
+    model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
+    pretrained: str | None = None  # ImageNet backbone weights, torchvision-layout file
     dataset: Literal["camvid"] = "camvid"
     input_width: int = 384
     input_height: int = 288
@@ -19,8 +22,13 @@ class TrainConfig:
     warmup_epochs: int = 2
     scale_range: tuple[float, float] = (0.75, 1.5)
     # "enet": w = 1/ln(1.02 + p_class) (Paszke et al.), bounded, so rare classes count
-    # without exploding the loss the way raw inverse frequency does.
-    class_weighting: Literal["none", "enet"] = "enet"
+    # without exploding the loss the way raw inverse frequency does. "median_frequency": SegNet's.
+    class_weighting: Literal["none", "enet", "median_frequency"] = "enet"
+    loss: Literal["ce", "dice", "ce+dice", "ohem"] = "ce"
+    schedule: Literal["poly", "cosine"] = "poly"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # "auto": bf16 autocast on CUDA (no loss scaling needed), FP32 on CPU
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     eval_every: int = 5
     seed: int = 0
     threads: int = 0             # torch CPU threads; 0 = all cores

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import math
@@ -15,23 +16,45 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from segrt.datasets.camvid import CLASSES, PALETTE, VOID, CamVid
+from segrt.errors import SegrtError
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
-from segrt.train import checkpoint
+from segrt.train import checkpoint, plots
 from segrt.train.config import TrainConfig
 from segrt.train.data import CamVidTrain, enet_weights
+from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 
 
-def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int) -> float:
+def resolve_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
+    """(device, autocast dtype or None) for the config; impossible requests are errors."""
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        raise SegrtError("config device 'cuda': torch sees no CUDA GPU (CPU build of torch, or no "
+                         "driver); use device: auto or cpu")
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda) else "cpu")
+    if cfg.amp in ("bf16", "fp16") and device.type != "cuda":
+        raise SegrtError(f"config amp '{cfg.amp}' needs a CUDA device; use amp: auto or off on CPU")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    if cfg.amp == "auto" and device.type == "cuda":
+        dtype = torch.bfloat16
+    return device, dtype
+
+
+def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.device,
+                    amp_dtype: torch.dtype | None, scaler) -> float:
     net.train()
     total, n = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False)
     for x, y in bar:
-        loss = loss_fn(net(x), y)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
+        with autocast:
+            loss = loss_fn(net(x), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         sched.step()
         total += loss.item() * len(x)
         n += len(x)
@@ -40,36 +63,61 @@ def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(net, ds: CamVid, spec: Preprocess) -> dict:
-    """Whole frames through the shared preprocessing; scored at label resolution."""
+def evaluate(net, ds: CamVid, spec: Preprocess, device: torch.device | str = "cpu",
+             keep: int = 0) -> tuple[dict, np.ndarray, list]:
+    """Whole frames through the shared preprocessing; scored at label resolution.
+
+    Returns (metrics, confusion matrix, up to ``keep`` (image, label, prediction) samples
+    spread over the split, for the prediction grid).
+    """
     net.eval()
     prep = Preprocessor(spec)
     cm = ConfusionMatrix(len(CLASSES))
+    keep_at = set(np.linspace(0, len(ds) - 1, keep).round().astype(int)) if keep else set()
+    samples = []
     for i in tqdm(range(len(ds)), desc=f"eval {ds.split}", unit="frame", leave=False):
         image, label = ds.read(i)
-        x = torch.from_numpy(prep(image)[None])
-        logits = F.interpolate(net(x), size=label.shape, mode="bilinear", align_corners=False)
-        cm.update(label, logits.argmax(1)[0].numpy())
-    return cm.compute()
+        x = torch.from_numpy(prep(image)[None]).to(device)
+        logits = F.interpolate(net(x).float(), size=label.shape, mode="bilinear", align_corners=False)
+        pred = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+        cm.update(label, pred)
+        if i in keep_at:
+            samples.append((image, label, pred))
+    return cm.compute(), cm.mat.copy(), samples
 
 
-def poly_with_warmup(total_steps: int, warmup_steps: int):
+def lr_factor(schedule: str, total_steps: int, warmup_steps: int):
+    """Linear warm-up, then poly (power 0.9) or cosine decay to zero."""
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        return (1 - (step - warmup_steps) / max(1, total_steps - warmup_steps)) ** 0.9
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        return (1 - progress) ** 0.9
     return factor
+
+
+def class_weights(cfg: TrainConfig, train_set: CamVidTrain) -> torch.Tensor | None:
+    if cfg.class_weighting == "none":
+        return None
+    labels = [label for _, label in train_set.items]
+    if cfg.class_weighting == "median_frequency":
+        return torch.from_numpy(median_frequency_weights(labels, len(CLASSES)))
+    return torch.from_numpy(enet_weights(train_set.class_frequencies(len(CLASSES))))
 
 
 def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = None,
         stop_after: int | None = None) -> dict:
     """Train ``cfg.model`` on CamVid train, evaluate on val; writes into ``out_dir``:
-    ``last.pt``, ``best.pt`` (by val mIoU) and ``metrics.csv``. Returns the best metrics.
+    ``last.pt``, ``best.pt`` (by val mIoU), ``metrics.csv`` and, at the end, ``curves.png``,
+    ``confusion.png`` and ``predictions.png`` (of ``best.pt``). Returns the best metrics.
 
     ``resume`` continues exactly (weights, optimiser, schedule, random state) from a
     ``last.pt``; ``stop_after`` ends after that epoch while keeping the schedule of
     ``cfg.epochs``, for time-boxed sessions that resume later.
     """
+    device, amp_dtype = resolve_device(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -80,18 +128,18 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
     spec = Preprocess(cfg.input_width, cfg.input_height)
     train_set = CamVidTrain(CamVid(data_root, "train"), spec, cfg.scale_range, cfg.seed)
     val = CamVid(data_root, "val")
-    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
-                                         drop_last=True, num_workers=0)
-    weights = None
-    if cfg.class_weighting == "enet":
-        weights = torch.from_numpy(enet_weights(train_set.class_frequencies(len(CLASSES))))
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, ignore_index=VOID)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=0, pin_memory=device.type == "cuda")
+    weights = class_weights(cfg, train_set)
+    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), VOID)
 
-    net = build_model(cfg.model, num_classes=len(CLASSES))
+    extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
+    net = build_model(cfg.model, num_classes=len(CLASSES), **cfg.model_args, **extra).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * len(loader)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, poly_with_warmup(steps, cfg.warmup_epochs * len(loader)))
+        opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader)))
+    # Loss scaling only for fp16; bf16 has fp32's range. Disabled, the scaler is a no-op.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     start, best = 1, {"miou": -math.inf}
     if resume is not None:
@@ -103,9 +151,10 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
         train_set.rng.bit_generator.state = state["numpy_rng"]
         start, best = state["epoch"] + 1, state["best"]
 
-    meta = {"model": cfg.model, "classes": list(CLASSES), "palette": [list(c) for c in PALETTE],
-            "preprocess": spec.to_dict(), "config": dataclasses.asdict(cfg),
-            "trained_on": "CamVid train (367 frames)", "torch_version": torch.__version__}
+    meta = {"model": cfg.model, "model_args": dict(cfg.model_args), "classes": list(CLASSES),
+            "palette": [list(c) for c in PALETTE], "preprocess": spec.to_dict(),
+            "config": dataclasses.asdict(cfg), "trained_on": "CamVid train (367 frames)",
+            "torch_version": torch.__version__, "device": str(device)}
     log_path = out_dir / "metrics.csv"
     new_log = not log_path.exists() or resume is None
     with open(log_path, "w" if new_log else "a", newline="") as log_file:
@@ -114,10 +163,10 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
             log.writerow(["epoch", "train_loss", "lr", "val_miou", "val_pixel_accuracy", "seconds"])
         for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
             t0 = time.perf_counter()
-            loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch)
+            loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler)
             metrics = None
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                metrics = evaluate(net, val, spec)
+                metrics = evaluate(net, val, spec, device)[0]
                 if metrics["miou"] > best["miou"]:
                     best = {**metrics, "epoch": epoch}
                     checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": net.state_dict(),
@@ -133,4 +182,15 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
                 "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best})
             shown = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
             tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{shown} ({seconds:.0f}s)")
+    if (out_dir / "best.pt").exists() and (stop_after is None or stop_after >= cfg.epochs):
+        write_plots(out_dir, net, val, spec, device)
     return best
+
+
+def write_plots(out_dir: Path, net, val: CamVid, spec: Preprocess, device: torch.device) -> None:
+    """curves.png, and confusion.png + predictions.png of best.pt on val."""
+    plots.training_curves(out_dir / "metrics.csv", out_dir / "curves.png")
+    net.load_state_dict(checkpoint.load(out_dir / "best.pt")["state_dict"])
+    _, mat, samples = evaluate(net, val, spec, device, keep=4)
+    plots.confusion_matrix(mat, CLASSES, out_dir / "confusion.png")
+    plots.prediction_grid(*zip(*samples, strict=True), PALETTE, out_dir / "predictions.png")

@@ -15,13 +15,44 @@ TINY = TrainConfig(model="fastscnn", input_width=128, input_height=96, epochs=2,
                    warmup_epochs=1, eval_every=1, threads=2)
 
 
-def test_fit_writes_checkpoints_and_metrics(tiny_camvid, tmp_path):
-    best = fit(dataclasses.replace(TINY, epochs=1), tiny_camvid, tmp_path)
+def test_fit_writes_checkpoints_metrics_and_plots(tiny_camvid, tmp_path):
+    import cv2
+
+    best = fit(dataclasses.replace(TINY, epochs=1, loss="ce+dice", class_weighting="median_frequency",
+                                   schedule="cosine"), tiny_camvid, tmp_path)
     assert 0.0 <= best["miou"] <= 1.0 and best["epoch"] == 1
     ckpt = checkpoint.load(tmp_path / "best.pt")
     assert ckpt["classes"][3] == "Road" and ckpt["preprocess"]["width"] == 128
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len(rows) == 1 and float(rows[0]["val_miou"]) == pytest.approx(best["miou"], abs=1e-4)
+    for name in ("curves.png", "confusion.png", "predictions.png"):
+        img = cv2.imread(str(tmp_path / name))
+        assert img is not None and img.shape[0] > 100, name
+    grid = cv2.imread(str(tmp_path / "predictions.png"))
+    assert grid.shape[1] == 3 * 320  # frame | truth | prediction
+
+
+def test_impossible_device_requests_are_refused():
+    from segrt.errors import SegrtError
+    from segrt.train.trainer import resolve_device
+
+    assert resolve_device(dataclasses.replace(TINY, device="cpu"))[0].type == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SegrtError, match="no CUDA GPU"):
+        resolve_device(dataclasses.replace(TINY, device="cuda"))
+    with pytest.raises(SegrtError, match="needs a CUDA device"):
+        resolve_device(dataclasses.replace(TINY, amp="bf16"))
+    assert resolve_device(TINY) == (torch.device("cpu"), None)  # auto: FP32 on CPU
+
+
+def test_model_args_reach_the_model_and_the_checkpoint(tiny_camvid, tmp_path):
+    cfg = dataclasses.replace(TINY, model="deeplabv3plus", model_args={"backbone": "resnet18"}, epochs=1)
+    fit(cfg, tiny_camvid, tmp_path, stop_after=1)
+    ckpt = checkpoint.load(tmp_path / "last.pt")
+    assert ckpt["model_args"] == {"backbone": "resnet18"}
+    net = checkpoint.build_from_checkpoint(ckpt)
+    assert type(net.backbone).__name__ == "ResNet"
 
 
 def test_resume_continues_exactly(tiny_camvid, tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from segrt.errors import ModelError
@@ -24,13 +23,11 @@ def load_pretrained(module: nn.Module, path: str | Path, extra_ignored: tuple[st
     model deliberately does not build) are skipped; anything else missing, unexpected or of
     another shape is an error naming the keys.
     """
+    from segrt.train.checkpoint import read_torch_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: pretrained weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file  # noqa: BLE001
-        raise ModelError(f"{path}: not a readable state_dict file ({type(exc).__name__})") from None
+    state = read_torch_file(path, "pretrained weights file", "pass a torchvision state_dict (.pth)",
+                            weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     ignored = HEAD_PREFIXES + extra_ignored
