@@ -109,7 +109,8 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
     from segrt.train.trainer import fit
 
     best = fit(cfg, data_root or default_data_root() / "camvid", out, resume)
-    click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
+    if best is not None and "epoch" in best:  # rank 0 (or the only process), after an evaluation
+        click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
 
 
 @cli.command()

@@ -19,20 +19,21 @@ from segrt.datasets.camvid import CLASSES, PALETTE, VOID, CamVid
 from segrt.errors import SegrtError
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
-from segrt.train import checkpoint, plots
+from segrt.train import checkpoint, distributed, plots
 from segrt.train.config import TrainConfig
 from segrt.train.data import CamVidTrain, enet_weights
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 
 
-def resolve_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype | None]:
+def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device, torch.dtype | None]:
     """(device, autocast dtype or None) for the config; impossible requests are errors."""
     cuda = torch.cuda.is_available()
     if cfg.device == "cuda" and not cuda:
         raise SegrtError("config device 'cuda': torch sees no CUDA GPU (CPU build of torch, or no "
                          "driver); use device: auto or cpu")
-    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda) else "cpu")
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and cuda)
+    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     if cfg.amp in ("bf16", "fp16") and device.type != "cuda":
         raise SegrtError(f"config amp '{cfg.amp}' needs a CUDA device; use amp: auto or off on CPU")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
@@ -108,33 +109,48 @@ def class_weights(cfg: TrainConfig, train_set: CamVidTrain) -> torch.Tensor | No
 
 
 def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = None,
-        stop_after: int | None = None) -> dict:
+        stop_after: int | None = None) -> dict | None:
     """Train ``cfg.model`` on CamVid train, evaluate on val; writes into ``out_dir``:
     ``last.pt``, ``best.pt`` (by val mIoU), ``metrics.csv`` and, at the end, ``curves.png``,
     ``confusion.png`` and ``predictions.png`` (of ``best.pt``). Returns the best metrics.
 
     ``resume`` continues exactly (weights, optimiser, schedule, random state) from a
     ``last.pt``; ``stop_after`` ends after that epoch while keeping the schedule of
-    ``cfg.epochs``, for time-boxed sessions that resume later.
+    ``cfg.epochs``, for time-boxed sessions that resume later. Under torchrun only rank 0
+    evaluates and writes; the other ranks return None.
     """
-    device, amp_dtype = resolve_device(cfg)
+    ddp = distributed.setup()
+    try:
+        return _fit(cfg, data_root, out_dir, resume, stop_after, ddp)
+    finally:
+        distributed.teardown(ddp)
+
+
+def _fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None, stop_after: int | None,
+         ddp: distributed.Dist) -> dict | None:
+    device, amp_dtype = resolve_device(cfg, ddp.local_rank)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
 
     spec = Preprocess(cfg.input_width, cfg.input_height)
-    train_set = CamVidTrain(CamVid(data_root, "train"), spec, cfg.scale_range, cfg.seed)
+    # each rank augments differently (seed + rank) and reads its own shard of the frames
+    train_set = CamVidTrain(CamVid(data_root, "train"), spec, cfg.scale_range, cfg.seed + ddp.rank)
     val = CamVid(data_root, "val")
-    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=0, pin_memory=device.type == "cuda")
+    sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
+                                                   seed=cfg.seed, drop_last=True) if ddp.enabled else None)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,
+                                         sampler=sampler, drop_last=True, num_workers=0,
+                                         pin_memory=device.type == "cuda")
     weights = class_weights(cfg, train_set)
     loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), VOID)
 
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
-    net = build_model(cfg.model, num_classes=len(CLASSES), **cfg.model_args, **extra).to(device)
+    model = build_model(cfg.model, num_classes=len(CLASSES), **cfg.model_args, **extra).to(device)
+    net = distributed.wrap(model, ddp, device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader)))
@@ -144,7 +160,7 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
     start, best = 1, {"miou": -math.inf}
     if resume is not None:
         state = checkpoint.load(resume)
-        net.load_state_dict(state["state_dict"])
+        model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -155,21 +171,28 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
             "palette": [list(c) for c in PALETTE], "preprocess": spec.to_dict(),
             "config": dataclasses.asdict(cfg), "trained_on": "CamVid train (367 frames)",
             "torch_version": torch.__version__, "device": str(device)}
-    log_path = out_dir / "metrics.csv"
-    new_log = not log_path.exists() or resume is None
-    with open(log_path, "w" if new_log else "a", newline="") as log_file:
+    log_file, log = None, None
+    if ddp.main:  # one writer: checkpoints, log and plots come from rank 0 only
+        log_path = out_dir / "metrics.csv"
+        new_log = not log_path.exists() or resume is None
+        log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
         log = csv.writer(log_file)
         if new_log:
             log.writerow(["epoch", "train_loss", "lr", "val_miou", "val_pixel_accuracy", "seconds"])
+    try:
         for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
+            if sampler is not None:
+                sampler.set_epoch(epoch)  # a different shuffle each epoch, agreed across ranks
             t0 = time.perf_counter()
             loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler)
+            if not ddp.main:
+                continue
             metrics = None
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                metrics = evaluate(net, val, spec, device)[0]
+                metrics = evaluate(model, val, spec, device)[0]
                 if metrics["miou"] > best["miou"]:
                     best = {**metrics, "epoch": epoch}
-                    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": net.state_dict(),
+                    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": model.state_dict(),
                                                           "epoch": epoch, "metrics": metrics})
             seconds = time.perf_counter() - t0
             log.writerow([epoch, f"{loss:.4f}", f"{sched.get_last_lr()[0]:.3e}",
@@ -177,14 +200,19 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
                           f"{metrics['pixel_accuracy']:.4f}" if metrics else "", f"{seconds:.1f}"])
             log_file.flush()
             checkpoint.save(out_dir / "last.pt", {
-                **meta, "state_dict": net.state_dict(), "optimizer": opt.state_dict(),
+                **meta, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-                "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best})
+                "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
+                "world_size": ddp.world})
             shown = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
             tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{shown} ({seconds:.0f}s)")
-    if (out_dir / "best.pt").exists() and (stop_after is None or stop_after >= cfg.epochs):
-        write_plots(out_dir, net, val, spec, device)
-    return best
+    finally:
+        if log_file is not None:
+            log_file.close()
+    finished = stop_after is None or stop_after >= cfg.epochs
+    if ddp.main and finished and (out_dir / "best.pt").exists():
+        write_plots(out_dir, model, val, spec, device)
+    return best if ddp.main else None
 
 
 def write_plots(out_dir: Path, net, val: CamVid, spec: Preprocess, device: torch.device) -> None:
