@@ -9,14 +9,19 @@ from __future__ import annotations
 import cv2
 from tqdm import tqdm
 
-from segrt.datasets.camvid import CamVid
+from segrt.errors import SegrtError
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocessor
 
 
-def evaluate_backend(backend, ds: CamVid, progress: bool | None = None) -> dict:
-    """mIoU, per-class IoU, pixel accuracy, mean class accuracy of an open backend on ``ds``."""
+def evaluate_backend(backend, ds, progress: bool | None = None) -> dict:
+    """mIoU, per-class IoU, pixel accuracy, mean class accuracy of an open backend on ``ds``
+    (any dataset reader; its classes must be the model's)."""
     m = backend.manifest
+    if tuple(ds.classes) != tuple(m.classes):
+        raise SegrtError(f"the model's classes ({len(m.classes)}: {', '.join(m.classes[:3])}, …) are not the "
+                         f"dataset's ({len(ds.classes)}: {', '.join(ds.classes[:3])}, …); evaluate on the dataset "
+                         "it was trained for")
     prep = Preprocessor(m.preprocess)
     x = backend.input_buffer(1)
     cm = ConfusionMatrix(len(m.classes))

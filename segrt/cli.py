@@ -108,7 +108,7 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
     _require("torch", "training", "pip install torch  # then: pip install 'segrt[train]'")
     from segrt.train.trainer import fit
 
-    best = fit(cfg, data_root or default_data_root() / "camvid", out, resume)
+    best = fit(cfg, data_root or default_data_root() / cfg.dataset, out, resume)
     if best is not None and "epoch" in best:  # rank 0 (or the only process), after an evaluation
         click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
 
@@ -153,7 +153,8 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
 
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--dataset", type=click.Choice(["camvid"]), default="camvid", show_default=True)
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
+              show_default=True)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Dataset folder [default: where 'segrt data camvid' put it].")
@@ -167,14 +168,13 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
     are scored at the labels' resolution (nearest upscale), as the overlay shows them.
     """
     from segrt import envinfo
-    from segrt.datasets import default_data_root
-    from segrt.datasets.camvid import CamVid
+    from segrt.datasets import open_dataset
     from segrt.engines.base import open_backend
     from segrt.engines.evaluate import evaluate_backend, format_metrics
 
     if report is not None and not report.parent.is_dir():
         raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
-    ds = CamVid(data_root or default_data_root() / dataset, split)
+    ds = open_dataset(dataset, data_root, split)
     with open_backend(model, threads=threads) as backend:
         metrics = evaluate_backend(backend, ds)
         name = backend.name

@@ -12,7 +12,7 @@ class TrainConfig:
     # constructor arguments of the model, e.g. {backbone: resnet50} or {width: 0.5}
     model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
     pretrained: str | None = None  # ImageNet backbone weights, torchvision-layout file
-    dataset: Literal["camvid"] = "camvid"
+    dataset: Literal["camvid", "cityscapes", "folder"] = "camvid"
     input_width: int = 384
     input_height: int = 288
     epochs: int = 100

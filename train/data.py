@@ -1,4 +1,4 @@
-"""torch Dataset over the torch-free CamVid reader, with augmentation."""
+"""torch Dataset over any torch-free dataset reader (CamVid, Cityscapes, folder), with augmentation."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from segrt.datasets.camvid import VOID, CamVid
 from segrt.preprocess import Preprocess, normalize_rgb
 from segrt.train import augment
 
 
-class CamVidTrain(Dataset):
-    """Augmented training crops. All frames are decoded once into memory (367 frames of
-    480x360 are ~250 MB), so each step costs only augmentation, not PNG decoding."""
+class SegTrain(Dataset):
+    """Augmented training crops. All frames are decoded once into memory (CamVid's 367 frames
+    of 480x360 are ~250 MB), so each step costs only augmentation, not image decoding."""
 
-    def __init__(self, ds: CamVid, spec: Preprocess, scale_range: tuple[float, float],
-                 seed: int) -> None:
+    def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int) -> None:
         self.spec = spec
+        self.ignore_index = ds.ignore_index
         self.scale_range = scale_range
         self.base_scale = spec.width / ds.read_label(0).shape[1]
         self.rng = np.random.default_rng(seed)
@@ -34,16 +33,17 @@ class CamVidTrain(Dataset):
         image, label = self.items[i]
         image, label = augment.random_scale_crop(
             image, label, self.spec.width, self.spec.height, self.base_scale,
-            self.scale_range, VOID, self.rng)
+            self.scale_range, self.ignore_index, self.rng)
         image, label = augment.random_hflip(image, label, self.rng)
         image = augment.photometric(image, self.rng)
         x = normalize_rgb(np.ascontiguousarray(image), self.spec)
         return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
 
     def class_frequencies(self, num_classes: int) -> np.ndarray:
+        """Share of each class among the labelled (not ignored) training pixels."""
         counts = np.zeros(num_classes, np.int64)
         for _, label in self.items:
-            counts += np.bincount(label.reshape(-1), minlength=VOID + 1)[:num_classes]
+            counts += np.bincount(label.reshape(-1), minlength=256)[:num_classes]
         return counts / counts.sum()
 
 

@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from segrt.datasets.camvid import CLASSES, PALETTE, VOID, CamVid
+from segrt.datasets import open_dataset
 from segrt.errors import SegrtError
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
 from segrt.train import checkpoint, distributed, plots
 from segrt.train.config import TrainConfig
-from segrt.train.data import CamVidTrain, enet_weights
+from segrt.train.data import SegTrain, enet_weights
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 
@@ -64,7 +64,7 @@ def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.
 
 
 @torch.no_grad()
-def evaluate(net, ds: CamVid, spec: Preprocess, device: torch.device | str = "cpu",
+def evaluate(net, ds, spec: Preprocess, device: torch.device | str = "cpu",
              keep: int = 0) -> tuple[dict, np.ndarray, list]:
     """Whole frames through the shared preprocessing; scored at label resolution.
 
@@ -73,7 +73,7 @@ def evaluate(net, ds: CamVid, spec: Preprocess, device: torch.device | str = "cp
     """
     net.eval()
     prep = Preprocessor(spec)
-    cm = ConfusionMatrix(len(CLASSES))
+    cm = ConfusionMatrix(len(ds.classes))  # ignores labels outside 0..n-1 (void/ignore)
     keep_at = set(np.linspace(0, len(ds) - 1, keep).round().astype(int)) if keep else set()
     samples = []
     for i in tqdm(range(len(ds)), desc=f"eval {ds.split}", unit="frame", leave=False):
@@ -99,18 +99,18 @@ def lr_factor(schedule: str, total_steps: int, warmup_steps: int):
     return factor
 
 
-def class_weights(cfg: TrainConfig, train_set: CamVidTrain) -> torch.Tensor | None:
+def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int) -> torch.Tensor | None:
     if cfg.class_weighting == "none":
         return None
     labels = [label for _, label in train_set.items]
     if cfg.class_weighting == "median_frequency":
-        return torch.from_numpy(median_frequency_weights(labels, len(CLASSES)))
-    return torch.from_numpy(enet_weights(train_set.class_frequencies(len(CLASSES))))
+        return torch.from_numpy(median_frequency_weights(labels, num_classes))
+    return torch.from_numpy(enet_weights(train_set.class_frequencies(num_classes)))
 
 
 def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = None,
         stop_after: int | None = None) -> dict | None:
-    """Train ``cfg.model`` on CamVid train, evaluate on val; writes into ``out_dir``:
+    """Train ``cfg.model`` on ``cfg.dataset``'s train split, evaluate on val; writes into ``out_dir``:
     ``last.pt``, ``best.pt`` (by val mIoU), ``metrics.csv`` and, at the end, ``curves.png``,
     ``confusion.png`` and ``predictions.png`` (of ``best.pt``). Returns the best metrics.
 
@@ -138,18 +138,20 @@ def _fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None, 
 
     spec = Preprocess(cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
-    train_set = CamVidTrain(CamVid(data_root, "train"), spec, cfg.scale_range, cfg.seed + ddp.rank)
-    val = CamVid(data_root, "val")
+    train_ds = open_dataset(cfg.dataset, data_root, "train")
+    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank)
+    val = open_dataset(cfg.dataset, data_root, "val")
+    classes, palette, ignore = train_ds.classes, train_ds.palette, train_ds.ignore_index
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
                                                    seed=cfg.seed, drop_last=True) if ddp.enabled else None)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,
                                          sampler=sampler, drop_last=True, num_workers=0,
                                          pin_memory=device.type == "cuda")
-    weights = class_weights(cfg, train_set)
-    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), VOID)
+    weights = class_weights(cfg, train_set, len(classes))
+    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), ignore)
 
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
-    model = build_model(cfg.model, num_classes=len(CLASSES), **cfg.model_args, **extra).to(device)
+    model = build_model(cfg.model, num_classes=len(classes), **cfg.model_args, **extra).to(device)
     net = distributed.wrap(model, ddp, device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -167,9 +169,9 @@ def _fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None, 
         train_set.rng.bit_generator.state = state["numpy_rng"]
         start, best = state["epoch"] + 1, state["best"]
 
-    meta = {"model": cfg.model, "model_args": dict(cfg.model_args), "classes": list(CLASSES),
-            "palette": [list(c) for c in PALETTE], "preprocess": spec.to_dict(),
-            "config": dataclasses.asdict(cfg), "trained_on": "CamVid train (367 frames)",
+    meta = {"model": cfg.model, "model_args": dict(cfg.model_args), "classes": list(classes),
+            "palette": [list(c) for c in palette], "preprocess": spec.to_dict(),
+            "config": dataclasses.asdict(cfg), "trained_on": f"{cfg.dataset} train ({len(train_ds)} frames)",
             "torch_version": torch.__version__, "device": str(device)}
     log_file, log = None, None
     if ddp.main:  # one writer: checkpoints, log and plots come from rank 0 only
@@ -215,10 +217,10 @@ def _fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None, 
     return best if ddp.main else None
 
 
-def write_plots(out_dir: Path, net, val: CamVid, spec: Preprocess, device: torch.device) -> None:
+def write_plots(out_dir: Path, net, val, spec: Preprocess, device: torch.device) -> None:
     """curves.png, and confusion.png + predictions.png of best.pt on val."""
     plots.training_curves(out_dir / "metrics.csv", out_dir / "curves.png")
     net.load_state_dict(checkpoint.load(out_dir / "best.pt")["state_dict"])
     _, mat, samples = evaluate(net, val, spec, device, keep=4)
-    plots.confusion_matrix(mat, CLASSES, out_dir / "confusion.png")
-    plots.prediction_grid(*zip(*samples, strict=True), PALETTE, out_dir / "predictions.png")
+    plots.confusion_matrix(mat, val.classes, out_dir / "confusion.png")
+    plots.prediction_grid(*zip(*samples, strict=True), val.palette, out_dir / "predictions.png")

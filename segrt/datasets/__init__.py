@@ -5,6 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from segrt.registry import Registry
+
+# Every dataset has: classes, palette (RGB), ignore_index, split, __len__, read(i) → (BGR
+# uint8 image, uint8 label map), read_image(i), read_label(i).
+DATASETS: Registry[str] = Registry("dataset")
+DATASETS.register("camvid")("segrt.datasets.camvid:CamVid")
+DATASETS.register("cityscapes")("segrt.datasets.cityscapes:Cityscapes")
+DATASETS.register("folder")("segrt.datasets.folder:FolderDataset")
+
+
+def open_dataset(name: str, root: str | Path | None, split: str):
+    """Dataset ``name`` at ``root`` (default: ``default_data_root() / name``), one split."""
+    return DATASETS.load(name)(root if root is not None else default_data_root() / name, split)
+
 
 def default_data_root() -> Path:
     """Where ``segrt data`` puts datasets: ``$SEGRT_DATA``, else ``~/.cache/segrt/datasets``."""

@@ -42,11 +42,13 @@ def sequence_of(name: str) -> str:
 
 
 class CamVid:
-    """The samples of one split, sorted by name.
+    """The samples of one split, sorted by name. Label 11 (void) is ignored.
 
     >>> ds = CamVid("data/camvid", "val")          # doctest: +SKIP
     >>> image_bgr, label = ds.read(0)              # uint8 (360,480,3), uint8 (360,480)
     """
+
+    classes, palette, ignore_index = CLASSES, PALETTE, VOID
 
     def __init__(self, root: str | Path, split: str, sequence: str | None = None) -> None:
         if split not in SPLITS:
