@@ -39,7 +39,8 @@ def test_cityscapes_layout_and_train_id_mapping(tmp_path):
         (tmp_path / "gtFine" / split / city).mkdir(parents=True)
         cv2.imwrite(str(tmp_path / "leftImg8bit" / split / city / "aachen_000000_000019_leftImg8bit.png"),
                     np.zeros((2, 4, 3), np.uint8))
-        ids = np.array([[7, 26, 0, 33], [23, 24, 9, 21]], np.uint8)  # road car unlabeled bicycle / sky person parking veg
+        # road, car, unlabeled, bicycle / sky, person, parking, vegetation
+        ids = np.array([[7, 26, 0, 33], [23, 24, 9, 21]], np.uint8)
         cv2.imwrite(str(tmp_path / "gtFine" / split / city / "aachen_000000_000019_gtFine_labelIds.png"), ids)
     ds = open_dataset("cityscapes", tmp_path, "train")
     assert len(ds) == 1 and len(ds.classes) == 19 and ds.ignore_index == 255
