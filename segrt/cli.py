@@ -151,6 +151,35 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
         click.echo(f"parity: ONNX Runtime and torch agree on {agree:.4%} of pixels ({len(frames)} val frames)")
 
 
+@cli.command()
+@click.argument("configs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder [default: where 'segrt data' put it].")
+@click.option("--runs", type=click.Path(path_type=Path), default=Path("runs/zoo"), show_default=True,
+              help="Training runs (one folder per recipe; an existing best.pt is reused).")
+@click.option("--zoo-dir", type=click.Path(path_type=Path), default=Path("segrt/zoo"), show_default=True,
+              help="Where the FP16 checkpoints to ship go.")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("benchmarks/results"),
+              show_default=True, help="Where zoo_<name>.json and zoo.md go.")
+@click.option("--train/--no-train", default=True, help="Train recipes that have no best.pt yet.")
+@click.option("--readme", type=click.Path(path_type=Path), default=None,
+              help="Also put the table between the zoo markers of this README.")
+def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: Path, results: Path,
+        train: bool, readme: Path | None) -> None:
+    """Build the model zoo from recipes [default: configs/zoo/*.yaml]: train, ship FP16
+    weights, export, score on val, count params/GFLOPs, time CPU inference, write the table."""
+    _require("torch", "zoo", "pip install torch  # then: pip install 'segrt[train,export]'")
+    from segrt.train.zoo import build, table
+
+    paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))
+    if not paths:
+        raise SegrtError("no recipes: pass CONFIGS or run from the repository root (configs/zoo/*.yaml)")
+    for d in (runs, zoo_dir, results):
+        d.mkdir(parents=True, exist_ok=True)
+    rows = build(paths, data_root, runs, zoo_dir, results, train, readme)
+    click.echo(table(rows))
+
+
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",

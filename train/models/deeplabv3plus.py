@@ -30,26 +30,27 @@ class ASPP(nn.Module):
 
 
 class DeepLabV3Plus(nn.Module):
-    def __init__(self, num_classes: int, backbone: str = "mobilenetv2", pretrained: str | None = None) -> None:
+    def __init__(self, num_classes: int, backbone: str = "mobilenetv2", pretrained: str | None = None,
+                 width: float = 1.0, aspp: int = 256) -> None:
         super().__init__()
         from segrt.train.models.backbones import load_pretrained
 
         if backbone == "mobilenetv2":
-            self.backbone = MobileNetV2(output_stride=16)
+            self.backbone = MobileNetV2(output_stride=16, width=width)
             low_ch, high_ch = self.backbone.channels
             self.taps = (0, 1)  # indices of (stride-4, stride-16) features in the backbone output
             ignored = UNBUILT
         else:
-            self.backbone = ResNet(backbone, dilate=(False, False, True))
+            self.backbone = ResNet(backbone, dilate=(False, False, True), width=width)
             low_ch, high_ch = self.backbone.channels[1], self.backbone.channels[4]
             self.taps = (1, 4)
             ignored = ()
         if pretrained:
             load_pretrained(self.backbone, pretrained, ignored)
-        self.aspp = ASPP(high_ch)
+        self.aspp = ASPP(high_ch, aspp)
         self.low = conv_bn_relu(low_ch, 48, 1)
-        self.decoder = nn.Sequential(conv_bn_relu(256 + 48, 256), conv_bn_relu(256, 256),
-                                     nn.Conv2d(256, num_classes, 1))
+        self.decoder = nn.Sequential(conv_bn_relu(aspp + 48, aspp), conv_bn_relu(aspp, aspp),
+                                     nn.Conv2d(aspp, num_classes, 1))
 
     def forward(self, x):
         feats = self.backbone(x)

@@ -13,15 +13,16 @@ from segrt.train.models.layers import conv_bn_relu, upsample_to
 
 
 class FCN8s(nn.Module):
-    def __init__(self, num_classes: int, backbone: str = "resnet34", pretrained: str | None = None) -> None:
+    def __init__(self, num_classes: int, backbone: str = "resnet34", pretrained: str | None = None,
+                 width: float = 1.0, head: int = 512) -> None:
         super().__init__()
-        self.backbone = ResNet(backbone)
+        self.backbone = ResNet(backbone, width=width)
         if pretrained:
             from segrt.train.models.backbones import load_pretrained
 
             load_pretrained(self.backbone, pretrained)
         c8, c16, c32 = self.backbone.channels[2:]
-        self.head32 = nn.Sequential(conv_bn_relu(c32, 512), nn.Dropout(0.1), nn.Conv2d(512, num_classes, 1))
+        self.head32 = nn.Sequential(conv_bn_relu(c32, head), nn.Dropout(0.1), nn.Conv2d(head, num_classes, 1))
         self.score16 = nn.Conv2d(c16, num_classes, 1)
         self.score8 = nn.Conv2d(c8, num_classes, 1)
 

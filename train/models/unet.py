@@ -42,9 +42,10 @@ class UNetResNet(nn.Module):
     the segmentation_models.pytorch recipe. Input sides must be multiples of 32."""
 
     def __init__(self, num_classes: int, backbone: str = "resnet34", pretrained: str | None = None,
-                 decoder: tuple[int, ...] = (256, 128, 64, 32, 16)) -> None:
+                 decoder: tuple[int, ...] = (256, 128, 64, 32, 16), width: float = 1.0) -> None:
         super().__init__()
-        self.encoder = ResNet(backbone)
+        self.encoder = ResNet(backbone, width=width)
+        decoder = tuple(max(8, int(d * width)) for d in decoder)
         if pretrained:
             from segrt.train.models.backbones import load_pretrained
 

@@ -39,15 +39,21 @@ class MobileNetV2(nn.Module):
     """Returns (low-level features at stride 4, 24 ch; high-level at stride 16 or 32, 320 ch).
 
     ``output_stride=16`` turns the last stride-2 stage into dilation 2, as DeepLab v3+ uses.
+    ``width`` is the paper's width multiplier (channels rounded to multiples of 8).
     """
 
-    def __init__(self, output_stride: int = 16) -> None:
+    def __init__(self, output_stride: int = 16, width: float = 1.0) -> None:
         super().__init__()
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
-        layers: list[nn.Module] = [ConvBNReLU6(3, 32, 3, 2)]
-        cin, stride_so_far, dilation = 32, 2, 1
-        for t, c, n, s in SETTINGS:
+
+        def ch(v: int) -> int:
+            return max(8, int(v * width + 4) // 8 * 8)
+
+        layers: list[nn.Module] = [ConvBNReLU6(3, ch(32), 3, 2)]
+        cin, stride_so_far, dilation = ch(32), 2, 1
+        for t, c_full, n, s in SETTINGS:
+            c = ch(c_full)
             if s == 2 and stride_so_far == output_stride:
                 dilation, s = dilation * 2, 1
             stride_so_far *= s
@@ -55,7 +61,7 @@ class MobileNetV2(nn.Module):
                 layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, dilation))
                 cin = c
         self.features = nn.Sequential(*layers)
-        self.channels = (24, 320)
+        self.channels = (ch(24), ch(320))
 
     def forward(self, x):
         low = self.features[:4](x)

@@ -54,25 +54,27 @@ class ResNet(nn.Module):
     """Returns features at strides 2 (stem), 4, 8, 16, 32 from :meth:`forward`.
 
     ``dilate=(False, False, True)`` replaces layer4's stride with dilation (output stride 16,
-    as DeepLab uses); ``(False, True, True)`` gives output stride 8.
+    as DeepLab uses); ``(False, True, True)`` gives output stride 8. ``width`` scales every
+    layer's channels (0.5 has a quarter of the parameters); ImageNet weights need width 1.
     """
 
-    def __init__(self, name: str = "resnet34", dilate: tuple[bool, bool, bool] = (False, False, False)) -> None:
+    def __init__(self, name: str = "resnet34", dilate: tuple[bool, bool, bool] = (False, False, False),
+                 width: float = 1.0) -> None:
         super().__init__()
         if name not in DEPTHS:
             raise ValueError(f"unknown ResNet {name!r}; valid: {', '.join(DEPTHS)}")
         block, layers = DEPTHS[name]
-        self.inplanes, self.dilation = 64, 1
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        c = [max(8, int(round(v * width / 8)) * 8) for v in (64, 128, 256, 512)]  # multiples of 8
+        self.inplanes, self.dilation = c[0], 1
+        self.conv1 = nn.Conv2d(3, c[0], 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(c[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = self._layer(block, 64, layers[0])
-        self.layer2 = self._layer(block, 128, layers[1], 2, dilate[0])
-        self.layer3 = self._layer(block, 256, layers[2], 2, dilate[1])
-        self.layer4 = self._layer(block, 512, layers[3], 2, dilate[2])
-        self.channels = (64, 64 * block.expansion, 128 * block.expansion, 256 * block.expansion,
-                         512 * block.expansion)
+        self.layer1 = self._layer(block, c[0], layers[0])
+        self.layer2 = self._layer(block, c[1], layers[1], 2, dilate[0])
+        self.layer3 = self._layer(block, c[2], layers[2], 2, dilate[1])
+        self.layer4 = self._layer(block, c[3], layers[3], 2, dilate[2])
+        self.channels = (c[0], *(v * block.expansion for v in c))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -1,0 +1,27 @@
+"""Inference latency of a backend alone (no decode, overlay or encode), torch-free."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def measure_latency(backend, runs: int = 50, warmup: int = 10, batch: int = 1) -> dict:
+    """Times ``backend.infer`` on a fixed random input; returns mean/p50/p90/p99 in ms.
+
+    Warm-up runs are discarded: the first calls pay for allocation and kernel selection.
+    """
+    x = backend.input_buffer(batch)
+    x[:] = np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)
+    for _ in range(warmup):
+        backend.infer(x)
+    times = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        backend.infer(x)
+        times[i] = time.perf_counter() - t0
+    ms = times * 1000
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"runs": runs, "batch": batch, "mean_ms": round(float(ms.mean()), 3), "p50_ms": round(float(p50), 3),
+            "p90_ms": round(float(p90), 3), "p99_ms": round(float(p99), 3)}

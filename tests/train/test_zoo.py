@@ -1,0 +1,55 @@
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxscript")
+
+from segrt.cli import main  # noqa: E402
+
+RECIPE = """model: fastscnn
+input_width: 128
+input_height: 96
+epochs: 1
+batch_size: 4
+warmup_epochs: 1
+eval_every: 1
+threads: 2
+"""
+
+
+def test_zoo_builds_trains_ships_measures_and_writes_the_table(tiny_camvid, tmp_path, capsys):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(RECIPE)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- zoo:start -->\nold\n<!-- zoo:end -->\ntail\n")
+    dirs = {k: tmp_path / k for k in ("runs", "zoo", "results")}
+    main(["zoo", str(recipe), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
+          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--readme", str(readme)])
+    row = json.loads((dirs["results"] / "zoo_tiny_camvid.json").read_text())
+    assert row["params"] > 1e6 and row["gflops"] > 0 and 0 <= row["miou"] <= 1
+    assert row["cpu_latency"]["p50_ms"] > 0 and len(row["per_class_iou"]) == 11
+    assert (dirs["zoo"] / "tiny_camvid.pt").stat().st_size / 1e6 == pytest.approx(row["fp16_mb"], abs=0.01)
+    text = readme.read_text()
+    assert "old" not in text and "| tiny_camvid |" in text and text.endswith("<!-- zoo:end -->\ntail\n")
+    # a second build reuses the trained run instead of training again
+    main(["zoo", str(recipe), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
+          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--no-train"])
+    assert "tiny_camvid" in capsys.readouterr().out
+
+
+def test_every_zoo_recipe_loads_and_fits_the_weight_budget():
+    from pathlib import Path
+
+    from segrt.config import load_config
+    from segrt.train.config import TrainConfig
+    from segrt.train.models import build_model
+
+    recipes = sorted((Path(__file__).resolve().parents[2] / "configs" / "zoo").glob("*.yaml"))
+    assert len(recipes) == 6
+    total_mb = 0.0
+    for path in recipes:
+        cfg = load_config(path, TrainConfig)
+        net = build_model(cfg.model, num_classes=11, **cfg.model_args)
+        total_mb += sum(p.numel() for p in net.parameters()) * 2 / 1e6  # FP16 bytes
+    assert total_mb <= 25.0 - 4.6  # room left for the default model's FP32 ONNX

@@ -1,0 +1,112 @@
+"""Building the model zoo: train each recipe, ship small weights, measure, and write the table.
+
+For each ``configs/zoo/*.yaml``: train (unless ``best.pt`` exists), slim to FP16 into the zoo
+folder, export to ONNX, score on val through ONNX Runtime, count parameters and GFLOPs,
+time CPU inference, and write ``zoo_<name>.json``; then one markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+
+from segrt import envinfo
+from segrt.config import load_config
+from segrt.datasets import open_dataset
+from segrt.engines.base import open_backend
+from segrt.engines.evaluate import evaluate_backend
+from segrt.engines.export import export_onnx
+from segrt.engines.latency import measure_latency
+from segrt.errors import SegrtError
+from segrt.train import checkpoint
+from segrt.train.config import TrainConfig
+from segrt.train.trainer import fit
+
+BUDGET_MB = 25.0
+README_START, README_END = "<!-- zoo:start -->", "<!-- zoo:end -->"
+
+
+def model_stats(ckpt: dict) -> dict:
+    """Parameters and GFLOPs (multiply-add counted as 2) at the model's own input size."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = checkpoint.build_from_checkpoint(ckpt)
+    w, h = ckpt["preprocess"]["width"], ckpt["preprocess"]["height"]
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, 3, h, w))
+    return {"params": sum(p.numel() for p in net.parameters()),
+            "gflops": round(counter.get_total_flops() / 1e9, 3), "input": [w, h]}
+
+
+def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_dir: Path,
+                results_dir: Path, train: bool = True, threads: int = 2) -> dict:
+    cfg = load_config(config_path, TrainConfig)
+    name = f"{config_path.stem}_{cfg.dataset}"
+    run = runs_dir / name
+    if not (run / "best.pt").exists():
+        if not train:
+            raise SegrtError(f"{run / 'best.pt'}: not trained yet; run without --no-train")
+        fit(cfg, data_root or _default_root(cfg), run)
+    shipped = checkpoint.slim(run / "best.pt", zoo_dir / f"{name}.pt")
+    onnx_path = run / f"{name}.onnx"
+    export_onnx(shipped, onnx_path, name=name)
+    val = open_dataset(cfg.dataset, data_root, "val")
+    with open_backend(onnx_path, threads=threads) as backend:
+        metrics = evaluate_backend(backend, val, progress=False)
+        latency = measure_latency(backend)
+    log = list(csv.DictReader(open(run / "metrics.csv")))
+    ckpt = checkpoint.load(shipped)
+    row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
+           **model_stats(ckpt), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
+           "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
+           "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
+           "cpu_latency": {**latency, "threads": threads, "backend": "onnxruntime"},
+           "train_seconds": round(sum(float(r["seconds"]) for r in log)), "epochs": len(log),
+           "trained_on_device": ckpt.get("device"), "machine": envinfo.machine(), "versions": envinfo.versions()}
+    (results_dir / f"zoo_{name}.json").write_text(json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def _default_root(cfg: TrainConfig) -> Path:
+    from segrt.datasets import default_data_root
+
+    return default_data_root() / cfg.dataset
+
+
+def table(rows: list[dict]) -> str:
+    classes = list(rows[0]["per_class_iou"]) if rows else []
+    head = ["model", "params", "GFLOPs", "val mIoU", *classes, "CPU ms", "recipe", "training"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        hours = r["train_seconds"] / 3600
+        lines.append("| " + " | ".join([
+            r["name"], f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
+            f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
+            f"{r['cpu_latency']['p50_ms']:.1f}", f"`{r['recipe']}`",
+            f"{r['epochs']} ep, {hours:.1f} h, {r['trained_on_device']}"]) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, text: str) -> None:
+    """Replaces what lies between the zoo markers in ``readme``."""
+    s = readme.read_text()
+    if README_START not in s or README_END not in s:
+        raise SegrtError(f"{readme}: no {README_START} … {README_END} markers to put the zoo table between")
+    head, rest = s.split(README_START, 1)
+    readme.write_text(f"{head}{README_START}\n{text}\n{README_END}{rest.split(README_END, 1)[1]}")
+
+
+def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_dir: Path,
+          results_dir: Path, train: bool = True, readme: Path | None = None) -> list[dict]:
+    rows = [build_entry(p, data_root, runs_dir, zoo_dir, results_dir, train) for p in config_paths]
+    total = sum(r["fp16_mb"] for r in rows)
+    if total > BUDGET_MB:
+        raise SegrtError(f"shipped FP16 weights total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "
+                         "narrow a recipe's model_args")
+    (results_dir / "zoo.md").write_text(table(rows) + "\n")
+    if readme is not None:
+        update_readme(readme, table(rows))
+    return rows
