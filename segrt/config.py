@@ -100,9 +100,12 @@ def _check(tp: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{source}: key '{key}': expected {len(args)} items, got {len(value)}")
         return tuple(_check(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
     if origin is typing.Literal:
-        if value not in args:
+        if value not in args or type(value) is not type(args[0]):
+            hint = ""
+            if isinstance(value, bool):  # YAML 1.1 reads on/off/yes/no as booleans
+                hint = " (YAML read on/off/yes/no as a boolean: quote the value)"
             raise ConfigError(
-                f"{source}: key '{key}': expected one of {', '.join(map(repr, args))}, got {value!r}"
+                f"{source}: key '{key}': expected one of {', '.join(map(repr, args))}, got {value!r}{hint}"
             )
         return value
     if tp is float:

@@ -44,6 +44,7 @@ def test_valid_config_loads_frozen_and_typed(tmp_path):
     ("name: 3\n", "key 'name': expected str, got int 3"),
     ("rate: 1\n", "missing required key 'name'"),
     ("name: x\nmode: c\n", "key 'mode': expected one of 'a', 'b'"),
+    ("name: x\nmode: off\n", "YAML read on/off/yes/no as a boolean: quote the value"),
     ("name: x\ninner: {size: [1]}\n", "key 'inner.size': expected 2 items"),
     ("name: x\ninner: {size: [1, 2], extra: 1}\n", "unknown key 'inner.extra'"),
     ("name: x\nrate: true\n", "key 'rate': expected float, got bool"),

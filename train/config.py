@@ -28,7 +28,7 @@ class TrainConfig:
     schedule: Literal["poly", "cosine"] = "poly"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "auto": bf16 autocast on CUDA (no loss scaling needed), FP32 on CPU
-    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    amp: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     eval_every: int = 5
     seed: int = 0
     threads: int = 0             # torch CPU threads; 0 = all cores

@@ -35,7 +35,7 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device,
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and cuda)
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     if cfg.amp in ("bf16", "fp16") and device.type != "cuda":
-        raise SegrtError(f"config amp '{cfg.amp}' needs a CUDA device; use amp: auto or off on CPU")
+        raise SegrtError(f"config amp '{cfg.amp}' needs a CUDA device; use amp: auto or fp32 on CPU")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
     if cfg.amp == "auto" and device.type == "cuda":
         dtype = torch.bfloat16
