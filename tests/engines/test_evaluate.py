@@ -41,3 +41,11 @@ def test_eval_command_scores_onnx_and_checkpoint_alike(tiny_camvid, tmp_path, ca
     assert {"miou", "pixel_accuracy", "per_class_iou"} <= set(a)
     assert a["backend"] == "onnxruntime" and b["backend"] == "torch"
     assert abs(a["miou"] - b["miou"]) < 0.005  # the ONNX export scores as its checkpoint does
+
+
+@pytest.mark.parametrize("ckpt", sorted((default_model().parent).glob("*.pt")), ids=lambda p: p.stem)
+def test_every_shipped_checkpoint_segments_val_frames(ckpt, tiny_camvid):
+    pytest.importorskip("torch")
+    with open_backend(ckpt, threads=2) as net:
+        r = evaluate_backend(net, CamVid(tiny_camvid, "val"), progress=False)
+    assert r["pixel_accuracy"] > 0.75 and r["miou"] > 0.3  # trained weights, not noise
