@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segrt.datasets.camvid import read_image
+from segrt.datasets.base import ImageListDataset
 from segrt.errors import DataError
 
 CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -36,7 +36,7 @@ def id_to_train_id_lut() -> np.ndarray:
     return lut
 
 
-class Cityscapes:
+class Cityscapes(ImageListDataset):
     classes, palette, ignore_index = CLASSES, PALETTE, IGNORE
 
     def __init__(self, root: str | Path, split: str) -> None:
@@ -54,18 +54,9 @@ class Cityscapes:
                        p.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png") for p in self.images]
         self._lut = id_to_train_id_lut()
 
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def read_image(self, i: int) -> np.ndarray:
-        return read_image(self.images[i])
-
     def read_label(self, i: int) -> np.ndarray:
         """uint8 (H, W) train ids 0..18, 255 = ignore."""
         raw = cv2.imread(str(self.labels[i]), cv2.IMREAD_UNCHANGED)
         if raw is None or raw.ndim != 2:
             raise DataError(f"{self.labels[i]}: missing or not a single-channel labelIds PNG")
         return self._lut[raw]
-
-    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.read_image(i), self.read_label(i)

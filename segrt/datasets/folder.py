@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from segrt.config import load_config
-from segrt.datasets.camvid import read_image
+from segrt.datasets.base import ImageListDataset
 from segrt.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -44,7 +44,7 @@ class FolderSpec:
             raise ValueError(f"key 'ignore_index' must be in {len(self.classes)}..255, got {self.ignore_index}")
 
 
-class FolderDataset:
+class FolderDataset(ImageListDataset):
     def __init__(self, root: str | Path, split: str) -> None:
         self.root, self.split = Path(root), split
         spec = load_config(self.root / "dataset.yaml", FolderSpec)
@@ -62,12 +62,6 @@ class FolderDataset:
                             f"{len(unmatched)} of {len(self.images)} have none (e.g. {unmatched[:1]})")
         self.masks = [masks[p.stem] for p in self.images]
 
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def read_image(self, i: int) -> np.ndarray:
-        return read_image(self.images[i])
-
     def read_label(self, i: int) -> np.ndarray:
         mask = cv2.imread(str(self.masks[i]), cv2.IMREAD_UNCHANGED)
         if mask is None or mask.ndim != 2:
@@ -77,6 +71,3 @@ class FolderDataset:
             raise DataError(f"{self.masks[i]}: values {sorted(set(mask[bad].tolist()))[:5]} are neither classes "
                             f"0..{len(self.classes) - 1} nor ignore_index {self.ignore_index}")
         return mask
-
-    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.read_image(i), self.read_label(i)
