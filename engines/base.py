@@ -36,6 +36,26 @@ class Backend(Protocol):
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+class InputBuffer:
+    """The input side every backend shares: one float32 (N, 3, h, w) array per batch size,
+    and the check that a batch has the shape and dtype the manifest promises."""
+
+    manifest: ModelManifest
+    _input: np.ndarray | None = None
+
+    def input_buffer(self, batch: int = 1) -> np.ndarray:
+        """The float32 (batch, 3, h, w) array that ``infer`` reads without copying."""
+        shape = self.manifest.preprocess.input_shape(batch)
+        if self._input is None or self._input.shape != shape:
+            self._input = np.zeros(shape, np.float32)
+        return self._input
+
+    def check_batch(self, batch: np.ndarray) -> None:
+        expected = self.manifest.preprocess.input_shape(batch.shape[0])
+        if batch.shape != expected or batch.dtype != np.float32:
+            raise ValueError(f"expected float32 {expected}, got {batch.dtype} {batch.shape}")
+
+
 # suffix → "module:class"; a backend's module (and its heavy imports) loads only when used.
 BACKENDS: Registry[str] = Registry("model file suffix")
 BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")

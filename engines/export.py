@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from segrt import __version__
-from segrt.engines.manifest import ModelManifest
+from segrt.engines.manifest import ModelManifest, manifest_from_checkpoint
 from segrt.files import sha256_file
 
 OPSET = 18  # the dynamo exporter's native opset; TensorRT 10.3+ parses it
@@ -61,16 +61,8 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
             dynamic_shapes=({0: torch.export.Dim("N", min=1, max=256)},), verbose=False)
     tmp.replace(output)
 
-    from segrt.preprocess import Preprocess
-
-    manifest = ModelManifest(
-        name=name or output.stem, architecture=ckpt["model"], classes=tuple(ckpt["classes"]),
-        palette=tuple(tuple(c) for c in ckpt["palette"]),
-        preprocess=Preprocess.from_dict(spec_dict), precision="fp32", opset=opset,
-        input_name=INPUT_NAME, output_name=OUTPUT_NAME,
-        source_checkpoint_sha256=sha256_file(checkpoint_path),
-        model_sha256=sha256_file(output),
-        metrics={k: ckpt.get("metrics", {}).get(k) for k in ("miou", "pixel_accuracy", "per_class_iou")},
+    manifest = manifest_from_checkpoint(
+        ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(output), opset,
         provenance={
             "trained_on": ckpt.get("trained_on"), "epoch": ckpt.get("epoch"),
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -51,6 +51,20 @@ class ModelManifest:
         return path
 
 
+def manifest_from_checkpoint(ckpt: dict, name: str, checkpoint_sha256: str, model_sha256: str,
+                             opset: int = 0, provenance: dict | None = None) -> ModelManifest:
+    """The manifest of a model made from a segrt checkpoint: classes, palette and
+    preprocessing come from the checkpoint, never from the caller."""
+    return ModelManifest(
+        name=name, architecture=ckpt["model"], classes=tuple(ckpt["classes"]),
+        palette=tuple(tuple(int(v) for v in c) for c in ckpt["palette"]),
+        preprocess=Preprocess.from_dict(ckpt["preprocess"]), precision="fp32", opset=opset,
+        input_name="image", output_name="labels", source_checkpoint_sha256=checkpoint_sha256,
+        model_sha256=model_sha256,
+        metrics={k: (ckpt.get("metrics") or {}).get(k) for k in ("miou", "pixel_accuracy", "per_class_iou")},
+        provenance=provenance or {})
+
+
 def manifest_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 

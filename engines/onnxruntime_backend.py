@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from segrt.engines.base import InputBuffer
 from segrt.engines.manifest import ModelManifest, load_verified_manifest
 from segrt.errors import ModelError
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(InputBuffer):
     """One ``InferenceSession`` with I/O bound to arrays allocated once per batch size.
 
     ``threads=0`` lets ONNX Runtime use every physical core. ``spin=False`` stops its
@@ -73,21 +74,12 @@ class OnnxRuntimeBackend:
         self._session = None
         self._input = self._output = None
 
-    def input_buffer(self, batch: int = 1) -> np.ndarray:
-        """The float32 (batch, 3, h, w) array that ``infer`` reads without copying."""
-        shape = self.manifest.preprocess.input_shape(batch)
-        if self._input is None or self._input.shape != shape:
-            self._input = np.zeros(shape, np.float32)
-        return self._input
-
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, h, w) → uint8 (N, h, w). The result is a reused buffer: copy it
         to keep it past the next call."""
         if self._session is None or self._binding is None:
             raise RuntimeError("backend is not open; use it as a context manager")
-        expected = self.manifest.preprocess.input_shape(batch.shape[0])
-        if batch.shape != expected or batch.dtype != np.float32:
-            raise ValueError(f"expected float32 {expected}, got {batch.dtype} {batch.shape}")
+        self.check_batch(batch)
         if batch is not self._input:  # a caller's own array: bind it (no copy) for this call
             self.input_buffer(batch.shape[0])
             np.copyto(self._input, batch)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segrt.engines.manifest import ModelManifest
+from segrt.engines.base import InputBuffer
+from segrt.engines.manifest import ModelManifest, manifest_from_checkpoint
 from segrt.files import sha256_file
-from segrt.preprocess import Preprocess
 
 
-class TorchBackend:
+class TorchBackend(InputBuffer):
     """A checkpoint's network in eval mode; argmax on the device, uint8 label map to the host.
 
     ``threads=0`` keeps torch's default CPU thread count.
@@ -33,12 +33,9 @@ class TorchBackend:
         from segrt.train import checkpoint
 
         ckpt = checkpoint.load(path)
-        manifest = ModelManifest(
-            name=Path(path).stem, architecture=ckpt["model"], classes=tuple(ckpt["classes"]),
-            palette=tuple(tuple(c) for c in ckpt["palette"]), preprocess=Preprocess.from_dict(ckpt["preprocess"]),
-            precision="fp32", opset=0, input_name="image", output_name="labels",
-            source_checkpoint_sha256=sha256_file(path), model_sha256=sha256_file(path),
-            metrics=ckpt.get("metrics") or {}, provenance={"checkpoint_epoch": ckpt.get("epoch")})
+        digest = sha256_file(path)  # the checkpoint is both the source and the model here
+        manifest = manifest_from_checkpoint(ckpt, Path(path).stem, digest, digest,
+                                            provenance={"checkpoint_epoch": ckpt.get("epoch")})
         return cls(path, manifest, ckpt, **options)
 
     def __enter__(self) -> "TorchBackend":
@@ -52,19 +49,11 @@ class TorchBackend:
     def __exit__(self, *exc: object) -> None:
         self._net = None
 
-    def input_buffer(self, batch: int = 1) -> np.ndarray:
-        shape = self.manifest.preprocess.input_shape(batch)
-        if self._input is None or self._input.shape != shape:
-            self._input = np.zeros(shape, np.float32)
-        return self._input
-
     @torch.no_grad()
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, h, w) → uint8 (N, h, w)."""
         if self._net is None:
             raise RuntimeError("backend is not open; use it as a context manager")
-        expected = self.manifest.preprocess.input_shape(batch.shape[0])
-        if batch.shape != expected or batch.dtype != np.float32:
-            raise ValueError(f"expected float32 {expected}, got {batch.dtype} {batch.shape}")
+        self.check_batch(batch)
         logits = self._net(torch.from_numpy(batch).to(self.device))
         return logits.argmax(1).to(torch.uint8).cpu().numpy()

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from segrt import envinfo
-from segrt.config import load_config
+from segrt.config import from_dict, load_config
 from segrt.engines.base import open_backend
 from segrt.errors import SegrtError
 from segrt.realtime.config import RunConfig
@@ -29,10 +29,8 @@ def run_app(source_uri: str, model: Path, output: str | None, show: bool, report
     if config_path is not None:
         cfg = load_config(config_path, RunConfig, overrides)
     else:
-        try:
-            cfg = RunConfig(**{k: v for k, v in overrides.items() if v is not None})
-        except ValueError as exc:
-            raise SegrtError(f"option {exc}") from None
+        given = {k: v for k, v in overrides.items() if v is not None}
+        cfg = from_dict(RunConfig, given, source="command-line options")
     if output and _same_file(output, source_uri):
         raise SegrtError(f"--output {output} is the input video; choose another file name")
     if report is not None and not report.parent.is_dir():

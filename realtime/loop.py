@@ -57,7 +57,7 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
             with timer.stage("postprocess"):
                 color = overlay.colorize_to(labels[0], (frame.shape[1], frame.shape[0]))
             with timer.stage("render"):
-                out = overlay.compose(frame, color, hud_lines(timer, backend))
+                out = overlay.compose(frame, color, hud_lines(timer, backend) if overlay.hud else ())
             with timer.stage("write"):
                 for sink in sinks:
                     sink.write(out)

@@ -101,14 +101,13 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
           resume: Path | None) -> None:
     """Train a model on CamVid train; evaluate on val; keep last.pt and best.pt."""
     from segrt.config import load_config
-    from segrt.datasets import default_data_root
     from segrt.train.config import TrainConfig
 
     cfg = load_config(config_path, TrainConfig, {"epochs": epochs})
     _require("torch", "training", "pip install torch  # then: pip install 'segrt[train]'")
     from segrt.train.trainer import fit
 
-    best = fit(cfg, data_root or default_data_root() / cfg.dataset, out, resume)
+    best = fit(cfg, data_root, out, resume)
     if best is not None and "epoch" in best:  # rank 0 (or the only process), after an evaluation
         click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
 
@@ -131,16 +130,14 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
 
     val = None
     if check:  # find the check's frames before exporting, so a missing dataset fails fast
-        from segrt.datasets import default_data_root
-        from segrt.datasets.camvid import CamVid
+        from segrt.datasets import open_dataset
         from segrt.errors import DataError
 
-        root = data_root or default_data_root() / "camvid"
         try:
-            val = CamVid(root, "val")
-        except DataError:
-            raise SegrtError(f"--check compares torch and ONNX Runtime on CamVid val frames, none at {root}; "
-                             "pass --data-root DIR, or --no-check to skip the comparison") from None
+            val = open_dataset("camvid", data_root, "val")
+        except DataError as exc:
+            raise SegrtError(f"--check compares torch and ONNX Runtime on CamVid val frames: {exc}; "
+                             "or pass --no-check to skip the comparison") from None
     output = output or checkpoint.with_suffix(".onnx")
     manifest = ex.export_onnx(checkpoint, output, **({"opset": opset} if opset else {}))
     click.echo(f"wrote {output} and {output.with_suffix('.json')} "

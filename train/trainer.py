@@ -108,7 +108,7 @@ def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int) -> to
     return torch.from_numpy(enet_weights(train_set.class_frequencies(num_classes)))
 
 
-def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = None,
+def fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None = None,
         stop_after: int | None = None) -> dict | None:
     """Train ``cfg.model`` on ``cfg.dataset``'s train split, evaluate on val; writes into ``out_dir``:
     ``last.pt``, ``best.pt`` (by val mIoU), ``metrics.csv`` and, at the end, ``curves.png``,
@@ -116,7 +116,8 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
 
     ``resume`` continues exactly (weights, optimiser, schedule, random state) from a
     ``last.pt``; ``stop_after`` ends after that epoch while keeping the schedule of
-    ``cfg.epochs``, for time-boxed sessions that resume later. Under torchrun only rank 0
+    ``cfg.epochs``, for time-boxed sessions that resume later. ``data_root=None`` uses the
+    dataset's default location (see :func:`segrt.datasets.open_dataset`). Under torchrun only rank 0
     evaluates and writes; the other ranks return None.
     """
     ddp = distributed.setup()
@@ -126,7 +127,7 @@ def fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None = 
         distributed.teardown(ddp)
 
 
-def _fit(cfg: TrainConfig, data_root: Path, out_dir: Path, resume: Path | None, stop_after: int | None,
+def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None, stop_after: int | None,
          ddp: distributed.Dist) -> dict | None:
     device, amp_dtype = resolve_device(cfg, ddp.local_rank)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     if not (run / "best.pt").exists():
         if not train:
             raise SegrtError(f"{run / 'best.pt'}: not trained yet; run without --no-train")
-        fit(cfg, data_root or _default_root(cfg), run)
+        fit(cfg, data_root, run)
     shipped = checkpoint.slim(run / "best.pt", zoo_dir / f"{name}.pt")
     onnx_path = run / f"{name}.onnx"
     export_onnx(shipped, onnx_path, name=name)
@@ -68,12 +68,6 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
            "trained_on_device": ckpt.get("device"), "machine": envinfo.machine(), "versions": envinfo.versions()}
     (results_dir / f"zoo_{name}.json").write_text(json.dumps(row, indent=2) + "\n")
     return row
-
-
-def _default_root(cfg: TrainConfig) -> Path:
-    from segrt.datasets import default_data_root
-
-    return default_data_root() / cfg.dataset
 
 
 def table(rows: list[dict]) -> str:
