@@ -47,8 +47,13 @@ setup(
     extras_require={
         # torch is not pinned: pick the build for your machine (CPU or CUDA) before this.
         "train": ["torch>=2.3", "matplotlib>=3.7"],
-        "export": ["onnx>=1.16", "onnxscript>=0.2"],
+        "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxconverter-common>=1.14"],
+        # ModelOpt (INT8 Q/DQ for TensorRT, FP16 AutoCast) without its [onnx] extra, which pulls
+        # onnxruntime-gpu over the CPU onnxruntime; these are the ONNX packages it needs.
+        "quantize": ["onnx>=1.16", "onnxconverter-common>=1.14", "nvidia-modelopt>=0.40", "onnx-graphsurgeon",
+                     "onnxslim", "ml_dtypes", "polygraphy", "lief", "cppimport"],
         "tensorrt": ["tensorrt>=10.3", "cuda-python>=12.3"],
+        "pycuda": ["tensorrt>=10.3", "pycuda>=2022.1"],
         "dev": ["pytest>=8", "ruff>=0.5"],
     },
     entry_points={"console_scripts": ["segrt=segrt.cli:main"]},

@@ -27,6 +27,18 @@ def camvid_frames(root: str | Path, split: str = "train", count: int = 64) -> It
         yield ds.read_image(i)
 
 
+def folder_frames(folder: str | Path, count: int = 64) -> Iterator[np.ndarray]:
+    """BGR frames spread over an image folder (sorted by name)."""
+    from segrt.realtime.sources.folder import IMAGE_SUFFIXES
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for i in evenly_spaced(len(files), count) if files else []:
+        frame = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise DataError(f"{files[i]}: not a readable image; remove it from the calibration folder")
+        yield frame
+
+
 def video_frames(path: str | Path, count: int = 64) -> Iterator[np.ndarray]:
     """BGR frames spread over a video file."""
     cap = cv2.VideoCapture(str(path))

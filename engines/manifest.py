@@ -35,6 +35,8 @@ class ModelManifest:
     model_sha256: str
     metrics: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # versions, date, command
+    # FP16/INT8 models: target, tool, base model, calibration, exclusions, accuracy gate
+    quantization: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -46,8 +48,11 @@ class ModelManifest:
                       lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text) + "\n"
 
     def save(self, model_path: Path) -> Path:
+        """Writes ``model.json`` beside ``model_path`` (temporary name, then rename)."""
         path = manifest_path(model_path)
-        path.write_text(self.to_json())
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(path)
         return path
 
 
@@ -90,7 +95,7 @@ def load_manifest(model_path: str | Path) -> ModelManifest:
             opset=int(d["opset"]), input_name=d["input_name"], output_name=d["output_name"],
             source_checkpoint_sha256=d["source_checkpoint_sha256"],
             model_sha256=d["model_sha256"], metrics=d.get("metrics", {}),
-            provenance=d.get("provenance", {}))
+            provenance=d.get("provenance", {}), quantization=d.get("quantization") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: manifest field {exc} missing or malformed; re-export the model") from None
     if m.precision not in PRECISIONS:

@@ -56,7 +56,10 @@ class OnnxRuntimeBackend(InputBuffer):
                 f"ONNX Runtime provider {missing[0]} is not available (available: "
                 f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for CUDA")
         try:
-            self._session = ort.InferenceSession(str(self.path), opts, providers=list(self.providers))
+            # e.g. ModelOpt's TensorRT Q/DQ graphs need WeightBiasQuantization off on CPU
+            disabled = list(self.manifest.quantization.get("ort_disabled_optimizers") or [])
+            self._session = ort.InferenceSession(str(self.path), opts, providers=list(self.providers),
+                                                 disabled_optimizers=disabled)
         except Exception as exc:  # ORT raises its own exception types for bad files  # noqa: BLE001
             first_line = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({first_line}); re-export the model") from None

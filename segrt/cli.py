@@ -121,9 +121,16 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
               help="Compare ONNX Runtime against torch on real frames after export.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="CamVid folder for the check [default: where 'segrt data camvid' put it].")
+@click.option("--dynamic", is_flag=True,
+              help="Free batch, height and width axes [default: fixed batch 1 at the training size].")
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
-           data_root: Path | None) -> None:
-    """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest."""
+           data_root: Path | None, dynamic: bool) -> None:
+    """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest.
+
+    The graph passes the ONNX checker and shape inference, and (unless --no-check) its label
+    maps must agree with torch's on >= 99.5% of pixels of CamVid val frames, or nothing is
+    written.
+    """
     _require("torch", "export", "pip install torch  # then: pip install 'segrt[export]'")
     _require("onnxscript", "export", "pip install 'segrt[export]'")
     from segrt.engines import export as ex
@@ -139,13 +146,16 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
             raise SegrtError(f"--check compares torch and ONNX Runtime on CamVid val frames: {exc}; "
                              "or pass --no-check to skip the comparison") from None
     output = output or checkpoint.with_suffix(".onnx")
-    manifest = ex.export_onnx(checkpoint, output, **({"opset": opset} if opset else {}))
+    frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))] if val else None
+    manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames,
+                              **({"opset": opset} if opset else {}))
+    pre = manifest.preprocess
+    shape = "dynamic batch/height/width" if dynamic else f"fixed 1x3x{pre.height}x{pre.width}"
     click.echo(f"wrote {output} and {output.with_suffix('.json')} "
-               f"({manifest.architecture}, {manifest.precision}, opset {manifest.opset})")
-    if val is not None:
-        frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))]
-        agree = ex.parity(checkpoint, output, frames)
-        click.echo(f"parity: ONNX Runtime and torch agree on {agree:.4%} of pixels ({len(frames)} val frames)")
+               f"({manifest.architecture}, {manifest.precision}, opset {manifest.opset}, {shape})")
+    if frames:
+        p = manifest.provenance["parity"]
+        click.echo(f"parity: ONNX Runtime and torch agree on {p['agreement']:.4%} of pixels ({p['frames']} val frames)")
 
 
 @cli.command()
@@ -175,6 +185,78 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
         d.mkdir(parents=True, exist_ok=True)
     rows = build(paths, data_root, runs, zoo_dir, results, train, readme)
     click.echo(table(rows))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True)
+@click.option("--target", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime", show_default=True,
+              help="INT8 layout: ONNX Runtime's fusable QDQ (fast on CPU) or TensorRT's Q/DQ (ModelOpt).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output .onnx [default: MODEL.fp16.onnx, MODEL.int8.onnx or MODEL.int8-trt.onnx].")
+@click.option("--calib", "calib_source", default="camvid:train", show_default=True,
+              help="Calibration frames: camvid:SPLIT, an image folder or a video file.")
+@click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Frames, spread evenly over the source.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder for calibration and the gate [default: where 'segrt data camvid' put it].")
+@click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Largest val mIoU loss (points) the gate accepts.")
+@click.option("--force", is_flag=True, help="Write the model even if it fails the gate.")
+@click.option("--exclude", multiple=True,
+              help="Keep an op type (Resize) or node names (regex) in higher precision; repeatable.")
+@click.option("--auto", is_flag=True,
+              help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
+@click.option("--eval-frames", type=click.IntRange(min=1), default=None,
+              help="Score the gate on N val frames spread over the split [default: all].")
+@click.option("--threads", type=int, default=0, help="ONNX Runtime threads for scoring; 0 = all cores.")
+def quantize(model: Path, precision: str, target: str, output: Path | None, calib_source: str,
+             calib_frames: int, data_root: Path | None, threshold: float, force: bool,
+             exclude: tuple[str, ...], auto: bool, eval_frames: int | None, threads: int) -> None:
+    """FP16 or INT8 ONNX from an FP32 MODEL.onnx, behind an accuracy gate.
+
+    Both the FP32 model and the candidate are scored on CamVid val; a candidate that loses
+    more than --threshold mIoU points is refused (nothing is written) unless --force.
+
+    \b
+    segrt quantize model.onnx --precision fp16
+    segrt quantize model.onnx --precision int8                     # ONNX Runtime, CPU
+    segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
+    """
+    _require("onnx", "quantize", "pip install 'segrt[quantize]'")
+    from segrt.calibration.cache import calibration_tensor, read_frames
+    from segrt.datasets import open_dataset, subset
+    from segrt.engines.base import open_backend
+    from segrt.engines.evaluate import evaluate_backend
+    from segrt.engines.manifest import load_verified_manifest
+    from segrt.engines.quantize import quantize_model
+
+    if not model.is_file():
+        raise SegrtError(f"{model}: model file not found; export one with 'segrt export CHECKPOINT'")
+    base = load_verified_manifest(model)
+    val = open_dataset("camvid", data_root, "val")
+    if eval_frames:
+        val = subset(val, eval_frames)
+    calibration = None
+    if precision == "int8":
+        frames = read_frames(calib_source, calib_frames, data_root)
+        data, key, cached = calibration_tensor(frames, base.preprocess)
+        click.echo(f"calibration: {len(frames)} frames from {calib_source} "
+                   f"({'cache hit' if cached else 'cached'} {key[:12]})")
+        calibration = (data, {"source": calib_source, "frames": len(frames), "sha256": key})
+
+    def evaluate(path: Path) -> dict:
+        with open_backend(path, threads=threads) as backend:
+            return evaluate_backend(backend, val)
+
+    result = quantize_model(model, precision, target, evaluate, calibration, output, exclude, threshold,
+                            force, auto, echo=click.echo)
+    if result.output is None:
+        raise SegrtError(f"{precision.upper()} loses {-result.gate.delta:.2f} val mIoU points, more than "
+                         f"--threshold {threshold:g}; nothing written. Try --auto, --exclude OP_TYPE, "
+                         "more --calib-frames, or --force")
+    note = " (FORCED past the gate)" if result.gate.forced else ""
+    click.echo(f"wrote {result.output} and {result.output.with_suffix('.json')}{note}")
 
 
 @cli.command("eval")

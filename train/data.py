@@ -15,8 +15,11 @@ class SegTrain(Dataset):
     """Augmented training crops. All frames are decoded once into memory (CamVid's 367 frames
     of 480x360 are ~250 MB), so each step costs only augmentation, not image decoding."""
 
-    def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int) -> None:
+    def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int,
+                 crop: tuple[int, int] | None = None) -> None:
         self.spec = spec
+        # frames are scaled to the network's input size (times a random scale), then cropped
+        self.crop = crop or (spec.width, spec.height)
         self.ignore_index = ds.ignore_index
         self.scale_range = scale_range
         self.base_scale = spec.width / ds.read_label(0).shape[1]
@@ -32,7 +35,7 @@ class SegTrain(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.items[i]
         image, label = augment.random_scale_crop(
-            image, label, self.spec.width, self.spec.height, self.base_scale,
+            image, label, *self.crop, self.base_scale,
             self.scale_range, self.ignore_index, self.rng)
         image, label = augment.random_hflip(image, label, self.rng)
         image = augment.photometric(image, self.rng)

@@ -140,7 +140,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     spec = Preprocess(cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
     train_ds = open_dataset(cfg.dataset, data_root, "train")
-    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank)
+    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop)
     val = open_dataset(cfg.dataset, data_root, "val")
     classes, palette, ignore = train_ds.classes, train_ds.palette, train_ds.ignore_index
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,

@@ -29,16 +29,25 @@ BUDGET_MB = 25.0
 README_START, README_END = "<!-- zoo:start -->", "<!-- zoo:end -->"
 
 
-def model_stats(ckpt: dict) -> dict:
-    """Parameters and GFLOPs (multiply-add counted as 2) at the model's own input size."""
+# CamVid's 480x360 rounded to the /32 grid every architecture needs (360 is not a multiple of 32)
+FULL_SIZE = (480, 352)
+
+
+def gflops(net: torch.nn.Module, width: int, height: int) -> float:
+    """GFLOPs of one forward pass, a multiply-add counted as 2."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, 3, height, width))
+    return round(counter.get_total_flops() / 1e9, 3)
+
+
+def model_stats(ckpt: dict) -> dict:
+    """Parameters, and GFLOPs at the model's own input size and at CamVid's full size."""
     net = checkpoint.build_from_checkpoint(ckpt)
     w, h = ckpt["preprocess"]["width"], ckpt["preprocess"]["height"]
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.zeros(1, 3, h, w))
-    return {"params": sum(p.numel() for p in net.parameters()),
-            "gflops": round(counter.get_total_flops() / 1e9, 3), "input": [w, h]}
+    return {"params": sum(p.numel() for p in net.parameters()), "gflops": gflops(net, w, h),
+            "gflops_full": gflops(net, *FULL_SIZE), "full_size": list(FULL_SIZE), "input": [w, h]}
 
 
 def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_dir: Path,
@@ -65,19 +74,23 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
            "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
            "cpu_latency": {**latency, "threads": threads, "backend": "onnxruntime"},
            "train_seconds": round(sum(float(r["seconds"]) for r in log)), "epochs": len(log),
-           "trained_on_device": ckpt.get("device"), "machine": envinfo.machine(), "versions": envinfo.versions()}
+           "trained_on_device": ckpt.get("device") or cfg.device, "machine": envinfo.machine(),
+           "versions": envinfo.versions()}
     (results_dir / f"zoo_{name}.json").write_text(json.dumps(row, indent=2) + "\n")
     return row
 
 
 def table(rows: list[dict]) -> str:
     classes = list(rows[0]["per_class_iou"]) if rows else []
-    head = ["model", "params", "GFLOPs", "val mIoU", *classes, "CPU ms", "recipe", "training"]
+    full = "x".join(map(str, FULL_SIZE))
+    head = ["model", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", *classes, "CPU ms", "recipe",
+            "training"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         hours = r["train_seconds"] / 3600
         lines.append("| " + " | ".join([
             r["name"], f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
+            f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
             f"{r['cpu_latency']['p50_ms']:.1f}", f"`{r['recipe']}`",
             f"{r['epochs']} ep, {hours:.1f} h, {r['trained_on_device']}"]) + " |")

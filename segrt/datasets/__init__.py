@@ -24,3 +24,31 @@ def default_data_root() -> Path:
     """Where ``segrt data`` puts datasets: ``$SEGRT_DATA``, else ``~/.cache/segrt/datasets``."""
     env = os.environ.get("SEGRT_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt" / "datasets"
+
+
+class Subset:
+    """``count`` frames spread evenly over a dataset reader (for quick scoring)."""
+
+    def __init__(self, ds, count: int) -> None:
+        from segrt.calibration.frames import evenly_spaced
+
+        self.ds = ds
+        self.index = evenly_spaced(len(ds), count)
+        self.classes, self.split = ds.classes, ds.split
+        self.ignore_index = getattr(ds, "ignore_index", 255)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def read(self, i: int):
+        return self.ds.read(self.index[i])
+
+    def read_image(self, i: int):
+        return self.ds.read_image(self.index[i])
+
+    def read_label(self, i: int):
+        return self.ds.read_label(self.index[i])
+
+
+def subset(ds, count: int) -> Subset:
+    return Subset(ds, count)

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -44,16 +45,44 @@ def test_export_puts_argmax_in_the_graph_and_writes_the_manifest(ckpt_path, tmp_
     assert doc["preprocess"]["width"] == 128 and doc["opset"] == manifest.opset
     assert doc["source_checkpoint_sha256"] == sha256_file(ckpt_path)
     with open_backend(out) as net:  # the manifest's model hash matches the file
-        assert net.infer(net.input_buffer(3)).shape == (3, 96, 128)
+        assert net.infer(net.input_buffer(1)).shape == (1, 96, 128)
 
 
 def test_onnx_runtime_agrees_with_torch(ckpt_path, tmp_path, camvid_root):
     import cv2
 
     out = tmp_path / "m.onnx"
-    export_onnx(ckpt_path, out)
+    manifest = export_onnx(ckpt_path, out)
     frames = [cv2.imread(str(p)) for p in sorted((camvid_root / "val").glob("*.png"))[:4]]
-    assert parity(ckpt_path, out, frames) > 0.999
+    net = checkpoint.build_from_checkpoint(checkpoint.load(ckpt_path))
+    assert parity(net, out, manifest, frames) > 0.999
+
+
+def test_default_export_is_fixed_size_and_dynamic_frees_batch_and_spatial_axes(ckpt_path, tmp_path):
+    def dims(path):
+        return [d.dim_param or d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+
+    export_onnx(ckpt_path, tmp_path / "fixed.onnx")
+    assert dims(tmp_path / "fixed.onnx") == [1, 3, 96, 128]
+    export_onnx(ckpt_path, tmp_path / "dyn.onnx", dynamic=True)
+    n, c, h, w = dims(tmp_path / "dyn.onnx")
+    assert c == 3 and all(isinstance(d, str) for d in (n, h, w))
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tmp_path / "dyn.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"image": np.zeros((2, 3, 64, 160), np.float32)})[0].shape == (2, 64, 160)
+
+
+def test_export_refuses_a_graph_that_disagrees_with_torch(ckpt_path, tmp_path, camvid_root):
+    import cv2
+
+    from segrt.errors import ModelError
+
+    frames = [cv2.imread(str(p)) for p in sorted((camvid_root / "val").glob("*.png"))[:2]]
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ModelError, match="agree on only"):  # no graph can beat 100.1 %
+        export_onnx(ckpt_path, out, check_frames=frames, min_agreement=1.001)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_export_cli_reports_parity(ckpt_path, tmp_path, camvid_root, capsys):

@@ -58,12 +58,13 @@ def test_exports_with_tensorrt_operators_and_matches_torch_on_val(name, tmp_path
     checkpoint.save(ckpt, {"model": name, "classes": list(CLASSES), "palette": [list(c) for c in PALETTE],
                            "preprocess": Preprocess(W, H).to_dict(), "state_dict": net.state_dict()})
     out = tmp_path / f"{name}.onnx"
-    export_onnx(ckpt, out)
+    frames = [cv2.imread(str(p)) for p in sorted((camvid_root / "val").glob("*.png"))[::25]]
+    manifest = export_onnx(ckpt, out, check_frames=frames)  # refuses below 99.5% agreement
     model = onnx.load(str(out))
     onnx.checker.check_model(model)
     assert tensorrt_ops.problems(model) == []
-    frames = [cv2.imread(str(p)) for p in sorted((camvid_root / "val").glob("*.png"))[::25]]
-    assert parity(ckpt, out, frames) >= 0.995
+    assert manifest.provenance["parity"]["agreement"] >= 0.995
+    assert parity(net, out, manifest, frames) == manifest.provenance["parity"]["agreement"]
 
 
 def test_tensorrt_check_catches_maxpool_indices_and_maxunpool():

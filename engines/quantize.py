@@ -1,0 +1,409 @@
+"""FP32 ONNX → FP16 or INT8 ONNX, behind an accuracy gate.
+
+Precision lives in the graph: FP16 types, or explicit QuantizeLinear/DequantizeLinear (Q/DQ)
+pairs. TensorRT 10 and 11 build strongly typed engines from these files; ONNX Runtime runs
+the same files on CPU, which is how every one of them is scored here.
+
+- FP16: ModelOpt AutoCast when installed, else onnxconverter-common with Resize taken off
+  its block list (Resize runs fine in FP16 on TensorRT). Inputs and outputs stay as they were.
+- INT8, ``target="tensorrt"``: ModelOpt ONNX PTQ, which places Q/DQ on Conv/Resize inputs the
+  way TensorRT fuses them and never quantizes a bias. ONNX Runtime cannot fuse that pattern,
+  so these files are slow on CPU; they exist to be built by TensorRT.
+- INT8, ``target="onnxruntime"``: ONNX Runtime's static quantization (QDQ, per-channel
+  symmetric INT8 weights, UINT8 activations, INT32 bias) which its CPU kernels fuse into
+  QLinearConv.
+
+The gate scores the candidate and the FP32 model on the same validation frames and refuses a
+candidate that loses more than ``threshold`` mIoU points, unless forced. ``auto`` keeps the
+layers that quantize worst (ranked by the error each adds, measured on calibration frames) in
+higher precision, doubling their number until the gate passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from segrt.engines.manifest import ModelManifest, load_verified_manifest
+from segrt.errors import ModelError, SegrtError
+from segrt.files import sha256_file
+
+TARGETS = ("onnxruntime", "tensorrt")
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+# ONNX Runtime's CPU kernels have no FP16 ArgMax; onnxconverter-common's list blocks Resize,
+# which TensorRT runs well in FP16, so it is taken off.
+FP16_BLOCK_EXTRA = ("ArgMax",)
+# ONNX Runtime's WeightBiasQuantization pass mis-handles ModelOpt's FP16-scale Q/DQ graphs
+ORT_DISABLE_FOR_TENSORRT_QDQ = ("WeightBiasQuantization",)
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    nodes: tuple[str, ...] = ()
+    op_types: tuple[str, ...] = ()
+
+    def plus(self, nodes: list[str]) -> "Exclusions":
+        return Exclusions(tuple(dict.fromkeys(self.nodes + tuple(nodes))), self.op_types)
+
+
+@dataclass
+class GateResult:
+    reference_miou: float
+    miou: float
+    per_class_delta: dict[str, float]   # points, candidate minus FP32
+    threshold: float
+    passed: bool
+    forced: bool = False
+
+    @property
+    def delta(self) -> float:
+        return 100 * (self.miou - self.reference_miou)
+
+    def to_dict(self) -> dict:
+        return {"reference_miou": self.reference_miou, "miou": self.miou, "delta_points": round(self.delta, 3),
+                "per_class_delta_points": {k: round(v, 3) for k, v in self.per_class_delta.items()},
+                "threshold_points": self.threshold, "passed": self.passed, "forced": self.forced}
+
+
+@dataclass
+class QuantizeResult:
+    output: Path | None
+    manifest: ModelManifest | None
+    gate: GateResult
+    exclusions: Exclusions
+    attempts: list[dict] = field(default_factory=list)
+
+
+def graph_nodes(path: str | Path) -> list[onnx.NodeProto]:
+    return list(onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def resolve_exclusions(path: str | Path, items: tuple[str, ...] | list[str]) -> Exclusions:
+    """``--exclude`` items → node names and op types of the graph at ``path``.
+
+    An item that is an op type in the graph (``Resize``) excludes that type; anything else is a
+    regular expression that must match at least one node name in full.
+    """
+    nodes = graph_nodes(path)
+    op_types = {n.op_type for n in nodes}
+    names, types = [], []
+    for item in items:
+        if item in op_types:
+            types.append(item)
+            continue
+        try:
+            pattern = re.compile(item)
+        except re.error as exc:
+            raise SegrtError(f"--exclude {item!r}: not an op type and not a valid regular expression ({exc})") from None
+        hits = [n.name for n in nodes if n.name and pattern.fullmatch(n.name)]
+        if not hits:
+            examples = ", ".join(n.name for n in nodes if n.op_type == "Conv")[:120]
+            raise SegrtError(f"--exclude {item!r} matches no node name or op type; op types: "
+                             f"{', '.join(sorted(op_types))}; node names look like: {examples}…")
+        names += hits
+    return Exclusions(tuple(dict.fromkeys(names)), tuple(dict.fromkeys(types)))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ONNX Runtime's quantizer prints notices to stdout/stderr; keep segrt's own output."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def modelopt_version() -> str | None:
+    """The installed ModelOpt's version, found without importing it (its import patches
+    ONNX Runtime's quantization in the importing process)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("nvidia-modelopt")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _modelopt(module: str, args: list[str]) -> None:
+    """Runs a ModelOpt command line in its own process: ModelOpt patches ONNX Runtime when it
+    is imported, which breaks ONNX Runtime's own quantizer later in the same process."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        raise SegrtError(f"ModelOpt ({module}) failed: {lines[-1] if lines else 'no output'}; "
+                         "re-run with --exclude for the layer it names, or report the model")
+
+
+def _anchored(names: tuple[str, ...]) -> list[str]:
+    """Exact node names as the regular expressions ModelOpt expects."""
+    return [f"^{re.escape(n)}$" for n in names]
+
+
+def to_fp16(src: Path, dst: Path, exclusions: Exclusions = Exclusions()) -> str:
+    """FP16 graph with the original input and output types. Returns the tool used."""
+    version = modelopt_version()
+    if version is None:
+        from onnxconverter_common import __version__ as occ_version
+        from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+        block = [op for op in DEFAULT_OP_BLOCK_LIST if op != "Resize"]
+        block += [*FP16_BLOCK_EXTRA, *exclusions.op_types]
+        model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True, op_block_list=block,
+                                         node_block_list=list(exclusions.nodes))
+        onnx.save(model, str(dst))
+        return f"onnxconverter-common {occ_version}"
+    args = ["--onnx_path", str(src), "--output_path", str(dst), "--low_precision_type", "fp16",
+            "--keep_io_types", "--log_level", "ERROR",
+            "--op_types_to_exclude", *FP16_BLOCK_EXTRA, *exclusions.op_types]
+    if exclusions.nodes:
+        args += ["--nodes_to_exclude", *_anchored(exclusions.nodes)]
+    _modelopt("modelopt.onnx.autocast", args)
+    return f"modelopt {version} autocast"
+
+
+def _prepare_for_ort(src: Path, dst: Path) -> None:
+    """Shape inference and graph optimisation before ONNX Runtime quantization (its advice)."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with _quiet():
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+
+
+def int8_onnxruntime(prepared: Path, dst: Path, data: np.ndarray, input_name: str,
+                     exclusions: Exclusions) -> str:
+    """INT8 QDQ that ONNX Runtime's CPU kernels fuse. ``prepared`` comes from
+    :func:`_prepare_for_ort`. Returns the tool used."""
+    import onnxruntime
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.frames = iter(data)
+
+        def get_next(self):
+            x = next(self.frames, None)
+            return None if x is None else {input_name: x[None]}
+
+    present = {n.op_type for n in graph_nodes(prepared)}
+    ops = sorted(present - set(exclusions.op_types) - set(QDQ_OPS) - {"ArgMax", "Cast"})
+    with _quiet():
+        quantize_static(
+            str(prepared), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=ops,
+            nodes_to_exclude=list(exclusions.nodes),
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+    return f"onnxruntime {onnxruntime.__version__} quantize_static"
+
+
+def int8_tensorrt(src: Path, dst: Path, data: np.ndarray, input_name: str, exclusions: Exclusions) -> str:
+    """INT8 Q/DQ placed the way TensorRT fuses it (ModelOpt ONNX PTQ, entropy calibration,
+    FP16 elsewhere). Returns the tool used."""
+    version = modelopt_version()
+    if version is None:
+        raise SegrtError("INT8 for TensorRT needs NVIDIA ModelOpt: pip install 'segrt[quantize]' "
+                         "(or --target onnxruntime for ONNX Runtime on CPU)")
+    calib = dst.with_name(dst.stem + ".calib.npz")
+    np.savez(calib, **{input_name: data})
+    args = ["--onnx_path", str(src), "--output_path", str(dst), "--quantize_mode", "int8",
+            "--calibration_data_path", str(calib), "--calibration_method", "entropy",
+            "--calibration_eps", "cpu", "--log_level", "ERROR"]
+    if exclusions.nodes:
+        args += ["--nodes_to_exclude", *_anchored(exclusions.nodes)]
+    if exclusions.op_types:
+        args += ["--op_types_to_exclude", *exclusions.op_types]
+    try:
+        _modelopt("modelopt.onnx.quantization", args)
+    finally:
+        calib.unlink(missing_ok=True)
+    return f"modelopt {version} onnx ptq"
+
+
+# -- the gate ---------------------------------------------------------------------------------
+
+def compare_metrics(reference: dict, candidate: dict, threshold: float) -> GateResult:
+    """Gate verdict: ``threshold`` is in mIoU points (1.0 = one percentage point)."""
+    per_class = {c: 100 * (b - a) for c, a, b in
+                 zip(reference["classes"], reference["per_class_iou"], candidate["per_class_iou"], strict=True)}
+    drop = 100 * (reference["miou"] - candidate["miou"])
+    return GateResult(reference["miou"], candidate["miou"], per_class, threshold, passed=drop <= threshold)
+
+
+def format_gate(g: GateResult, name: str) -> str:
+    rows = [f"{'class':<14}{'FP32→' + name:>14}"]
+    rows += [f"{c:<14}{d:>+14.2f}" for c, d in g.per_class_delta.items()]
+    verdict = "passes" if g.passed else "FAILS"
+    rows.append(f"mIoU {100 * g.reference_miou:.2f} → {100 * g.miou:.2f} ({g.delta:+.2f} points): "
+                f"{verdict} the gate (max loss {g.threshold:.2f})")
+    return "\n".join(rows)
+
+
+# -- sensitivity for the automatic mode --------------------------------------------------------
+
+def _with_outputs(model: onnx.ModelProto, names: list[str]) -> bytes:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in
+             [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]}
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    have = {o.name for o in m.graph.output}
+    for n in names:
+        if n not in have:
+            m.graph.output.append(onnx.helper.make_tensor_value_info(n, types.get(n, onnx.TensorProto.FLOAT), None))
+    return m.SerializeToString()
+
+
+def layer_sensitivity(reference: Path, quantized: Path, frames: np.ndarray, input_name: str,
+                      disabled_optimizers: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+    """Quantized compute nodes ranked by the error they add (worst first).
+
+    For every node that reads a dequantized tensor, the relative error of its output against
+    the reference graph minus the largest relative error among its inputs: what this layer
+    adds, not what it inherits.
+    """
+    import onnxruntime as ort
+
+    ref_model, q_model = onnx.load(str(reference)), onnx.load(str(quantized))
+    producer = {o: n for n in q_model.graph.node for o in n.output}
+
+    def origin(t: str) -> str:  # follow Q/DQ back to the tensor they quantize
+        while t in producer and producer[t].op_type in QDQ_OPS:
+            t = producer[t].input[0]
+        return t
+
+    ref_tensors = {o for n in ref_model.graph.node for o in n.output}
+    nodes = []
+    for n in q_model.graph.node:
+        if n.op_type in QDQ_OPS or not n.output or n.output[0] not in ref_tensors:
+            continue
+        if any(t in producer and producer[t].op_type == "DequantizeLinear" for t in n.input[:1]):
+            nodes.append((n.name, n.output[0], [origin(t) for t in n.input[:1]]))
+    tensors = sorted({t for _, out, ins in nodes for t in [out, *ins] if t in ref_tensors})
+
+    def run(model, disabled=()):
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(_with_outputs(model, tensors), opts, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=list(disabled))
+        return [dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {input_name: x[None]}), strict=True))
+                for x in frames]
+
+    ref_out, q_out = run(ref_model), run(q_model, disabled_optimizers)
+
+    def rel_err(t: str) -> float:
+        if t not in ref_tensors:
+            return 0.0  # the graph input: exact in both
+        num = sum(float(np.sum((q[t].astype(np.float32) - r[t].astype(np.float32)) ** 2))
+                  for q, r in zip(q_out, ref_out, strict=True))
+        den = sum(float(np.sum(r[t].astype(np.float32) ** 2)) for r in ref_out) or 1.0
+        return (num / den) ** 0.5
+
+    scores = [(name, rel_err(out) - max((rel_err(t) for t in ins), default=0.0)) for name, out, ins in nodes]
+    return sorted(scores, key=lambda s: -s[1])
+
+
+# -- orchestration ------------------------------------------------------------------------------
+
+def default_output(model: Path, precision: str, target: str) -> Path:
+    tag = "fp16" if precision == "fp16" else ("int8" if target == "onnxruntime" else "int8-trt")
+    return model.with_name(f"{model.stem}.{tag}.onnx")
+
+
+def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[[Path], dict],
+                   calibration: tuple[np.ndarray, dict] | None = None, output: Path | None = None,
+                   exclude: tuple[str, ...] = (), threshold: float = 1.0, force: bool = False,
+                   auto: bool = False, echo: Callable[[str], None] = print) -> QuantizeResult:
+    """Make, score and (if it passes the gate, or ``force``) write the FP16/INT8 model.
+
+    ``evaluate(path)`` returns metrics (``miou``, ``per_class_iou``, ``classes``) of a model
+    file; ``calibration`` is ``(float32 (N, 3, h, w), description)`` for INT8. Nothing is
+    written at ``output`` unless the model is accepted.
+    """
+    model = Path(model)
+    if precision not in ("fp16", "int8"):
+        raise SegrtError(f"--precision {precision!r}: choose fp16 or int8")
+    if target not in TARGETS:
+        raise SegrtError(f"--target {target!r}: choose {' or '.join(TARGETS)}")
+    base = load_verified_manifest(model)
+    if base.precision != "fp32":
+        raise ModelError(f"{model}: already {base.precision}; quantize the FP32 model that 'segrt export' wrote")
+    if precision == "int8" and calibration is None:
+        raise SegrtError("INT8 needs calibration frames")
+    output = Path(output) if output else default_output(model, precision, target)
+    if output.resolve() == model.resolve():
+        raise SegrtError(f"-o {output}: that is the input model; choose another output name")
+    echo(f"scoring FP32 {model.name} …")
+    reference = evaluate(model)
+
+    work = Path(tempfile.mkdtemp(prefix=".segrt-quant-", dir=output.parent if output.parent.exists() else None))
+    try:
+        source = model
+        if precision == "int8" and target == "onnxruntime":
+            source = work / "prepared.onnx"
+            _prepare_for_ort(model, source)
+        exclusions = resolve_exclusions(source, exclude)
+        disabled = ORT_DISABLE_FOR_TENSORRT_QDQ if (precision, target) == ("int8", "tensorrt") else ()
+        attempts: list[dict] = []
+        ranking: list[str] | None = None
+        k = 0
+        while True:
+            candidate = work / f"candidate{len(attempts)}.onnx"
+            if precision == "fp16":
+                tool = to_fp16(source, candidate, exclusions)
+            elif target == "onnxruntime":
+                tool = int8_onnxruntime(source, candidate, calibration[0], base.input_name, exclusions)
+            else:
+                tool = int8_tensorrt(source, candidate, calibration[0], base.input_name, exclusions)
+            manifest = dataclasses.replace(
+                base, precision=precision, model_sha256=sha256_file(candidate),
+                quantization={"target": target, "tool": tool, "base_model": model.name,
+                              "base_model_sha256": base.model_sha256,
+                              "calibration": calibration[1] if calibration and precision == "int8" else None,
+                              "excluded_nodes": list(exclusions.nodes), "excluded_op_types": list(exclusions.op_types),
+                              "ort_disabled_optimizers": list(disabled)})
+            manifest.save(candidate)
+            echo(f"scoring {precision.upper()} ({target}, {len(exclusions.nodes)} nodes and "
+                 f"{len(exclusions.op_types)} op types kept in higher precision) …")
+            gate = compare_metrics(reference, evaluate(candidate), threshold)
+            attempts.append({"excluded_nodes": len(exclusions.nodes), "miou": gate.miou, "passed": gate.passed})
+            if gate.passed or not auto or precision != "int8":
+                break
+            if ranking is None:
+                echo(f"gate failed ({gate.delta:+.2f} points); ranking layers by the error they add …")
+                ranking = [n for n, _ in layer_sensitivity(source, candidate, calibration[0][:8],
+                                                           base.input_name, disabled)]
+            if k >= len(ranking):  # everything ranked is already in higher precision
+                break
+            k = min(max(1, 2 * k), len(ranking))
+            exclusions = exclusions.plus(ranking[:k])
+            echo(f"gate failed ({gate.delta:+.2f} points); keeping the {k} most sensitive layers in "
+                 f"higher precision: {', '.join(ranking[:min(k, 4)])}{' …' if k > 4 else ''}")
+        echo(format_gate(gate, precision.upper()))
+        if not gate.passed and not force:
+            return QuantizeResult(None, None, gate, exclusions, attempts)
+        gate.forced = not gate.passed
+        manifest = dataclasses.replace(manifest, quantization={**manifest.quantization, "gate": gate.to_dict(),
+                                                               "attempts": attempts})
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(candidate), str(output))
+        manifest.save(output)
+        return QuantizeResult(output, manifest, gate, exclusions, attempts)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,170 @@
+"""FP16 and INT8 (both targets) of the shipped models, scored on real CamVid val frames."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from segrt.cli import main
+from segrt.engines.base import open_backend
+from segrt.engines.quantize import compare_metrics, layer_sensitivity, quantize_model, resolve_exclusions
+
+pytest.importorskip("onnxruntime.quantization")
+ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo"
+
+
+@pytest.fixture(scope="module")
+def default_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    for suffix in (".onnx", ".json"):
+        shutil.copyfile(ZOO / f"fastscnn_camvid{suffix}", folder / f"fastscnn_camvid{suffix}")
+    return folder / "fastscnn_camvid.onnx"
+
+
+def quantize(model, *args):
+    return main(["quantize", str(model), *args])
+
+
+def report(path):
+    return json.loads(path.with_suffix(".json").read_text())["quantization"]
+
+
+def op_types(path):
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_fp16_int8_onnxruntime_and_int8_tensorrt_of_the_default_model_pass_the_gate(
+        default_model, camvid_root, capsys):
+    outs = {}
+    for precision, target, tag in (("fp16", "onnxruntime", "fp16"), ("int8", "onnxruntime", "int8"),
+                                   ("int8", "tensorrt", "int8-trt")):
+        quantize(default_model, "--precision", precision, "--target", target, "--data-root", str(camvid_root),
+                 "--calib-frames", "32")
+        out = default_model.with_name(f"fastscnn_camvid.{tag}.onnx")
+        assert out.is_file(), capsys.readouterr()
+        gate = report(out)["gate"]
+        assert gate["passed"] and gate["delta_points"] >= -1.0 and gate["reference_miou"] > 0.6
+        assert set(gate["per_class_delta_points"]) >= {"Road", "Pedestrian"}
+        outs[tag] = out
+    printed = capsys.readouterr().out
+    assert "FP32→INT8" in printed and "passes the gate" in printed
+    # the precision is in the graph; the I/O contract is unchanged
+    fp16 = onnx.load(str(outs["fp16"]))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in fp16.graph.initializer)
+    assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert fp16.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert {"QuantizeLinear", "DequantizeLinear"} <= op_types(outs["int8"])
+    trt = onnx.load(str(outs["int8-trt"]))
+    # TensorRT target: Q/DQ in front of every Conv, and no quantized (int32) bias
+    assert all(t.data_type != onnx.TensorProto.INT32 for t in trt.graph.initializer)
+    assert report(outs["int8-trt"])["ort_disabled_optimizers"] == ["WeightBiasQuantization"]
+    assert report(outs["int8"])["calibration"]["frames"] == 32
+    for out in outs.values():  # each runs through the normal backend
+        with open_backend(out) as net:
+            labels = net.infer(net.input_buffer())
+        assert labels.dtype == np.uint8 and labels.max() < 11
+
+
+def test_gate_refuses_a_badly_calibrated_int8_model_and_writes_nothing(default_model, camvid_root, tmp_path, capsys):
+    import cv2
+
+    calib = tmp_path / "black"
+    calib.mkdir()
+    dark = np.broadcast_to(np.linspace(0, 24, 480, dtype=np.uint8)[None, :, None], (360, 480, 3))
+    cv2.imwrite(str(calib / "0.png"), np.ascontiguousarray(dark))  # ranges of one near-black frame
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(SystemExit) as exit_info:
+        quantize(default_model, "--precision", "int8", "--calib", str(calib), "--data-root", str(camvid_root),
+                 "--eval-frames", "10", "-o", str(out))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "mIoU points, more than --threshold 1" in err and "nothing written" in err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["black"]  # no temporary files left behind
+
+
+def test_force_writes_a_failing_model_and_records_it(default_model, camvid_root, tmp_path):
+    out = tmp_path / "forced.onnx"
+    quantize(default_model, "--precision", "int8", "--threshold", "0", "--calib-frames", "2", "--force",
+             "--data-root", str(camvid_root), "--eval-frames", "6", "-o", str(out))
+    gate = report(out)["gate"]
+    assert gate["forced"] == (not gate["passed"])
+
+
+def test_exclude_keeps_an_op_type_in_float(default_model, camvid_root, tmp_path):
+    out = tmp_path / "noconv.onnx"
+    quantize(default_model, "--precision", "int8", "--exclude", "Conv", "--calib-frames", "4",
+             "--data-root", str(camvid_root), "--eval-frames", "4", "-o", str(out))
+    model = onnx.load(str(out))
+    assert "QLinearConv" not in op_types(out)
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    for n in model.graph.node:  # no Conv reads a dequantized weight
+        if n.op_type == "Conv":
+            assert producers.get(n.input[1]) != "DequantizeLinear"
+    assert report(out)["excluded_op_types"] == ["Conv"]
+
+
+def test_exclusions_resolve_op_types_and_name_patterns(default_model):
+    ex = resolve_exclusions(default_model, ["Resize", "node_Conv_5.*"])
+    assert ex.op_types == ("Resize",) and ex.nodes and all(n.startswith("node_Conv_5") for n in ex.nodes)
+    from segrt.errors import SegrtError
+
+    with pytest.raises(SegrtError, match="matches no node name or op type"):
+        resolve_exclusions(default_model, ["NoSuchLayer"])
+
+
+def test_sensitivity_ranks_the_layers_a_bad_calibration_breaks(default_model, camvid_root, tmp_path):
+    from segrt.calibration.cache import calibration_tensor, read_frames
+    from segrt.engines.manifest import load_manifest
+    from segrt.engines.quantize import Exclusions, int8_tensorrt
+
+    spec = load_manifest(default_model).preprocess
+    data, _, _ = calibration_tensor(read_frames("camvid:val", 4, camvid_root), spec, tmp_path, progress=False)
+    q = tmp_path / "q.onnx"
+    int8_tensorrt(default_model, q, data, "image", Exclusions())
+    ranking = layer_sensitivity(default_model, q, data[:2], "image", ("WeightBiasQuantization",))
+    assert len(ranking) >= 30 and all(isinstance(s, float) for _, s in ranking)
+    assert ranking[0][1] >= ranking[-1][1] and ranking[0][1] > 0
+
+
+def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, camvid_root, tmp_path):
+    """A threshold no fully-INT8 model meets here forces at least one exclusion round."""
+    from segrt.calibration.cache import calibration_tensor, read_frames
+    from segrt.datasets import open_dataset, subset
+    from segrt.engines.evaluate import evaluate_backend
+    from segrt.engines.manifest import load_manifest
+
+    val = subset(open_dataset("camvid", camvid_root, "val"), 8)
+
+    def evaluate(path):
+        with open_backend(path) as backend:
+            return evaluate_backend(backend, val, progress=False)
+
+    spec = load_manifest(default_model).preprocess
+    data, key, _ = calibration_tensor(read_frames("camvid:train", 2, camvid_root), spec, tmp_path, progress=False)
+    result = quantize_model(default_model, "int8", "tensorrt", evaluate, (data, {"sha256": key}),
+                            tmp_path / "auto.onnx", threshold=0.0, auto=True, echo=lambda s: None)
+    assert len(result.attempts) >= 2 and not result.attempts[0]["passed"]
+    assert result.exclusions.nodes  # the loop excluded layers
+    if result.output is not None:
+        assert result.gate.passed and report(result.output)["excluded_nodes"]
+
+
+def test_compare_metrics_maths():
+    ref = {"classes": ["a", "b"], "miou": 0.60, "per_class_iou": [0.5, 0.7]}
+    cand = {"classes": ["a", "b"], "miou": 0.592, "per_class_iou": [0.48, 0.698]}
+    g = compare_metrics(ref, cand, threshold=1.0)
+    assert g.passed and g.per_class_delta == pytest.approx({"a": -2.0, "b": -0.2})
+    assert g.delta == pytest.approx(-0.8) and not compare_metrics(ref, cand, threshold=0.7).passed
+
+
+def test_quantizing_a_quantized_model_is_refused(default_model, camvid_root, tmp_path, capsys):
+    int8 = tmp_path / "m.onnx"
+    shutil.copyfile(default_model, int8)
+    doc = json.loads(default_model.with_suffix(".json").read_text())
+    int8.with_suffix(".json").write_text(json.dumps({**doc, "precision": "int8"}))
+    with pytest.raises(SystemExit):
+        quantize(int8, "--precision", "int8", "--data-root", str(camvid_root))
+    assert "already int8" in capsys.readouterr().err
