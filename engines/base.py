@@ -60,6 +60,8 @@ class InputBuffer:
 BACKENDS: Registry[str] = Registry("model file suffix")
 BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")
 BACKENDS.register(".pt")("segrt.engines.torch_backend:TorchBackend")
+BACKENDS.register(".engine")("segrt.engines.tensorrt_backend:TensorRTBackend")
+BACKENDS.register(".plan")("segrt.engines.tensorrt_backend:TensorRTBackend")
 
 
 def open_backend(path: str | Path, **options) -> Backend:

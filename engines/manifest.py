@@ -37,6 +37,8 @@ class ModelManifest:
     provenance: dict = field(default_factory=dict)  # versions, date, command
     # FP16/INT8 models: target, tool, base model, calibration, exclusions, accuracy gate
     quantization: dict = field(default_factory=dict)
+    # TensorRT engines: version, GPU, source ONNX, I/O, build settings
+    engine: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -70,8 +72,14 @@ def manifest_from_checkpoint(ckpt: dict, name: str, checkpoint_sha256: str, mode
         provenance=provenance or {})
 
 
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+
 def manifest_path(model_path: str | Path) -> Path:
-    return Path(model_path).with_suffix(".json")
+    """``model.onnx`` → ``model.json``; ``model.engine`` → ``model.engine.json`` (an engine and
+    the ONNX it was built from usually share a folder and a stem)."""
+    p = Path(model_path)
+    return p.with_name(p.name + ".json") if p.suffix.lower() in ENGINE_SUFFIXES else p.with_suffix(".json")
 
 
 def load_manifest(model_path: str | Path) -> ModelManifest:
@@ -95,7 +103,8 @@ def load_manifest(model_path: str | Path) -> ModelManifest:
             opset=int(d["opset"]), input_name=d["input_name"], output_name=d["output_name"],
             source_checkpoint_sha256=d["source_checkpoint_sha256"],
             model_sha256=d["model_sha256"], metrics=d.get("metrics", {}),
-            provenance=d.get("provenance", {}), quantization=d.get("quantization") or {})
+            provenance=d.get("provenance", {}), quantization=d.get("quantization") or {},
+            engine=d.get("engine") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: manifest field {exc} missing or malformed; re-export the model") from None
     if m.precision not in PRECISIONS:

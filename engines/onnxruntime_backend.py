@@ -18,17 +18,27 @@ class OnnxRuntimeBackend(InputBuffer):
     ``threads=0`` lets ONNX Runtime use every physical core. ``spin=False`` stops its
     worker threads from busy-waiting between frames: on a 2-core machine spinning threads
     steal the cores that decode, overlay and encode need, and end-to-end FPS drops.
+    ``device``: ``cpu``; ``cuda`` (CUDA execution provider, input and output bound on the GPU);
+    ``tensorrt`` (ONNX Runtime's TensorRT provider, CUDA and CPU behind it). The GPU ones need
+    onnxruntime-gpu.
     """
 
     name = "onnxruntime"
+    PROVIDERS = {"cpu": ("CPUExecutionProvider",),
+                 "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+                 "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
 
-    def __init__(self, path: Path, manifest: ModelManifest, threads: int = 0,
-                 providers: tuple[str, ...] = ("CPUExecutionProvider",), spin: bool = False) -> None:
+    def __init__(self, path: Path, manifest: ModelManifest, threads: int = 0, device: str = "cpu",
+                 spin: bool = False, **_: object) -> None:
+        if device not in self.PROVIDERS:
+            raise ModelError(f"device {device!r} for ONNX Runtime: choose {', '.join(self.PROVIDERS)}")
         self.path = Path(path)
         self.manifest = manifest
         self.threads = threads
-        self.providers = providers
+        self.device = device
+        self.providers = self.PROVIDERS[device]
         self.spin = spin
+        self._gpu_in = self._gpu_out = None
         self._session: ort.InferenceSession | None = None
         self._binding: ort.IOBinding | None = None
         self._input: np.ndarray | None = None
@@ -54,7 +64,8 @@ class OnnxRuntimeBackend(InputBuffer):
         if missing:
             raise ModelError(
                 f"ONNX Runtime provider {missing[0]} is not available (available: "
-                f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for CUDA")
+                f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for CUDA, "
+                "or use --device cpu")
         try:
             # e.g. ModelOpt's TensorRT Q/DQ graphs need WeightBiasQuantization off on CPU
             disabled = list(self.manifest.quantization.get("ort_disabled_optimizers") or [])
@@ -76,6 +87,7 @@ class OnnxRuntimeBackend(InputBuffer):
         self._binding = None
         self._session = None
         self._input = self._output = None
+        self._gpu_in = self._gpu_out = None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, h, w) → uint8 (N, h, w). The result is a reused buffer: copy it
@@ -87,6 +99,8 @@ class OnnxRuntimeBackend(InputBuffer):
             self.input_buffer(batch.shape[0])
             np.copyto(self._input, batch)
         n, _, h, w = batch.shape
+        if self.device != "cpu":
+            return self._infer_gpu(n, h, w)
         if self._output is None or self._output.shape != (n, h, w):
             self._output = np.empty((n, h, w), np.uint8)
         self._binding.bind_cpu_input(self.manifest.input_name, self._input)
@@ -94,3 +108,17 @@ class OnnxRuntimeBackend(InputBuffer):
                                   self._output.shape, self._output.ctypes.data)
         self._session.run_with_iobinding(self._binding)
         return self._output
+
+    def _infer_gpu(self, n: int, h: int, w: int) -> np.ndarray:
+        """Input and output live on the GPU (allocated once per batch size): one host→device
+        copy of the frame, one device→host copy of the uint8 label map."""
+        assert self._binding is not None and self._session is not None and self._input is not None
+        if self._gpu_in is None or tuple(self._gpu_in.shape()) != self._input.shape:
+            self._gpu_in = ort.OrtValue.ortvalue_from_numpy(self._input, "cuda", 0)
+            self._gpu_out = ort.OrtValue.ortvalue_from_shape_and_type((n, h, w), np.uint8, "cuda", 0)
+            self._binding.bind_ortvalue_input(self.manifest.input_name, self._gpu_in)
+            self._binding.bind_ortvalue_output(self.manifest.output_name, self._gpu_out)
+        else:
+            self._gpu_in.update_inplace(self._input)
+        self._session.run_with_iobinding(self._binding)
+        return self._gpu_out.numpy()

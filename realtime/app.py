@@ -37,7 +37,8 @@ def run_app(source_uri: str, model: Path, output: str | None, show: bool, report
         raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
 
     with ExitStack() as stack:
-        backend = stack.enter_context(open_backend(model, threads=cfg.threads))
+        backend = stack.enter_context(open_backend(
+            model, threads=cfg.threads, device=cfg.device, rebuild=cfg.rebuild))
         source = stack.enter_context(open_source(source_uri, data_root=data_root, fps=cfg.image_fps))
         fps = source.fps or cfg.image_fps
         sinks = []
@@ -66,7 +67,7 @@ def run_app(source_uri: str, model: Path, output: str | None, show: bool, report
         "model": {"path": str(model), "name": m.name, "architecture": m.architecture,
                   "precision": m.precision, "sha256": m.model_sha256,
                   "input": [m.preprocess.width, m.preprocess.height]},
-        "backend": {"name": backend.name, "threads": cfg.threads},
+        "backend": {"name": backend.name, "threads": cfg.threads, "device": cfg.device},
         "config": {"alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud},
         "machine": envinfo.machine(),
         "versions": envinfo.versions(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -11,6 +12,10 @@ class RunConfig:
     legend: bool = True
     hud: bool = True
     threads: int = 0          # ONNX Runtime intra-op threads; 0 = all physical cores
+    # where the model runs: ONNX Runtime's CPU, CUDA or TensorRT provider (.onnx), torch's
+    # cpu/cuda (.pt); .engine files always run on TensorRT
+    device: Literal["cpu", "cuda", "tensorrt"] = "cpu"
+    rebuild: bool = False     # rebuild a TensorRT engine made for another TensorRT or GPU
     image_fps: float = 10.0   # playback rate of videos written from image folders
 
     def __post_init__(self) -> None:

@@ -259,6 +259,30 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     click.echo(f"wrote {result.output} and {result.output.with_suffix('.json')}{note}")
 
 
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Engine file [default: MODEL with .engine suffix].")
+@click.option("--workspace", type=click.IntRange(min=64), default=2048, show_default=True,
+              help="Builder workspace limit, MiB.")
+@click.option("--timing-cache", type=click.Path(path_type=Path), default=None,
+              help="Timing cache file, reused across builds [default: ~/.cache/segrt/tensorrt/timing.cache].")
+@click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Largest batch of the optimization profile (ONNX exported with --dynamic).")
+def build(model: Path, output: Path | None, workspace: int, timing_cache: Path | None, max_batch: int) -> None:
+    """Build a TensorRT engine from MODEL.onnx (FP32, or FP16/INT8 from 'segrt quantize').
+
+    A strongly typed network: the precision is the graph's, for TensorRT 10 (Jetson) and 11.
+    Writes the engine and its manifest (TensorRT version, GPU, ONNX hash, I/O) and prints the
+    equivalent trtexec command. Needs an NVIDIA GPU and TensorRT.
+    """
+    from segrt.engines.tensorrt_build import build_engine
+
+    if not model.is_file():
+        raise SegrtError(f"{model}: ONNX file not found; export one with 'segrt export CHECKPOINT'")
+    build_engine(model, output, workspace, timing_cache, max_batch, echo=click.echo)
+
+
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
@@ -268,8 +292,10 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
               help="Dataset folder [default: where 'segrt data camvid' put it].")
 @click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the metrics as JSON.")
 @click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
+              help="ONNX Runtime provider for .onnx, torch device for .pt; .engine is TensorRT.")
 def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, report: Path | None,
-             threads: int) -> None:
+             threads: int, device: str) -> None:
     """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, or a .pt checkpoint).
 
     Both go through the same preprocessing and the same torch-free metric code; predictions
@@ -283,7 +309,7 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
     if report is not None and not report.parent.is_dir():
         raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
     ds = open_dataset(dataset, data_root, split)
-    with open_backend(model, threads=threads) as backend:
+    with open_backend(model, threads=threads, device=device) as backend:
         metrics = evaluate_backend(backend, ds)
         name = backend.name
     click.echo(format_metrics(metrics))
@@ -311,14 +337,18 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
 @click.option("--legend/--no-legend", default=None, help="Draw the class legend [default: on].")
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
 @click.option("--threads", type=int, default=None, help="Inference threads; 0 = all cores.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default=None,
+              help="ONNX Runtime provider for .onnx (torch device for .pt) [default: cpu]; .engine is TensorRT.")
+@click.option("--rebuild", is_flag=True, default=None,
+              help="Rebuild a .engine made for another TensorRT version or GPU from its recorded ONNX.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="CamVid folder for camvid: sources.")
 @click.option("--progress/--no-progress", default=None,
               help="Live status line [default: on a terminal].")
 def run(source: str, model: Path | None, output: str | None, show: bool, report: Path | None,
         max_frames: int | None, config_path: Path | None, alpha: float | None,
-        legend: bool | None, hud: bool | None, threads: int | None, data_root: Path | None,
-        progress: bool | None) -> None:
+        legend: bool | None, hud: bool | None, threads: int | None, device: str | None, rebuild: bool | None,
+        data_root: Path | None, progress: bool | None) -> None:
     """Segment SOURCE frame by frame with a colour overlay, and time every stage.
 
     SOURCE is a video file or stream URL, an image folder, camvid:SPLIT[/SEQUENCE]
@@ -331,7 +361,8 @@ def run(source: str, model: Path | None, output: str | None, show: bool, report:
     from segrt.realtime.app import run_app
 
     result = run_app(source, model or default_model(), output, show, report, max_frames,
-                     config_path, {"alpha": alpha, "legend": legend, "hud": hud, "threads": threads},
+                     config_path, {"alpha": alpha, "legend": legend, "hud": hud, "threads": threads,
+                                   "device": device, "rebuild": rebuild},
                      data_root, progress)
     click.echo(result)
 

@@ -71,7 +71,7 @@ def backends() -> dict:
     elif g["name"] is None:
         out["tensorrt"] = (False, f"tensorrt {version('tensorrt')} installed but {g['why']}")
     else:
-        out["tensorrt"] = (False, "the TensorRT backend is not part of this release yet")
+        out["tensorrt"] = (True, f"tensorrt {version('tensorrt')} on {g['name']}: segrt build MODEL.onnx")
     cuda = [n for n in ("cuda-python", "pycuda") if version(n)]
     out["cuda buffers"] = (bool(cuda) and g["name"] is not None,
                            ("via " + ", ".join(cuda)) if cuda else "neither cuda-python nor pycuda installed")

@@ -1,0 +1,121 @@
+"""TensorRT backend: named I/O tensors, ``execute_async_v3`` on one stream, buffers allocated
+once (pinned host + device), uint8 label map back. numpy + TensorRT + cuda-python (or pycuda);
+no torch.
+
+The engine's manifest must match the running TensorRT and GPU; otherwise the engine is
+refused with the reason, or rebuilt from its recorded ONNX with ``rebuild=True``. The GPU is
+checked before any TensorRT object is created.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segrt.engines.base import InputBuffer
+from segrt.engines.cuda_memory import CudaMemory, gpu_info, open_cuda
+from segrt.engines.manifest import ModelManifest, load_verified_manifest
+from segrt.errors import ModelError, SegrtError
+
+
+class TensorRTBackend(InputBuffer):
+    name = "tensorrt"
+
+    def __init__(self, path: Path, manifest: ModelManifest, rebuild: bool = False, cuda: str = "auto",
+                 **_: object) -> None:
+        self.path, self.manifest, self.rebuild, self.cuda = Path(path), manifest, rebuild, cuda
+        self._mem: CudaMemory | None = None
+        self._engine: Any = None
+        self._context: Any = None
+        self._input: np.ndarray | None = None
+        self._output: np.ndarray | None = None
+        self._d_in = self._d_out = 0
+
+    @classmethod
+    def from_path(cls, path: Path, **options: Any) -> "TensorRTBackend":
+        return cls(path, load_verified_manifest(path), **options)
+
+    def __enter__(self) -> "TensorRTBackend":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        from segrt.engines.tensorrt_build import build_engine, check_engine_matches, recorded_onnx
+
+        gpu = gpu_info()  # first: TensorRT without a GPU logs CUDA error 35 and may segfault later
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise SegrtError(f"{self.path}: running an engine needs TensorRT: pip install 'segrt[tensorrt]'; "
+                             "or run the .onnx with ONNX Runtime") from None
+        mismatch = check_engine_matches(self.manifest, self.path, trt.__version__, gpu)
+        if mismatch and not self.rebuild:
+            raise ModelError(f"{self.path}: {mismatch}; engines are not portable: rebuild it with --rebuild "
+                             f"or 'segrt build {self.manifest.engine.get('onnx', 'MODEL.onnx')}'")
+        if mismatch:
+            self.manifest = build_engine(recorded_onnx(self.manifest, self.path), self.path)
+        self._mem = open_cuda(self.cuda)
+        logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(logger)
+        self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self._engine is None:
+            raise ModelError(f"{self.path}: TensorRT cannot deserialize it (truncated or corrupt); "
+                             "rebuild it with 'segrt build'")
+        self._context = self._engine.create_execution_context()
+        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+        modes = {n: self._engine.get_tensor_mode(n) for n in names}
+        inputs = [n for n in names if modes[n] == trt.TensorIOMode.INPUT]
+        if inputs != [self.manifest.input_name] or self.manifest.output_name not in names:
+            raise ModelError(f"{self.path}: engine I/O {names} does not match the manifest "
+                             f"({self.manifest.input_name} → {self.manifest.output_name}); rebuild it")
+        self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self.manifest.output_name)))
+
+    def _allocate(self, batch: int) -> None:
+        assert self._mem is not None and self._context is not None
+        shape = self.manifest.preprocess.input_shape(batch)
+        if not self._context.set_input_shape(self.manifest.input_name, shape):
+            raise ValueError(f"{self.path}: the engine does not accept input shape {shape} (its profile "
+                             f"is {self.manifest.engine.get('profile') or 'fixed'})")
+        out_shape = tuple(self._context.get_tensor_shape(self.manifest.output_name))
+        self._input = self._mem.host(shape, np.float32)
+        self._output = self._mem.host(out_shape, self._out_dtype)
+        self._d_in = self._mem.device(self._input.nbytes)
+        self._d_out = self._mem.device(self._output.nbytes)
+        self._context.set_tensor_address(self.manifest.input_name, self._d_in)
+        self._context.set_tensor_address(self.manifest.output_name, self._d_out)
+
+    def input_buffer(self, batch: int = 1) -> np.ndarray:
+        """Pinned host memory the preprocessor can fill in place."""
+        if self._input is None or self._input.shape[0] != batch:
+            self._allocate(batch)
+        assert self._input is not None
+        return self._input
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (N, 3, h, w) → uint8 (N, h, w), in a reused pinned buffer."""
+        if self._context is None or self._mem is None:
+            raise RuntimeError("backend is not open; use it as a context manager")
+        self.check_batch(batch)
+        buf = self.input_buffer(batch.shape[0])
+        if batch is not buf:
+            np.copyto(buf, batch)
+        self._mem.h2d(self._d_in, buf)
+        if not self._context.execute_async_v3(self._mem.stream):
+            raise RuntimeError(f"{self.path}: TensorRT execution failed (see the log above)")
+        assert self._output is not None
+        self._mem.d2h(self._output, self._d_out)
+        self._mem.synchronize()
+        return self._output if self._output.dtype == np.uint8 else self._output.astype(np.uint8)
+
+    def close(self) -> None:
+        self._context = None
+        self._engine = None
+        if self._mem is not None:
+            self._mem.close()
+            self._mem = None
+        self._input = self._output = None
