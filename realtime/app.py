@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from contextlib import ExitStack
 from pathlib import Path
+
+import numpy as np
 
 from segrt import envinfo
 from segrt.config import from_dict, load_config
 from segrt.engines.base import open_backend
 from segrt.errors import SegrtError
+from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import run_loop
 from segrt.realtime.overlay import Overlay
@@ -20,10 +26,10 @@ from segrt.realtime.sources import open_source
 from segrt.realtime.timing import format_table
 
 
-def run_app(source_uri: str, model: Path, output: str | None, show: bool, report: Path | None,
+def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show: bool, report: Path | None,
             max_frames: int | None = None, config_path: Path | None = None,
             overrides: dict | None = None, data_root: Path | None = None,
-            progress: bool | None = None) -> str:
+            progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None) -> str:
     """Runs the loop; writes the report if asked; returns the end-of-run table."""
     overrides = overrides or {}
     if config_path is not None:
@@ -31,44 +37,68 @@ def run_app(source_uri: str, model: Path, output: str | None, show: bool, report
     else:
         given = {k: v for k, v in overrides.items() if v is not None}
         cfg = from_dict(RunConfig, given, source="command-line options")
-    if output and _same_file(output, source_uri):
-        raise SegrtError(f"--output {output} is the input video; choose another file name")
-    if report is not None and not report.parent.is_dir():
-        raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
+    outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
+    for output in outputs:
+        if _same_file(output, source_uri):
+            raise SegrtError(f"--output {output} is the input video; choose another file name")
+    for flag, path in (("--report", report), ("--frames-csv", frames_csv)):
+        if path is not None and not Path(path).parent.is_dir():
+            raise SegrtError(f"{flag} {path}: folder {Path(path).parent} does not exist; create it first")
 
     with ExitStack() as stack:
         backend = stack.enter_context(open_backend(
             model, threads=cfg.threads, device=cfg.device, rebuild=cfg.rebuild))
-        source = stack.enter_context(open_source(source_uri, data_root=data_root, fps=cfg.image_fps))
+        m = backend.manifest
+        try:
+            overlay = Overlay(m.classes, m.palette, cfg.alpha, cfg.legend, cfg.hud, cfg.mode, cfg.classes)
+        except ValueError as exc:
+            raise SegrtError(f"--classes: {exc}") from None
+        source = stack.enter_context(open_source(
+            source_uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
+            height=cfg.camera_height, camera_fps=cfg.camera_fps))
         fps = source.fps or cfg.image_fps
-        sinks = []
-        if output:
-            sinks.append(stack.enter_context(open_sink(sink_kind(output), output, fps=fps)))
+        sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps)) for o in outputs]
         if show:
             sinks.append(stack.enter_context(open_sink("window")))
+        if serve:
+            sinks.append(stack.enter_context(open_sink("serve", serve, max_fps=cfg.serve_fps)))
+            print(f"live view: {sinks[-1].url}", file=sys.stderr, flush=True)
         if not sinks:
             sinks.append(stack.enter_context(open_sink("null")))
-        m = backend.manifest
-        overlay = Overlay(m.classes, m.palette, cfg.alpha, cfg.legend, cfg.hud)
-        result = run_loop(source, backend, sinks, overlay, max_frames, progress)
-        source_info = {"uri": source_uri, "fps": source.fps, "frame_count": source.frame_count}
+        reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait)
+        with _signals_stop() as interrupt:
+            result = run_loop(source, backend, sinks, overlay, max_frames, progress, realtime=cfg.realtime,
+                              loop=cfg.loop, reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt)
+        source_info = {"uri": source_uri, "fps": source.fps, "frame_count": source.frame_count,
+                       "live": bool(source.live)}
 
     summary = result.timer.summary()
     wall = result.timer.wall_seconds
+    fps_out = result.frames_out / wall if wall > 0 else 0.0
+    infer_ms = summary.get("infer", {}).get("mean_ms", 0.0)
+    ages = np.asarray(result.ages_ms) if result.ages_ms else np.zeros(1)
     doc = {
         "frames_in": result.frames_in,
         "frames_out": result.frames_out,
-        "fps": round(result.frames_out / wall, 3) if wall > 0 else 0.0,
+        "dropped": result.dropped,
+        "fps": round(fps_out, 3),
+        "model_fps": round(1000.0 / infer_ms, 3) if infer_ms else None,
+        "fps_ratio": round(fps_out * infer_ms / 1000.0, 3) if infer_ms else None,
         "wall_s": round(wall, 3),
         "stopped_by": result.stopped_by,
+        "frame_age_ms": {"mean": round(float(ages.mean()), 3), "p50": round(float(np.percentile(ages, 50)), 3),
+                         "p95": round(float(np.percentile(ages, 95)), 3), "max": round(float(ages.max()), 3)},
+        "outages": result.outages,
+        "capture_error": result.error,
         "stages": summary,
         "source": source_info,
-        "output": output,
+        "outputs": outputs, "serve": serve, "frames_csv": str(frames_csv) if frames_csv else None,
         "model": {"path": str(model), "name": m.name, "architecture": m.architecture,
                   "precision": m.precision, "sha256": m.model_sha256,
                   "input": [m.preprocess.width, m.preprocess.height]},
         "backend": {"name": backend.name, "threads": cfg.threads, "device": cfg.device},
-        "config": {"alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud},
+        "config": {"alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
+                   "classes": list(cfg.classes), "realtime": cfg.realtime, "loop": cfg.loop},
         "machine": envinfo.machine(),
         "versions": envinfo.versions(),
         "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
@@ -78,9 +108,40 @@ def run_app(source_uri: str, model: Path, output: str | None, show: bool, report
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, report)
     table = format_table(summary, result.frames_out, wall)
+    if result.dropped or source_info["live"] or cfg.realtime:
+        table += (f"\nlive: {result.frames_in} captured, {result.dropped} dropped, frame age p50 "
+                  f"{doc['frame_age_ms']['p50']:.0f} ms, max {doc['frame_age_ms']['max']:.0f} ms")
+    for o in result.outages:
+        table += (f"\nstream outage at {o['start_s']:.1f} s: {o['seconds']:.1f} s, {o['attempts']} reconnect "
+                  f"attempts, {'recovered' if o['recovered'] else 'gave up'}")
+    if result.error:
+        table += f"\nsource error: {result.error}"
     if result.stopped_by not in ("end", "max_frames"):
         table += f"\nstopped by {result.stopped_by}; everything up to that frame was written"
     return table
+
+
+@contextlib.contextmanager
+def _signals_stop():
+    """Ctrl-C (SIGINT) and SIGTERM (systemd, docker stop, kill) end the run after the frame in
+    hand: outputs finalized, report written. A second Ctrl-C interrupts at once. Only the main
+    thread can install handlers; elsewhere the event is simply never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield event
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
 
 
 def _same_file(output: str, source: str) -> bool:

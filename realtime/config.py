@@ -17,6 +17,16 @@ class RunConfig:
     device: Literal["cpu", "cuda", "tensorrt"] = "cpu"
     rebuild: bool = False     # rebuild a TensorRT engine made for another TensorRT or GPU
     image_fps: float = 10.0   # playback rate of videos written from image folders
+    mode: Literal["overlay", "mask", "side"] = "overlay"  # 'm' in the window cycles them
+    classes: tuple[str, ...] = ()   # colour only these classes (names); empty = all
+    realtime: bool = False    # replay files at their native FPS, dropping frames like a camera
+    loop: bool = False        # start a file again when it ends (demos, soak tests)
+    reconnect_attempts: int = 10    # live streams: reopen attempts per outage; 0 = stop at the first
+    reconnect_max_wait: float = 8.0  # seconds between attempts, doubling from 0.5 up to this
+    serve_fps: float = 30.0   # most frames per second the browser view encodes
+    camera_width: int = 0     # ask a webcam for this mode (0 = its default)
+    camera_height: int = 0
+    camera_fps: float = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -25,3 +35,7 @@ class RunConfig:
             raise ValueError(f"key 'threads' must be >= 0, got {self.threads}")
         if self.image_fps <= 0:
             raise ValueError(f"key 'image_fps' must be positive, got {self.image_fps}")
+        if self.reconnect_attempts < 0 or self.reconnect_max_wait <= 0:
+            raise ValueError("keys 'reconnect_attempts' must be >= 0 and 'reconnect_max_wait' positive")
+        if self.serve_fps <= 0:
+            raise ValueError(f"key 'serve_fps' must be positive, got {self.serve_fps}")

@@ -70,16 +70,33 @@ class Overlay:
     """
 
     def __init__(self, classes: Sequence[str], palette_rgb: Sequence[Sequence[int]],
-                 alpha: float = 0.5, legend: bool = True, hud: bool = True) -> None:
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be within 0..1, got {alpha}")
-        self.alpha = alpha
+                 alpha: float = 0.5, legend: bool = True, hud: bool = True, mode: str = "overlay",
+                 only: Sequence[str] = ()) -> None:
+        from segrt.realtime.controls import Controls
+
+        self.controls = Controls(mode=mode, alpha=alpha)  # validates both
         self.hud = hud
-        self.lut = bgr_lut(palette_rgb)
-        self.legend = render_legend(classes, palette_rgb) if legend else None
+        unknown = [c for c in only if c not in classes]
+        if unknown:
+            raise ValueError(f"classes {', '.join(unknown)} are not the model's; it has: {', '.join(classes)}")
+        palette = [p for p in palette_rgb]
+        shown = [c for c in classes if not only or c in only]
+        self.lut = bgr_lut(palette)
+        # classes left out are transparent: the frame shows through (black in mask mode)
+        self.keep: np.ndarray | None = None
+        if only:
+            self.keep = np.zeros(256, bool)
+            self.keep[[classes.index(c) for c in only]] = True
+        self.legend = render_legend(shown, [palette[classes.index(c)] for c in shown]) if legend else None
         self._small: np.ndarray | None = None
         self._big: np.ndarray | None = None
+        self._labels_big: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
         self._out: np.ndarray | None = None
+
+    @property
+    def alpha(self) -> float:
+        return self.controls.alpha
 
     def colorize_to(self, labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """uint8 (h, w) labels → uint8 (H, W, 3) colours at ``size`` = (W, H)."""
@@ -89,13 +106,33 @@ class Overlay:
             self._big = np.empty((size[1], size[0], 3), np.uint8)
         colorize(labels, self.lut, out=self._small)
         cv2.resize(self._small, size, dst=self._big, interpolation=cv2.INTER_NEAREST)
+        self._labels = labels
         return self._big
 
     def compose(self, frame: np.ndarray, color: np.ndarray, hud_lines: Sequence[str] = ()) -> np.ndarray:
-        """Blend + legend + HUD into a reused uint8 (H, W, 3) buffer, which is returned."""
-        if self._out is None or self._out.shape != frame.shape:
-            self._out = np.empty_like(frame)
-        out = blend(frame, color, self.alpha, out=self._out)
+        """Mode (overlay, mask, side by side) + legend + HUD into a reused uint8 buffer, which
+        is returned: (H, W, 3), or (H, 2W, 3) side by side."""
+        mode = self.controls.mode
+        shape = (frame.shape[0], frame.shape[1] * (2 if mode == "side" else 1), 3)
+        if self._out is None or self._out.shape != shape:
+            self._out = np.empty(shape, np.uint8)
+        w = frame.shape[1]
+        if mode == "overlay":
+            out = blend(frame, color, self.alpha, out=self._out)
+        elif mode == "mask":
+            np.copyto(self._out, color)
+            out = self._out
+        else:
+            self._out[:, :w] = frame
+            self._out[:, w:] = color
+            out = self._out
+        if self.keep is not None and self._labels is not None:
+            if self._labels_big is None or self._labels_big.shape != frame.shape[:2]:
+                self._labels_big = np.empty(frame.shape[:2], np.uint8)
+            cv2.resize(self._labels, (w, frame.shape[0]), dst=self._labels_big, interpolation=cv2.INTER_NEAREST)
+            hidden = ~self.keep[self._labels_big]
+            region = out[:, w:] if mode == "side" else out[:, :w]
+            region[hidden] = 0 if mode != "overlay" else frame[hidden]
         if self.legend is not None:
             lh, lw = self.legend.shape[:2]
             h, w = out.shape[:2]

@@ -324,15 +324,25 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
 @cli.command()
 @click.argument("source")
 @click.option("--model", "-m", type=click.Path(path_type=Path), default=None,
-              help="Exported model (.onnx) [default: the shipped Fast-SCNN CamVid model].")
-@click.option("--output", "-o", default=None,
-              help="Write the overlay: FILE.mp4/.avi, or a folder/ of JPEGs.")
-@click.option("--show", is_flag=True, help="Show a window ('q' or Esc quits); needs a display.")
+              help="Model: .onnx (ONNX Runtime), .engine (TensorRT) or .pt [default: the shipped Fast-SCNN].")
+@click.option("--output", "-o", multiple=True,
+              help="Write the overlay: FILE.mp4/.avi or a folder/ of JPEGs; repeat for several.")
+@click.option("--show", is_flag=True, help="Show a window (q quit, space pause, m mode, +/- alpha, s snapshot).")
+@click.option("--serve", default=None, metavar="HOST:PORT",
+              help="Live view in a browser, e.g. 0.0.0.0:8080 (then open http://<this machine>:8080/).")
 @click.option("--report", type=click.Path(path_type=Path), default=None,
-              help="Write timings and counts as JSON.")
+              help="Write timings, counts, drops and outages as JSON.")
+@click.option("--frames-csv", type=click.Path(path_type=Path), default=None,
+              help="Write one CSV row per frame: stage times, frame age, drops so far.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+@click.option("--realtime", is_flag=True, default=None,
+              help="Replay a file at its own FPS, dropping frames the way a live camera would.")
+@click.option("--loop", is_flag=True, default=None, help="Start a file again at its end.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Run settings YAML (see configs/run/default.yaml).")
+@click.option("--mode", type=click.Choice(["overlay", "mask", "side"]), default=None,
+              help="Blend, colours only, or frame and colours side by side [default: overlay].")
+@click.option("--classes", default=None, metavar="A,B", help="Colour only these classes, e.g. Road,Car.")
 @click.option("--alpha", type=float, default=None, help="Overlay opacity 0..1 [default: 0.5].")
 @click.option("--legend/--no-legend", default=None, help="Draw the class legend [default: on].")
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
@@ -341,29 +351,38 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
               help="ONNX Runtime provider for .onnx (torch device for .pt) [default: cpu]; .engine is TensorRT.")
 @click.option("--rebuild", is_flag=True, default=None,
               help="Rebuild a .engine made for another TensorRT version or GPU from its recorded ONNX.")
+@click.option("--width", "camera_width", type=click.IntRange(min=0), default=None, help="Webcam: frame width.")
+@click.option("--height", "camera_height", type=click.IntRange(min=0), default=None, help="Webcam: frame height.")
+@click.option("--fps", "camera_fps", type=click.FloatRange(min=0), default=None, help="Webcam: frame rate.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="CamVid folder for camvid: sources.")
 @click.option("--progress/--no-progress", default=None,
               help="Live status line [default: on a terminal].")
-def run(source: str, model: Path | None, output: str | None, show: bool, report: Path | None,
-        max_frames: int | None, config_path: Path | None, alpha: float | None,
-        legend: bool | None, hud: bool | None, threads: int | None, device: str | None, rebuild: bool | None,
+def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, serve: str | None,
+        report: Path | None, frames_csv: Path | None, max_frames: int | None, realtime: bool | None,
+        loop: bool | None, config_path: Path | None, mode: str | None, classes: str | None,
+        alpha: float | None, legend: bool | None, hud: bool | None, threads: int | None, device: str | None,
+        rebuild: bool | None, camera_width: int | None, camera_height: int | None, camera_fps: float | None,
         data_root: Path | None, progress: bool | None) -> None:
     """Segment SOURCE frame by frame with a colour overlay, and time every stage.
 
-    SOURCE is a video file or stream URL, an image folder, camvid:SPLIT[/SEQUENCE]
-    (e.g. camvid:val/0016E5), or a webcam index (0).
+    SOURCE is a video file, a stream URL (rtsp://, http://), an image folder,
+    camvid:SPLIT[/SEQUENCE] (e.g. camvid:val/0016E5), a webcam index (0) or /dev/videoN,
+    or a GStreamer pipeline ending in appsink.
 
     \b
     segrt run dashcam.mp4 --output overlay.mp4 --report run.json
-    segrt run 0 --show
+    segrt run 0 --show --serve 0.0.0.0:8080
+    segrt run rtsp://camera/stream --serve :8080 --output recording.mp4
     """
     from segrt.realtime.app import run_app
 
-    result = run_app(source, model or default_model(), output, show, report, max_frames,
-                     config_path, {"alpha": alpha, "legend": legend, "hud": hud, "threads": threads,
-                                   "device": device, "rebuild": rebuild},
-                     data_root, progress)
+    overrides = {"alpha": alpha, "legend": legend, "hud": hud, "threads": threads, "device": device,
+                 "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
+                 "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
+                 "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps}
+    result = run_app(source, model or default_model(), list(output), show, report, max_frames,
+                     config_path, overrides, data_root, progress, serve=serve, frames_csv=frames_csv)
     click.echo(result)
 
 

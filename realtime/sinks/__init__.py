@@ -29,6 +29,7 @@ SINKS.register("video")("segrt.realtime.sinks.video:VideoSink")
 SINKS.register("images")("segrt.realtime.sinks.images:ImageFolderSink")
 SINKS.register("window")("segrt.realtime.sinks.window:WindowSink")
 SINKS.register("null")("segrt.realtime.sinks.null:NullSink")
+SINKS.register("serve")("segrt.realtime.sinks.mjpeg:MjpegSink")
 
 VIDEO_SUFFIXES = (".mp4", ".avi")
 

@@ -47,6 +47,9 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
             self._open(frame.shape[1], frame.shape[0])
+            self._size = (frame.shape[1], frame.shape[0])
+        if (frame.shape[1], frame.shape[0]) != self._size:  # the viewer switched mode mid-run
+            frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(frame)
         self.frames_written += 1
 

@@ -1,4 +1,5 @@
-"""An OpenCV window; 'q' or Esc ends the run. Needs a display and a GUI build of OpenCV."""
+"""An OpenCV window. Keys: q/Esc quit, space pause, m overlay → mask → side by side, +/- alpha,
+s snapshot. Needs a display and a GUI build of OpenCV."""
 
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ class WindowSink:
             raise SegrtError(f"--show: {why}")
         self.frames_written = 0
         self.stop_requested = False
+        self.controls = None
+
+    def attach(self, controls, stats) -> None:
+        self.controls = controls
+
+    def poll(self) -> None:
+        """Handles keys while the loop is paused."""
+        self._key(cv2.waitKey(30))
+
+    def _key(self, code: int) -> None:
+        if code < 0:
+            return
+        if self.controls is not None:
+            self.controls.key(code)
+        elif code & 0xFF in (ord("q"), 27):
+            self.stop_requested = True
 
     def __enter__(self) -> "WindowSink":
         # resizable, aspect kept, no Qt toolbar eating into the picture
@@ -46,5 +63,4 @@ class WindowSink:
             cv2.resizeWindow(TITLE, frame.shape[1], frame.shape[0])
         cv2.imshow(TITLE, frame)
         self.frames_written += 1
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            self.stop_requested = True
+        self._key(cv2.waitKey(1))

@@ -5,6 +5,8 @@
 ``frames/``                 a folder of images, in name order
 ``camvid:val``              a CamVid split; ``camvid:val/0016E5`` one sequence
 ``0``, ``webcam:0``         a camera by index (``/dev/video0`` too)
+``rtsp://…``, ``http://…``  a network stream (RTSP, MJPEG over HTTP, …)
+``… ! appsink``             a GStreamer pipeline (OpenCV with GStreamer)
 ==========================  =============================================
 """
 
@@ -44,7 +46,7 @@ USAGE = ("a source is a video file or stream URL, an image folder, camvid:SPLIT[
 
 def parse_source(uri: str) -> tuple[str, str]:
     """URI → (kind, argument); explicit ``kind:arg`` or inferred from what the path is."""
-    if "://" in uri:
+    if "://" in uri or "!" in uri:  # a stream URL or a GStreamer pipeline
         return "file", uri
     m = re.fullmatch(r"([a-z]+):(.*)", uri)
     if m and len(m.group(1)) > 1:  # "C:\..." is a Windows drive, not a kind

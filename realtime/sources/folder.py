@@ -38,6 +38,9 @@ class FolderSource:
     def __exit__(self, *exc: object) -> None:
         pass
 
+    def rewind(self) -> None:
+        self._next = 0
+
     def read(self) -> np.ndarray | None:
         if self._next >= len(self.paths):
             return None

@@ -1,4 +1,13 @@
-"""Video files and network streams through OpenCV's VideoCapture."""
+"""Video files, network streams (rtsp://, http(s)://) and GStreamer pipelines through
+OpenCV's VideoCapture.
+
+Network streams are live: they get open/read time-outs (a dead server must not hang the
+loop) and can be reopened after an outage. A GStreamer pipeline string (it contains ``!``)
+needs an OpenCV built with GStreamer, as JetPack's is; on a Jetson, a CSI camera is::
+
+    nvarguscamerasrc ! video/x-raw(memory:NVMM),width=1280,height=720,framerate=30/1 !
+    nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,21 @@ import numpy as np
 
 from segrt.errors import DataError
 
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+TIMEOUT_MS = 5000
+
+
+def is_network(uri: str) -> bool:
+    return uri.lower().startswith(NETWORK_SCHEMES)
+
+
+def is_gstreamer(uri: str) -> bool:
+    return "!" in uri
+
+
+def has_gstreamer() -> bool:
+    return any(ln.strip().startswith("GStreamer:") and "YES" in ln for ln in cv2.getBuildInformation().splitlines())
+
 
 class VideoSource:
     live = False
@@ -14,20 +38,45 @@ class VideoSource:
     def __init__(self, uri: str, **_: object) -> None:
         self.uri = uri
         self.name = uri
+        self.live = is_network(uri) or is_gstreamer(uri)
         self.fps: float | None = None
         self.frame_count: int | None = None
         self._cap: cv2.VideoCapture | None = None
         self._frame: np.ndarray | None = None
 
     def _open_capture(self) -> cv2.VideoCapture:
+        if is_gstreamer(self.uri):
+            if not has_gstreamer():
+                raise DataError("a GStreamer pipeline needs OpenCV built with GStreamer (JetPack's system "
+                                "OpenCV is; the pip wheels are not); see the README's Jetson section")
+            return cv2.VideoCapture(self.uri, cv2.CAP_GSTREAMER)
+        if is_network(self.uri):
+            return cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, TIMEOUT_MS,
+                                                               cv2.CAP_PROP_READ_TIMEOUT_MSEC, TIMEOUT_MS])
         return cv2.VideoCapture(self.uri)
+
+    def _what(self) -> str:
+        if is_network(self.uri):
+            return "stream; check the URL, that the server is up and reachable from here"
+        return "video; check the path and that it is a video OpenCV can decode (mp4/H.264, avi, mkv, …)"
+
+    def reopen(self) -> bool:
+        """After a live stream stopped: a fresh capture; True if it opened."""
+        if self._cap is not None:
+            self._cap.release()
+        self._cap = self._open_capture()
+        return self._cap.isOpened()
+
+    def rewind(self) -> None:
+        """Back to the first frame (``--loop``)."""
+        if self._cap is not None and not self.live:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
     def __enter__(self) -> "VideoSource":
         self._cap = self._open_capture()
         if not self._cap.isOpened():
             self._cap.release()
-            raise DataError(f"{self.uri}: cannot open as video; check the path and that it is "
-                            "a video OpenCV can decode (mp4/H.264, avi, mkv, …)")
+            raise DataError(f"{self.uri}: cannot open as {self._what()}")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and fps > 0 else None
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))

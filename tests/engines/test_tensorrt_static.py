@@ -146,3 +146,60 @@ def test_gpu_check_script_skips_cleanly_without_a_gpu(tmp_path):
     if doc["gpu"]["name"] is None:
         assert all(c["status"] == "skipped" and c["why"] for c in doc["checks"].values())
     assert doc["versions"]["onnxruntime"]
+
+
+def engine_manifest(tmp_path, **engine):
+    import dataclasses
+
+    from segrt.engines.manifest import load_manifest
+
+    base = load_manifest(REPO / "segrt" / "zoo" / "fastscnn_camvid.onnx")
+    return dataclasses.replace(base, engine={"tensorrt_version": "10.3.0", "gpu": "Orin",
+                                             "compute_capability": "8.7", **engine})
+
+
+def test_engine_bound_to_its_tensorrt_and_gpu(tmp_path):
+    from segrt.engines.tensorrt_build import check_engine_matches
+
+    m = engine_manifest(tmp_path)
+    orin = {"name": "Orin", "compute_capability": "8.7"}
+    assert check_engine_matches(m, tmp_path / "m.engine", "10.3.0", orin) is None
+    assert "built with TensorRT 10.3.0, this machine has 11.4.0" in check_engine_matches(
+        m, tmp_path / "m.engine", "11.4.0", orin)
+    assert "built for Orin (compute 8.7), this machine has NVIDIA H100" in check_engine_matches(
+        m, tmp_path / "m.engine", "10.3.0", {"name": "NVIDIA H100", "compute_capability": "9.0"})
+
+
+def test_rebuild_finds_the_recorded_onnx_and_refuses_a_changed_one(tmp_path):
+    import shutil
+
+    from segrt.engines.tensorrt_build import recorded_onnx
+    from segrt.errors import ModelError
+    from segrt.files import sha256_file
+
+    onnx = tmp_path / "m.onnx"
+    shutil.copyfile(REPO / "segrt" / "zoo" / "fastscnn_camvid.onnx", onnx)
+    (tmp_path / "engines").mkdir()
+    engine = tmp_path / "engines" / "m.engine"
+    m = engine_manifest(tmp_path, onnx="../m.onnx", onnx_sha256=sha256_file(onnx))
+    assert recorded_onnx(m, engine) == onnx.resolve()
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="changed since m.engine was built"):
+        recorded_onnx(m, engine)
+    onnx.unlink()
+    with pytest.raises(ModelError, match="is gone"):
+        recorded_onnx(m, engine)
+
+
+def test_trtexec_line_and_manifest_beside_the_engine(tmp_path):
+    from segrt.engines.manifest import manifest_path
+    from segrt.engines.tensorrt_build import trtexec_command
+
+    fixed = trtexec_command(Path("m.onnx"), Path("m.engine"), 2048, Path("t.cache"), {})
+    assert fixed == ("trtexec --onnx=m.onnx --saveEngine=m.engine --stronglyTyped --memPoolSize=workspace:2048M "
+                     "--timingCacheFile=t.cache")
+    dyn = trtexec_command(Path("m.onnx"), Path("m.engine"), 1024, None,
+                          {"image": ((1, 3, 288, 384), (1, 3, 288, 384), (8, 3, 288, 384))})
+    assert "--minShapes=image:1x3x288x384 --optShapes=image:1x3x288x384 --maxShapes=image:8x3x288x384" in dyn
+    # an engine and the ONNX it came from share a stem, never a manifest
+    assert manifest_path("m.engine").name == "m.engine.json" and manifest_path("m.onnx").name == "m.json"

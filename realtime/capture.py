@@ -1,0 +1,168 @@
+"""The capture thread: reads frames off the source so decoding overlaps inference.
+
+Two policies:
+
+- **every frame** (files, folders, CamVid): a bounded queue; the reader waits when it is
+  full, so every frame is processed, in order, none dropped.
+- **newest wins** (cameras, network streams, and files replayed with ``--realtime``): a
+  one-frame mailbox the reader overwrites; a frame nobody took in time is counted as dropped.
+  The pipeline never falls behind real time, so frame age stays bounded.
+
+A live source that stops delivering is reopened with exponential back-off; each outage is
+recorded (start, seconds, attempts) for the report.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Captured:
+    index: int              # position in the source (dropped frames leave gaps)
+    frame: np.ndarray
+    t_capture: float        # perf_counter when the frame was read
+    read_s: float           # time the read (decode) took
+
+
+@dataclass
+class Reconnect:
+    attempts: int = 10          # reopen attempts per outage before giving up; 0 = never reopen
+    first_wait: float = 0.5     # seconds; doubles each attempt
+    max_wait: float = 8.0
+
+
+@dataclass
+class CaptureStats:
+    captured: int = 0
+    dropped: int = 0
+    outages: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+class CaptureThread:
+    """Runs ``source.read()`` on its own thread. ``get()`` returns the next :class:`Captured`
+    or None at the end of the source (or when stopped)."""
+
+    def __init__(self, source, live: bool, pace_fps: float | None = None, queue_size: int = 4,
+                 reconnect: Reconnect | None = None, loop: bool = False) -> None:
+        self.source = source
+        self.live = live
+        self.pace_fps = pace_fps            # --realtime: replay a file at its native rate
+        self.loop = loop                    # start a file again at its end
+        self.reconnect = reconnect or Reconnect()
+        self.stats = CaptureStats()
+        self._queue: queue.Queue[Captured | None] = queue.Queue(maxsize=queue_size)
+        self._slot: Captured | None = None
+        self._done = False
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="segrt-capture", daemon=True)
+
+    def start(self) -> "CaptureThread":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        while True:  # unblock a reader waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=5)
+
+    # -- reader side --------------------------------------------------------------------------
+
+    def _read(self) -> np.ndarray | None:
+        frame = self.source.read()
+        if frame is None and self.loop and not self.live and hasattr(self.source, "rewind"):
+            self.source.rewind()
+            frame = self.source.read()
+        return frame
+
+    def _reopen(self) -> bool:
+        """Reopens a live source after it stopped; True once it delivers again."""
+        r = self.reconnect
+        if not self.live or r.attempts <= 0 or not hasattr(self.source, "reopen"):
+            return False
+        outage = {"start_s": round(time.perf_counter() - self._t0, 3), "attempts": 0, "recovered": False}
+        self.stats.outages.append(outage)
+        wait, t_lost = r.first_wait, time.perf_counter()
+        for attempt in range(1, r.attempts + 1):
+            if self._stop.wait(wait):
+                break
+            outage["attempts"] = attempt
+            if self.source.reopen():
+                outage["recovered"] = True
+                break
+            wait = min(wait * 2, r.max_wait)
+        outage["seconds"] = round(time.perf_counter() - t_lost, 3)
+        return bool(outage["recovered"])
+
+    def _run(self) -> None:
+        self._t0 = time.perf_counter()
+        index = 0
+        try:
+            while not self._stop.is_set():
+                if self.pace_fps:  # a file replayed in real time: frame i is due at i / fps
+                    delay = self._t0 + index / self.pace_fps - time.perf_counter()
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                t0 = time.perf_counter()
+                frame = self._read()
+                t1 = time.perf_counter()
+                if frame is None:
+                    if self._reopen():
+                        continue
+                    break
+                item = Captured(index, frame.copy(), t1, t1 - t0)  # sources may reuse their buffer
+                index += 1
+                self.stats.captured += 1
+                if self.live or self.pace_fps:
+                    with self._cond:
+                        if self._slot is not None:
+                            self.stats.dropped += 1
+                        self._slot = item
+                        self._cond.notify()
+                else:
+                    while not self._stop.is_set():
+                        try:
+                            self._queue.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        except Exception as exc:  # the consumer reports it; a dead thread must not hang the loop  # noqa: BLE001
+            self.stats.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+            if not (self.live or self.pace_fps):
+                try:
+                    self._queue.put(None, timeout=1)
+                except queue.Full:
+                    pass
+
+    # -- consumer side ------------------------------------------------------------------------
+
+    def get(self) -> Captured | None:
+        if self.live or self.pace_fps:
+            with self._cond:
+                while self._slot is None and not self._done and not self._stop.is_set():
+                    self._cond.wait(0.1)
+                item, self._slot = self._slot, None
+                return item
+        while True:
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set() or (self._done and self._queue.empty()):
+                    return None

@@ -1,0 +1,62 @@
+"""The --serve live view in headless Chromium: the page loads, frames arrive, a screenshot."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from .mjpeg_server import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it with apt-get)")
+def test_browser_shows_the_live_stream_and_stats(short_clip, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    report = tmp_path / "r.json"
+    run = subprocess.Popen([sys.executable, "-m", "segrt", "run", str(short_clip), "--loop", "--realtime",
+                            "--serve", f"127.0.0.1:{port}", "--report", str(report), "--no-progress"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):  # until the server answers
+            try:
+                get_json(base + "stats.json")
+                break
+            except OSError:
+                time.sleep(0.1)
+        shot = tmp_path / "view.png"
+        browser = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--window-size=1000,700", "--virtual-time-budget=3000", f"--screenshot={shot}", base],
+            capture_output=True, text=True, timeout=120)
+        assert shot.is_file(), browser.stderr[-2000:]
+        stats = get_json(base + "stats.json")
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile2'}",
+             "--virtual-time-budget=3000", "--dump-dom", base], capture_output=True, text=True, timeout=120).stdout
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=30)
+    assert stats["frames_sent"] > 0 and stats["frames_out"] > 0  # the browser pulled frames
+    assert 'data-frames-sent="' in dom and 'id="fps">–<' not in dom  # the page's script got the stats
+    img = cv2.imread(str(shot))
+    assert img.shape[:2] == (700, 1000)
+    view = img[60:560].reshape(-1, 3).astype(int)
+    # the stream is drawn: many colours (frame + overlay), not a blank page or a broken image icon
+    assert len(np.unique(view // 16, axis=0)) > 50
+    assert json.loads(report.read_text())["stopped_by"] == "interrupt"
