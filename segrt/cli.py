@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import click
+import numpy as np
 
 from segrt import __version__
 from segrt.errors import SegrtError
@@ -283,6 +284,61 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
     build_engine(model, output, workspace, timing_cache, max_batch, echo=click.echo)
 
 
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--video", default=None, help="Video for the pipeline FPS [default: none, model-only numbers].")
+@click.option("--pipeline-frames", type=click.IntRange(min=10), default=300, show_default=True,
+              help="Frames of the video the pipeline runs.")
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
+              show_default=True)
+@click.option("--split", default="val", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder [default: where 'segrt data camvid' put it].")
+@click.option("--eval-frames", type=click.IntRange(min=1), default=None,
+              help="Score mIoU on N frames spread over the split [default: all].")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Second batch size timed besides 1 (needs a model exported with --dynamic).")
+@click.option("--runs", type=click.IntRange(min=5), default=100, show_default=True, help="Timed runs at batch 1.")
+@click.option("--warmup", type=click.IntRange(min=0), default=20, show_default=True, help="Untimed runs first.")
+@click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
+              help="ONNX Runtime provider / torch device; .engine files run on TensorRT.")
+@click.option("--sort", type=click.Choice(["fps", "latency", "miou", "name"]), default="latency",
+              show_default=True)
+@click.option("--baseline", default=None, help="Model file name the speedup column is relative to.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("benchmarks/results/bench"),
+              show_default=True, help="Where bench.json/.csv/.md/.png go.")
+def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dataset: str, split: str,
+          data_root: Path | None, eval_frames: int | None, batch: int, runs: int, warmup: int, threads: int,
+          device: str, sort: str, baseline: str | None, out_dir: Path) -> None:
+    """Latency, pipeline FPS, mIoU, load time, memory and size of every MODEL, side by side.
+
+    MODELS are any mix of .pt checkpoints (PyTorch eager), .onnx (FP32/FP16/INT8 on ONNX
+    Runtime) and .engine files (TensorRT). Each runs in its own process.
+
+    \b
+    segrt bench model.pt model.onnx model.fp16.onnx model.int8.onnx \\
+        --video dashcam.mp4 --baseline model.pt
+    """
+    from segrt.engines.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
+
+    for m in models:
+        if not m.is_file():
+            raise SegrtError(f"{m}: model file not found")
+    if video is not None and not Path(video).exists() and "://" not in video:
+        raise SegrtError(f"--video {video}: no such file")
+    if baseline is not None and baseline not in [m.name for m in models]:
+        raise SegrtError(f"--baseline {baseline}: not one of the models ({', '.join(m.name for m in models)})")
+    opts = BenchOptions(video, pipeline_frames, dataset, split, str(data_root) if data_root else None,
+                        eval_frames, batch, runs, warmup, threads, device)
+    rows = run_bench([str(m) for m in models], opts, echo=click.echo)
+    paths = write_results(rows, opts, out_dir, batch, sort, baseline)
+    click.echo(markdown(sort_rows([flat(r, batch) for r in rows], sort), batch, baseline))
+    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+    if all("error" in r for r in rows):
+        raise SegrtError("every model failed; see the messages above")
+
+
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
@@ -291,34 +347,89 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Dataset folder [default: where 'segrt data camvid' put it].")
 @click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the metrics as JSON.")
+@click.option("--plots", type=click.Path(path_type=Path), default=None,
+              help="Folder for confusion.png, worst_frames.png (and flicker.png).")
+@click.option("--compare", "other", type=click.Path(path_type=Path), default=None,
+              help="A second model scored the same way; prints per-class deltas (e.g. INT8 vs FP32).")
+@click.option("--flicker", "flicker_source", default=None,
+              help="A video or camvid:SPLIT/SEQUENCE: share of pixels whose label flips frame to frame.")
+@click.option("--flicker-frames", type=click.IntRange(min=2), default=300, show_default=True)
 @click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
               help="ONNX Runtime provider for .onnx, torch device for .pt; .engine is TensorRT.")
 def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, report: Path | None,
+             plots: Path | None, other: Path | None, flicker_source: str | None, flicker_frames: int,
              threads: int, device: str) -> None:
-    """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, or a .pt checkpoint).
+    """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, .engine or a .pt checkpoint).
 
-    Both go through the same preprocessing and the same torch-free metric code; predictions
+    All go through the same preprocessing and the same torch-free metric code; predictions
     are scored at the labels' resolution (nearest upscale), as the overlay shows them.
+
+    \b
+    segrt eval model.onnx --plots eval/ --report eval/report.json
+    segrt eval model.onnx --compare model.int8.onnx
+    segrt eval model.onnx --flicker camvid:val/0016E5 --plots eval/
     """
     from segrt import envinfo
     from segrt.datasets import open_dataset
+    from segrt.engines import evaluate as ev
     from segrt.engines.base import open_backend
-    from segrt.engines.evaluate import evaluate_backend, format_metrics
 
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
     if report is not None and not report.parent.is_dir():
         raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
     ds = open_dataset(dataset, data_root, split)
-    with open_backend(model, threads=threads, device=device) as backend:
-        metrics = evaluate_backend(backend, ds)
-        name = backend.name
-    click.echo(format_metrics(metrics))
+    results, flick, written = {}, {}, []
+    for path in [model, *([other] if other else [])]:
+        with open_backend(path, threads=threads, device=device) as backend:
+            metrics = ev.evaluate_backend(backend, ds)
+            metrics["backend"] = backend.name
+            if plots is not None:
+                tag = "" if path == model else f"_{path.stem}"
+                written.append(ev.worst_frames(backend, ds, metrics, plots / f"worst_frames{tag}.png"))
+                try:
+                    from segrt.train.plots import confusion_matrix
+
+                    written.append(confusion_matrix(np.asarray(metrics["confusion"]), metrics["classes"],
+                                                    plots / f"confusion{tag}.png"))
+                except ImportError:
+                    click.echo("confusion.png needs matplotlib: pip install matplotlib", err=True)
+            if flicker_source:
+                from segrt.realtime.sources import open_source
+
+                with open_source(flicker_source, data_root=data_root) as src:
+                    flick[path.name] = ev.flicker(backend, ev.frames_of(src), flicker_frames)
+        results[path.name] = metrics
+        click.echo(f"== {path.name} ({metrics['backend']})")
+        click.echo(ev.format_metrics(metrics))
+    doc = {"model": str(model), "dataset": dataset, "split": split, "results": {}, "machine": envinfo.machine(),
+           "versions": envinfo.versions(), "command": " ".join(["segrt"] + sys.argv[1:])}
+    for name, m in results.items():
+        doc["results"][name] = {**{k: v for k, v in m.items() if k != "frame_miou"},
+                                "per_class_iou": dict(zip(m["classes"], m["per_class_iou"], strict=True))}
+    first = results[model.name]
+    doc.update({k: doc["results"][model.name][k] for k in ("miou", "pixel_accuracy", "per_class_iou",
+                                                             "mean_class_accuracy")})
+    if other:
+        doc["compare"] = ev.compare(first, results[other.name])
+        click.echo(ev.format_compare(doc["compare"], model.name, other.name))
+    if flick:
+        doc["flicker"] = flick
+        for name, f in flick.items():
+            click.echo(f"flicker {name}: {100 * f['mean']:.2f}% of pixels change label per frame "
+                       f"(p95 {100 * f['p95']:.2f}%, {f['pairs']} pairs of {flicker_source})")
+        if plots is not None:
+            p = ev.flicker_plot(flick, plots / "flicker.png")
+            if p:
+                written.append(p)
     if report is not None:
-        doc = {**metrics, "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
-               "model": str(model), "backend": name, "dataset": dataset,
-               "machine": envinfo.machine(), "versions": envinfo.versions(),
-               "command": " ".join(["segrt"] + sys.argv[1:])}
-        report.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp = report.with_name(report.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(report)
+        written.append(report)
+    if written:
+        click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 @cli.command()

@@ -1,0 +1,305 @@
+"""``segrt bench``: speed and accuracy of every model file, measured the same way, side by side.
+
+Each model runs in its own fresh process (so peak memory and load time are its own, and one
+backend's state never leaks into the next):
+
+- load time (session creation, engine deserialization, checkpoint load);
+- model-only latency after warm-up at batch 1 and at a chosen batch: mean, p50, p95, p99;
+- pipeline FPS of the real loop on a video, with its per-stage breakdown;
+- mIoU on a dataset split;
+- peak host memory (and device memory where the backend reports it), file size.
+
+Results carry the machine (CPU, cores, GPU, driver, compute capability, Jetson power mode),
+library versions, thread settings and input size, and are written as JSON, CSV and Markdown,
+plus a PNG of FPS against mIoU.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segrt.errors import SegrtError
+
+SORT_KEYS = {"fps": ("pipeline_fps", True), "latency": ("p50_ms", False), "miou": ("miou", True),
+             "name": ("model", False)}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    video: str | None = None
+    pipeline_frames: int = 300
+    dataset: str = "camvid"
+    split: str = "val"
+    data_root: str | None = None
+    eval_frames: int | None = None
+    batch: int = 4
+    runs: int = 100
+    warmup: int = 20
+    threads: int = 0
+    device: str = "cpu"
+
+
+def latency_stats(times_s: np.ndarray) -> dict:
+    ms = np.asarray(times_s, np.float64) * 1000.0
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {"mean_ms": round(float(ms.mean()), 3), "p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3),
+            "p99_ms": round(float(p99), 3), "runs": int(ms.size)}
+
+
+def time_infer(backend, batch: int, runs: int, warmup: int) -> dict:
+    x = backend.input_buffer(batch)
+    x[:] = np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)
+    for _ in range(warmup):
+        backend.infer(x)
+    t = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        backend.infer(x)
+        t[i] = time.perf_counter() - t0
+    stats = latency_stats(t)
+    stats["batch"] = batch
+    stats["images_per_s"] = round(batch * 1000.0 / stats["mean_ms"], 2)
+    return stats
+
+
+def _device_memory(backend) -> int | None:
+    if getattr(backend, "name", "") == "torch" and getattr(backend, "device", "cpu") == "cuda":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    return None
+
+
+def bench_model(path: str, opts: BenchOptions) -> dict:
+    """One model, measured in the calling process (``run_bench`` gives each a fresh one)."""
+    from segrt.datasets import open_dataset, subset
+    from segrt.engines.base import open_backend
+    from segrt.engines.evaluate import evaluate_backend
+
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    backend = open_backend(path, threads=opts.threads, device=opts.device)
+    backend.__enter__()
+    try:
+        load_s = time.perf_counter() - t0
+        m = backend.manifest
+        row: dict = {"model": Path(path).name, "path": str(path), "backend": backend.name,
+                     "architecture": m.architecture, "precision": m.precision,
+                     "input": [m.preprocess.width, m.preprocess.height],
+                     "file_mb": round(Path(path).stat().st_size / 1e6, 3), "load_s": round(load_s, 3),
+                     "threads": opts.threads, "device": opts.device}
+        row["latency_b1"] = time_infer(backend, 1, opts.runs, opts.warmup)
+        if opts.batch > 1:
+            try:
+                row[f"latency_b{opts.batch}"] = time_infer(backend, opts.batch, max(10, opts.runs // opts.batch),
+                                                           max(2, opts.warmup // opts.batch))
+            except (ValueError, RuntimeError) as exc:  # a fixed-batch engine or graph
+                row[f"latency_b{opts.batch}"] = {"error": str(exc).splitlines()[0][:160]}
+        if opts.video:
+            row["pipeline"] = _pipeline(backend, opts)
+        ds = open_dataset(opts.dataset, opts.data_root, opts.split)
+        if opts.eval_frames:
+            ds = subset(ds, opts.eval_frames)
+        metrics = evaluate_backend(backend, ds, progress=False)
+        row.update({"miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
+                    "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
+                    "eval": {"dataset": opts.dataset, "split": opts.split, "frames": metrics["frames"]}})
+        row["device_memory_bytes"] = _device_memory(backend)
+    finally:
+        backend.__exit__(None, None, None)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    row["peak_rss_mb"] = round(rss / 1024, 1)
+    row["rss_before_mb"] = round(rss0 / 1024, 1)
+    return row
+
+
+def _pipeline(backend, opts: BenchOptions) -> dict:
+    """The real loop (capture ∥ inference ∥ render) on the video, output discarded."""
+    from segrt.realtime.loop import run_loop
+    from segrt.realtime.overlay import Overlay
+    from segrt.realtime.sinks.null import NullSink
+    from segrt.realtime.sources import open_source
+
+    m = backend.manifest
+    with open_source(opts.video) as source, NullSink() as sink:
+        result = run_loop(source, backend, [sink], Overlay(m.classes, m.palette), opts.pipeline_frames,
+                          progress=False)
+    summary = result.timer.summary()
+    wall = result.timer.wall_seconds
+    return {"frames": result.frames_out, "fps": round(result.frames_out / wall, 2) if wall else 0.0,
+            "stages_ms": {k: v["mean_ms"] for k, v in summary.items()}}
+
+
+def _worker(path: str, opts: dict) -> dict:
+    return bench_model(path, BenchOptions(**opts))
+
+
+def run_bench(paths: list[str], opts: BenchOptions, echo=print) -> list[dict]:
+    """Benchmarks each model in a fresh process; a model that fails gets an ``error`` row."""
+    ctx = multiprocessing.get_context("spawn")
+    rows = []
+    for path in paths:
+        echo(f"benchmarking {path} …")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            try:
+                row = pool.submit(_worker, str(path), asdict(opts)).result()
+            except SegrtError as exc:
+                row = {"model": Path(path).name, "path": str(path), "error": str(exc)}
+            except Exception as exc:  # a backend crash is a result to report, not a reason to stop  # noqa: BLE001
+                row = {"model": Path(path).name, "path": str(path), "error": f"{type(exc).__name__}: {exc}"}
+        if "error" in row:
+            echo(f"  failed: {row['error']}")
+        rows.append(row)
+    return rows
+
+
+def flat(row: dict, batch: int) -> dict:
+    """The table's columns of one result."""
+    if "error" in row:
+        return {"model": row["model"], "error": row["error"]}
+    b1, bn, pipe = row["latency_b1"], row.get(f"latency_b{batch}", {}), row.get("pipeline", {})
+    return {"model": row["model"], "backend": row["backend"], "precision": row["precision"],
+            "p50_ms": b1["p50_ms"], "mean_ms": b1["mean_ms"], "p95_ms": b1["p95_ms"], "p99_ms": b1["p99_ms"],
+            f"b{batch}_img_s": bn.get("images_per_s"), "pipeline_fps": pipe.get("fps"),
+            "miou": round(100 * row["miou"], 2), "load_s": row["load_s"], "peak_rss_mb": row["peak_rss_mb"],
+            "file_mb": row["file_mb"]}
+
+
+def sort_rows(rows: list[dict], key: str) -> list[dict]:
+    if key not in SORT_KEYS:
+        raise SegrtError(f"--sort {key!r}: choose {', '.join(SORT_KEYS)}")
+    field, descending = SORT_KEYS[key]
+
+    def k(r):
+        v = r.get(field)
+        if "error" in r:  # failures last, after rows that only lack this number
+            return (2, 0)
+        if v is None:
+            return (1, 0)
+        return (0, -v if descending else v)
+
+    return sorted(rows, key=k)
+
+
+def speedups(rows: list[dict], baseline: str | None) -> dict[str, float]:
+    """p50 latency of the baseline row divided by each row's (2.0 = twice as fast)."""
+    base = next((r for r in rows if r.get("model") == baseline and "error" not in r), None)
+    if base is None:
+        return {}
+    return {r["model"]: round(base["p50_ms"] / r["p50_ms"], 2) for r in rows if "error" not in r and r["p50_ms"]}
+
+
+def markdown(rows: list[dict], batch: int, baseline: str | None = None) -> str:
+    cols = ["model", "backend", "precision", "p50_ms", "p95_ms", "p99_ms", f"b{batch}_img_s", "pipeline_fps",
+            "miou", "load_s", "peak_rss_mb", "file_mb"]
+    sp = speedups(rows, baseline)
+    head = cols + (["speedup"] if sp else [])
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | failed: {r['error'][:80]} |" + " |" * (len(head) - 2))
+            continue
+        cells = ["–" if r.get(c) is None else str(r[c]) for c in cols]
+        if sp:
+            cells.append(f"{sp.get(r['model'], '–')}x")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def machine_info(opts: BenchOptions) -> dict:
+    from segrt import envinfo
+
+    info = {"machine": envinfo.machine(), "gpu": envinfo.gpu(), "versions": envinfo.versions(),
+            "threads": opts.threads, "device": opts.device, "jetson": jetson_info(),
+            "command": " ".join(["segrt", *sys.argv[1:]]) if sys.argv and "segrt" in sys.argv[0] else None}
+    try:
+        import cv2
+
+        info["versions"]["opencv"] = cv2.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def jetson_info() -> dict | None:
+    """Power mode and clocks on a Jetson (``nvpmodel -q``, ``jetson_clocks --show``), else None."""
+    release = Path("/etc/nv_tegra_release")
+    if not release.is_file():
+        return None
+    import shutil
+    import subprocess
+
+    info: dict = {"l4t": release.read_text().splitlines()[0][:120]}
+    for key, cmd in (("power_mode", ["nvpmodel", "-q"]), ("clocks", ["jetson_clocks", "--show"])):
+        if shutil.which(cmd[0]):
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            info[key] = out.stdout.strip()[:2000]
+    return info
+
+
+def write_results(rows: list[dict], opts: BenchOptions, out_dir: Path, batch: int, sort: str,
+                  baseline: str | None) -> dict[str, Path]:
+    """JSON (everything), CSV and Markdown (the table), PNG (FPS vs mIoU); each written whole
+    or not at all."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = sort_rows([flat(r, batch) for r in rows], sort)
+    paths = {"json": out_dir / "bench.json", "csv": out_dir / "bench.csv", "md": out_dir / "bench.md"}
+    doc = {**machine_info(opts), "options": asdict(opts), "results": rows, "table": table,
+           "speedup_vs": baseline, "speedups": speedups(table, baseline)}
+    _atomic(paths["json"], json.dumps(doc, indent=2) + "\n")
+    cols = list(dict.fromkeys(k for r in table for k in r))
+    tmp = paths["csv"].with_name(paths["csv"].name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(table)
+    os.replace(tmp, paths["csv"])
+    _atomic(paths["md"], markdown(table, batch, baseline) + "\n")
+    chart = fps_vs_miou(table, out_dir / "bench.png")
+    if chart is not None:
+        paths["png"] = chart
+    return paths
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def fps_vs_miou(table: list[dict], out: Path) -> Path | None:
+    """Scatter of speed (pipeline FPS, else 1000/p50) against val mIoU; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    pts = [(r["model"], r.get("pipeline_fps") or 1000.0 / r["p50_ms"], r["miou"]) for r in table if "error" not in r]
+    if not pts:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, fps, miou in pts:
+        ax.scatter(fps, miou, s=40)
+        ax.annotate(name, (fps, miou), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    label = "pipeline FPS (end to end)" if any(r.get("pipeline_fps") for r in table) else "model FPS (1000 / p50 ms)"
+    ax.set(xlabel=label, ylabel="val mIoU (%)", title="speed vs accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
