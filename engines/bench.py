@@ -273,9 +273,9 @@ def write_results(rows: list[dict], opts: BenchOptions, out_dir: Path, batch: in
 
 
 def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from segrt.files import write_text_atomic
+
+    write_text_atomic(path, text, "benchmark results")
 
 
 def fps_vs_miou(table: list[dict], out: Path) -> Path | None:

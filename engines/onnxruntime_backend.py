@@ -81,6 +81,14 @@ class OnnxRuntimeBackend(InputBuffer):
             raise ModelError(
                 f"{self.path}: graph I/O {names_in} → {names_out} does not match the manifest "
                 f"({m.input_name} → {m.output_name}); re-export the model")
+        inp = self._session.get_inputs()[0]
+        out = next(o for o in self._session.get_outputs() if o.name == m.output_name)
+        if len(inp.shape) != 4 or inp.shape[1] != 3 or inp.type != "tensor(float)":
+            raise ModelError(f"{self.path}: input {inp.name} is {inp.type} {inp.shape}, segrt feeds float "
+                             "(N, 3, H, W); export the model with 'segrt export'")
+        if len(out.shape) != 3 or out.type != "tensor(uint8)":
+            raise ModelError(f"{self.path}: output {out.name} is {out.type} {out.shape}, segrt expects a uint8 "
+                             "(N, H, W) label map (argmax in the graph); export the model with 'segrt export'")
         self._binding = self._session.io_binding()
 
     def close(self) -> None:

@@ -47,7 +47,11 @@ class TensorRTBackend(InputBuffer):
     def open(self) -> None:
         from segrt.engines.tensorrt_build import build_engine, check_engine_matches, recorded_onnx
 
-        gpu = gpu_info()  # first: TensorRT without a GPU logs CUDA error 35 and may segfault later
+        try:  # first: TensorRT without a GPU logs CUDA error 35 and may segfault later
+            gpu = gpu_info()
+        except SegrtError as exc:
+            raise ModelError(f"{self.path}: a TensorRT engine cannot run here: {exc}; run the .onnx with "
+                             "ONNX Runtime instead (segrt run … --model MODEL.onnx)") from None
         try:
             import tensorrt as trt
         except ImportError:

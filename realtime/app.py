@@ -17,6 +17,7 @@ from segrt import envinfo
 from segrt.config import from_dict, load_config
 from segrt.engines.base import open_backend
 from segrt.errors import SegrtError
+from segrt.files import write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import run_loop
@@ -103,10 +104,20 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         "versions": envinfo.versions(),
         "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
     }
+    expected = source_info["frame_count"]
+    truncated = (result.stopped_by == "end" and not source_info["live"] and not cfg.loop and expected
+                 and result.frames_in < expected - max(2, expected // 100))
+    doc["truncated"] = bool(truncated)
     if report is not None:
-        tmp = report.with_name(report.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, report)
+        write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
+    if isinstance(result.exception, SegrtError):  # e.g. an unreadable image in a folder
+        raise SegrtError(f"{result.exception} (after {result.frames_out} frames, which were written)")
+    if result.exception is not None:
+        raise SegrtError(f"{source_uri}: reading failed after {result.frames_out} frames ({result.error}); "
+                         "those frames were written")
+    if truncated:
+        raise SegrtError(f"{source_uri}: the video ended after {result.frames_in} of its {expected} frames "
+                         "(truncated or corrupt); those frames were processed and written. Re-copy the file")
     table = format_table(summary, result.frames_out, wall)
     if result.dropped or source_info["live"] or cfg.realtime:
         table += (f"\nlive: {result.frames_in} captured, {result.dropped} dropped, frame age p50 "

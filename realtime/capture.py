@@ -43,6 +43,7 @@ class CaptureStats:
     dropped: int = 0
     outages: list[dict] = field(default_factory=list)
     error: str | None = None
+    exception: BaseException | None = None
 
 
 class CaptureThread:
@@ -141,6 +142,7 @@ class CaptureThread:
                             continue
         except Exception as exc:  # the consumer reports it; a dead thread must not hang the loop  # noqa: BLE001
             self.stats.error = f"{type(exc).__name__}: {exc}"
+            self.stats.exception = exc
         finally:
             with self._cond:
                 self._done = True

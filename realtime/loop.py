@@ -46,6 +46,7 @@ class LoopResult:
     ages_ms: list[float] = field(default_factory=list)
     outages: list[dict] = field(default_factory=list)
     error: str | None = None
+    exception: BaseException | None = None
 
 
 @dataclass
@@ -190,7 +191,7 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
         bar.close()
         log.close()
     return LoopResult(capture.stats.captured, frames_out, timer, stopped_by, capture.stats.dropped, ages,
-                      capture.stats.outages, capture.stats.error)
+                      capture.stats.outages, capture.stats.error, capture.stats.exception)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

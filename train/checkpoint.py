@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -24,16 +26,29 @@ def read_torch_file(path: str | Path, what: str, fix: str, weights_only: bool):
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: {what} not found; {fix}")
+    from torch.torch_version import TorchVersion
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
+        # TorchVersion (a str) is the one non-builtin type segrt's own checkpoints hold
+        with torch.serialization.safe_globals([TorchVersion]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
+            return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as exc:
+        if weights_only:
+            text = str(exc)
+            detail = text.split("GLOBAL", 1)[1].split()[0] if "GLOBAL" in text else "unsupported pickle content"
+            raise ModelError(f"{path}: refused to load: it holds more than tensors and numbers ({detail}), which "
+                             f"could run code; a {what} never needs that. {fix}") from None
+        raise ModelError(f"{path}: not a readable {what} (UnpicklingError); {fix}") from None
     except Exception as exc:  # torch raises many types for a bad file  # noqa: BLE001
         raise ModelError(f"{path}: not a readable {what} ({type(exc).__name__}); {fix}") from None
 
 
 def load(path: str | Path) -> dict:
-    # weights_only=False: checkpoints also hold optimiser and numpy random state
+    # weights_only: tensors, numbers, strings and containers only. A pickle that would import
+    # or call anything (os.system, …) is refused before any of it runs.
     ckpt = read_torch_file(path, "checkpoint", "train one with 'segrt train', or re-download it",
-                           weights_only=False)
+                           weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{path}: not a segrt checkpoint (format {FORMAT} expected)")
     return ckpt

@@ -21,6 +21,7 @@ from segrt.engines.evaluate import evaluate_backend
 from segrt.engines.export import export_onnx
 from segrt.engines.latency import measure_latency
 from segrt.errors import SegrtError
+from segrt.files import write_text_atomic
 from segrt.train import checkpoint
 from segrt.train.config import TrainConfig
 from segrt.train.trainer import fit
@@ -76,7 +77,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
            "train_seconds": round(sum(float(r["seconds"]) for r in log)), "epochs": len(log),
            "trained_on_device": ckpt.get("device") or cfg.device, "machine": envinfo.machine(),
            "versions": envinfo.versions()}
-    (results_dir / f"zoo_{name}.json").write_text(json.dumps(row, indent=2) + "\n")
+    write_text_atomic(results_dir / f"zoo_{name}.json", json.dumps(row, indent=2) + "\n")
     return row
 
 
@@ -103,7 +104,7 @@ def update_readme(readme: Path, text: str) -> None:
     if README_START not in s or README_END not in s:
         raise SegrtError(f"{readme}: no {README_START} … {README_END} markers to put the zoo table between")
     head, rest = s.split(README_START, 1)
-    readme.write_text(f"{head}{README_START}\n{text}\n{README_END}{rest.split(README_END, 1)[1]}")
+    write_text_atomic(readme, f"{head}{README_START}\n{text}\n{README_END}{rest.split(README_END, 1)[1]}")
 
 
 def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_dir: Path,
@@ -113,7 +114,7 @@ def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_
     if total > BUDGET_MB:
         raise SegrtError(f"shipped FP16 weights total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "
                          "narrow a recipe's model_args")
-    (results_dir / "zoo.md").write_text(table(rows) + "\n")
+    write_text_atomic(results_dir / "zoo.md", table(rows) + "\n")
     if readme is not None:
         update_readme(readme, table(rows))
     return rows

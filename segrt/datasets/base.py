@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segrt.datasets.camvid import read_image
+from segrt.datasets.camvid import check_pair, read_image
 
 
 class ImageListDataset:
@@ -24,5 +24,8 @@ class ImageListDataset:
     def read_label(self, i: int) -> np.ndarray:
         raise NotImplementedError
 
+    def label_file(self, i: int) -> Path:
+        return self.images[i]
+
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.read_image(i), self.read_label(i)
+        return check_pair(self.read_image(i), self.read_label(i), self.label_file(i))

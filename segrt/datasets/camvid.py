@@ -104,10 +104,27 @@ class CamVid:
         label = cv2.imread(str(sample.label), cv2.IMREAD_UNCHANGED)
         if label is None or label.ndim != 2:
             raise DataError(f"{sample.label}: not a single-channel label PNG; re-fetch the dataset")
-        return label
+        return check_label(label, sample.label, len(CLASSES), VOID)
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.read_image(i), self.read_label(i)
+        return check_pair(self.read_image(i), self.read_label(i), self.samples[i].label)
+
+
+def check_label(label: np.ndarray, label_path: Path, num_classes: int, ignore: int) -> np.ndarray:
+    """A label map holds only class indices or the ignore value."""
+    bad = (label >= num_classes) & (label != ignore)
+    if bad.any():
+        raise DataError(f"{label_path}: label value {int(label[bad].max())} is out of range (classes "
+                        f"0..{num_classes - 1}, void {ignore}); labels must be class indices, not colours")
+    return label
+
+
+def check_pair(image: np.ndarray, label: np.ndarray, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its label map must be pixel-aligned."""
+    if image.shape[:2] != label.shape:
+        raise DataError(f"{label_path}: label map is {label.shape[1]}x{label.shape[0]} but its image is "
+                        f"{image.shape[1]}x{image.shape[0]}; labels must be pixel-aligned with their images")
+    return image, label
 
 
 def read_image(path: Path) -> np.ndarray:

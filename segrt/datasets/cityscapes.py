@@ -54,6 +54,9 @@ class Cityscapes(ImageListDataset):
                        p.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png") for p in self.images]
         self._lut = id_to_train_id_lut()
 
+    def label_file(self, i: int) -> Path:
+        return self.labels[i]
+
     def read_label(self, i: int) -> np.ndarray:
         """uint8 (H, W) train ids 0..18, 255 = ignore."""
         raw = cv2.imread(str(self.labels[i]), cv2.IMREAD_UNCHANGED)

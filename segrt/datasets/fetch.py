@@ -57,6 +57,11 @@ def extract_camvid(archive: Path, root: Path) -> None:
     with zf:
         members = []
         for info in zf.infolist():
+            name = info.filename.replace("\\", "/")
+            if name.startswith("/") or ".." in name.split("/") or (len(name) > 1 and name[1] == ":"):
+                raise DataError(f"{archive}: unsafe member path {info.filename!r} (absolute or with ..); "
+                                "nothing was extracted. Delete the archive and download it again")
+        for info in zf.infolist():
             parts = info.filename.split("/")
             # <top>/CamVid/<folder>/<file>.png
             if len(parts) == 4 and parts[1] + "/" == ARCHIVE_PREFIX and parts[2] in FOLDERS \

@@ -62,6 +62,9 @@ class FolderDataset(ImageListDataset):
                             f"{len(unmatched)} of {len(self.images)} have none (e.g. {unmatched[:1]})")
         self.masks = [masks[p.stem] for p in self.images]
 
+    def label_file(self, i: int) -> Path:
+        return self.masks[i]
+
     def read_label(self, i: int) -> np.ndarray:
         mask = cv2.imread(str(self.masks[i]), cv2.IMREAD_UNCHANGED)
         if mask is None or mask.ndim != 2:
