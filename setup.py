@@ -54,7 +54,7 @@ setup(
                      "onnxslim", "ml_dtypes", "polygraphy", "lief", "cppimport"],
         "tensorrt": ["tensorrt>=10.3", "cuda-python>=12.3"],
         "pycuda": ["tensorrt>=10.3", "pycuda>=2022.1"],
-        "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10"],
+        "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["segrt=segrt.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License",

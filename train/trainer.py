@@ -6,6 +6,7 @@ import contextlib
 import csv
 import dataclasses
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -178,6 +179,14 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     if ddp.main:  # one writer: checkpoints, log and plots come from rank 0 only
         log_path = out_dir / "metrics.csv"
         new_log = not log_path.exists() or resume is None
+        if not new_log:  # a run killed after logging an epoch but before saving it logs it again
+            with open(log_path, newline="") as f:
+                rows = list(csv.reader(f))
+            kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < start]
+            tmp = log_path.with_name(log_path.name + ".tmp")
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(kept)
+            os.replace(tmp, log_path)
         log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
         log = csv.writer(log_file)
         if new_log:

@@ -92,3 +92,46 @@ def test_slim_checkpoint_is_half_size_and_still_builds(tiny_camvid, tmp_path):
     with torch.no_grad():
         agree = (net(x).argmax(1) == full(x).argmax(1)).float().mean()
     assert agree > 0.99
+
+
+def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_camvid, tmp_path):
+    """SIGKILL (no clean-up at all) during epoch 2 of 4, then --resume: same weights and metrics
+    as a run that was never interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: fastscnn\ninput_width: 256\ninput_height: 192\nepochs: 4\nbatch_size: 2\n"
+                      "warmup_epochs: 1\neval_every: 1\nthreads: 2\ndevice: cpu\nseed: 3\n")
+
+    def train(out, *extra):
+        return subprocess.Popen([sys.executable, "-m", "segrt", "train", "--config", str(config), "--data-root",
+                                 str(tiny_camvid), "--out", str(out), *extra],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    assert train(tmp_path / "straight").wait(timeout=600) == 0
+    proc = train(tmp_path / "killed")
+    log = tmp_path / "killed" / "metrics.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 2:  # epoch 1 logged: epoch 2 is under way
+            time.sleep(0.3)
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    last = checkpoint.load(tmp_path / "killed" / "last.pt")
+    assert 1 <= last["epoch"] < 4, "the kill must land before the end of the run"
+    assert train(tmp_path / "killed", "--resume", str(tmp_path / "killed" / "last.pt")).wait(timeout=600) == 0
+    straight = checkpoint.load(tmp_path / "straight" / "last.pt")
+    resumed = checkpoint.load(tmp_path / "killed" / "last.pt")
+    for k in straight["state_dict"]:
+        torch.testing.assert_close(resumed["state_dict"][k], straight["state_dict"][k], rtol=0, atol=0)
+    assert resumed["best"] == straight["best"]
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    straight_rows = list(csv.DictReader(open(tmp_path / "straight" / "metrics.csv")))
+    assert [r["val_miou"] for r in rows] == [r["val_miou"] for r in straight_rows]
+    assert not list((tmp_path / "killed").glob("*.tmp"))
