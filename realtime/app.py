@@ -81,6 +81,7 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
     doc = {
         "frames_in": result.frames_in,
         "frames_out": result.frames_out,
+        "captured": result.captured,
         "dropped": result.dropped,
         "fps": round(fps_out, 3),
         "model_fps": round(1000.0 / infer_ms, 3) if infer_ms else None,
@@ -106,7 +107,7 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
     }
     expected = source_info["frame_count"]
     truncated = (result.stopped_by == "end" and not source_info["live"] and not cfg.loop and expected
-                 and result.frames_in < expected - max(2, expected // 100))
+                 and result.captured < expected - max(2, expected // 100))
     doc["truncated"] = bool(truncated)
     if report is not None:
         write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
@@ -116,11 +117,11 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         raise SegrtError(f"{source_uri}: reading failed after {result.frames_out} frames ({result.error}); "
                          "those frames were written")
     if truncated:
-        raise SegrtError(f"{source_uri}: the video ended after {result.frames_in} of its {expected} frames "
+        raise SegrtError(f"{source_uri}: the video ended after {result.captured} of its {expected} frames "
                          "(truncated or corrupt); those frames were processed and written. Re-copy the file")
     table = format_table(summary, result.frames_out, wall)
     if result.dropped or source_info["live"] or cfg.realtime:
-        table += (f"\nlive: {result.frames_in} captured, {result.dropped} dropped, frame age p50 "
+        table += (f"\nlive: {result.captured} captured, {result.dropped} dropped, frame age p50 "
                   f"{doc['frame_age_ms']['p50']:.0f} ms, max {doc['frame_age_ms']['max']:.0f} ms")
     for o in result.outages:
         table += (f"\nstream outage at {o['start_s']:.1f} s: {o['seconds']:.1f} s, {o['attempts']} reconnect "

@@ -38,7 +38,7 @@ CSV_FIELDS = ("frame", "source_index", "t_capture_s", "read_ms", "preprocess_ms"
 
 @dataclass
 class LoopResult:
-    frames_in: int            # frames taken from the source (captured)
+    frames_in: int            # frames that entered inference
     frames_out: int           # frames written to every sink
     timer: StageTimer
     stopped_by: str           # "end", "max_frames", "window", "interrupt", "error"
@@ -47,6 +47,7 @@ class LoopResult:
     outages: list[dict] = field(default_factory=list)
     error: str | None = None
     exception: BaseException | None = None
+    captured: int = 0         # frames read off the source (read-ahead and dropped ones included)
 
 
 @dataclass
@@ -104,16 +105,17 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
     stop = threading.Event()
     worker_error: list[BaseException] = []
 
+    taken = [0]
+
     def infer_worker() -> None:
         prep = Preprocessor(backend.manifest.preprocess)
         x = backend.input_buffer(1)
-        taken = 0
         try:
-            while not stop.is_set() and (max_frames is None or taken < max_frames):
+            while not stop.is_set() and (max_frames is None or taken[0] < max_frames):
                 item = capture.get()
                 if item is None:
                     break
-                taken += 1
+                taken[0] += 1
                 t0 = time.perf_counter()
                 prep(item.frame, out=x[0])
                 t1 = time.perf_counter()
@@ -190,8 +192,10 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
         timer.stop()
         bar.close()
         log.close()
-    return LoopResult(capture.stats.captured, frames_out, timer, stopped_by, capture.stats.dropped, ages,
-                      capture.stats.outages, capture.stats.error, capture.stats.exception)
+    # a frame taken by inference but not written (a stop in between) does not count as in
+    frames_in = min(taken[0], frames_out) if stopped_by in ("interrupt", "window") else taken[0]
+    return LoopResult(frames_in, frames_out, timer, stopped_by, capture.stats.dropped, ages,
+                      capture.stats.outages, capture.stats.error, capture.stats.exception, capture.stats.captured)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

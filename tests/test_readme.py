@@ -14,7 +14,8 @@ BLOCKS = re.findall(r"```bash\n(.*?)```", README, re.S)
 
 
 def commands(prefix: str) -> list[str]:
-    lines = [line.split("  #")[0].strip() for block in BLOCKS for line in block.splitlines()]
+    """Commands in the README's bash blocks (continuation lines joined, comments dropped)."""
+    lines = [line.split("  #")[0].strip() for block in BLOCKS for line in block.replace("\\\n", " ").splitlines()]
     return [line for line in lines if line.startswith(prefix)]
 
 
