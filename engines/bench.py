@@ -27,8 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
+from segrt.engines.latency import measure_latency
 from segrt.errors import SegrtError
 
 SORT_KEYS = {"fps": ("pipeline_fps", True), "latency": ("p50_ms", False), "miou": ("miou", True),
@@ -48,29 +47,6 @@ class BenchOptions:
     warmup: int = 20
     threads: int = 0
     device: str = "cpu"
-
-
-def latency_stats(times_s: np.ndarray) -> dict:
-    ms = np.asarray(times_s, np.float64) * 1000.0
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"mean_ms": round(float(ms.mean()), 3), "p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3),
-            "p99_ms": round(float(p99), 3), "runs": int(ms.size)}
-
-
-def time_infer(backend, batch: int, runs: int, warmup: int) -> dict:
-    x = backend.input_buffer(batch)
-    x[:] = np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)
-    for _ in range(warmup):
-        backend.infer(x)
-    t = np.empty(runs)
-    for i in range(runs):
-        t0 = time.perf_counter()
-        backend.infer(x)
-        t[i] = time.perf_counter() - t0
-    stats = latency_stats(t)
-    stats["batch"] = batch
-    stats["images_per_s"] = round(batch * 1000.0 / stats["mean_ms"], 2)
-    return stats
 
 
 def _device_memory(backend) -> int | None:
@@ -99,11 +75,11 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
                      "input": [m.preprocess.width, m.preprocess.height],
                      "file_mb": round(Path(path).stat().st_size / 1e6, 3), "load_s": round(load_s, 3),
                      "threads": opts.threads, "device": opts.device}
-        row["latency_b1"] = time_infer(backend, 1, opts.runs, opts.warmup)
+        row["latency_b1"] = measure_latency(backend, opts.runs, opts.warmup, 1)
         if opts.batch > 1:
             try:
-                row[f"latency_b{opts.batch}"] = time_infer(backend, opts.batch, max(10, opts.runs // opts.batch),
-                                                           max(2, opts.warmup // opts.batch))
+                row[f"latency_b{opts.batch}"] = measure_latency(
+                    backend, max(10, opts.runs // opts.batch), max(2, opts.warmup // opts.batch), opts.batch)
             except (ValueError, RuntimeError) as exc:  # a fixed-batch engine or graph
                 row[f"latency_b{opts.batch}"] = {"error": str(exc).splitlines()[0][:160]}
         if opts.video:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from segrt.cli import default_model, main
-from segrt.engines.bench import flat, latency_stats, markdown, sort_rows, speedups
+from segrt.engines.bench import flat, markdown, sort_rows, speedups
 from segrt.engines.evaluate import compare, flicker, frame_miou
+from segrt.engines.latency import latency_stats
 
 
 def test_latency_statistics():
