@@ -27,7 +27,8 @@ INPUT_NAME, OUTPUT_NAME = "image", "labels"
 
 def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OPSET,
                 name: str | None = None, dynamic: bool = False,
-                check_frames: list[np.ndarray] | None = None, min_agreement: float = 0.995) -> ModelManifest:
+                check_frames: list[np.ndarray] | None = None, min_agreement: float = 0.995,
+                fp16_storage: bool = False) -> ModelManifest:
     """Export ``checkpoint_path`` to ``output`` (.onnx) and write ``output``'s manifest.
 
     By default every shape is fixed (batch 1, the training input size): what TensorRT builds
@@ -72,7 +73,11 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
                 input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_shapes=dims, verbose=False)
         model = onnx.load(str(tmp))
         onnx.checker.check_model(model, full_check=True)
-        onnx.save(onnx.shape_inference.infer_shapes(model, strict_mode=True), str(tmp))
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        if fp16_storage:
+            model, _ = store_weights_fp16(model)
+            onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
@@ -81,6 +86,7 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
         ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(tmp), opset,
         provenance={
             "trained_on": ckpt.get("trained_on"), "epoch": ckpt.get("epoch"), "dynamic_axes": dynamic,
+            "weights_stored_as": "fp16 (fp32 compute)" if fp16_storage else "fp32",
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "segrt_version": __version__, "torch_version": torch.__version__,
             "python": platform.python_version()})
@@ -117,3 +123,57 @@ def parity(net, onnx_path: str | Path, manifest: ModelManifest, frames: list[np.
             same += int((ours == ref).sum())
             total += ref.size
     return same / total
+
+
+STORAGE_SUFFIX = "__fp16"
+
+
+def store_weights_fp16(model):
+    """FP16 storage, FP32 compute: float32 weights are stored as float16 and cast back by a Cast
+    node that ONNX Runtime and TensorRT fold when they load the graph. Halves the file. The
+    exporter folds BatchNorm into the convolutions, so the stored weights are those products
+    rounded to FP16 (relative error ≤ 2^-11); export's parity check and the manifest's
+    metrics show what that costs (nothing measurable on the shipped model)."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = model.graph
+    casts, converted = [], 0
+    for init in g.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        w = numpy_helper.to_array(init)
+        if w.size < 16:
+            continue
+        if not np.isfinite(w).all() or np.abs(w).max() >= 65504:  # outside FP16's range: keep FP32
+            continue
+        half = w.astype(np.float16)
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(half, name + STORAGE_SUFFIX))
+        casts.append(onnx.helper.make_node("Cast", [name + STORAGE_SUFFIX], [name], to=onnx.TensorProto.FLOAT,
+                                           name=f"storage_cast_{converted}"))
+        converted += 1
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + nodes)
+    return model, converted
+
+
+def fold_fp16_storage(model):
+    """The inverse of :func:`store_weights_fp16`: plain float32 initializers again (what
+    quantizers expect to find in front of a Conv)."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    keep = []
+    for node in g.node:
+        src = inits.get(node.input[0]) if node.op_type == "Cast" and node.input else None
+        if src is not None and node.input[0].endswith(STORAGE_SUFFIX) and src.data_type == onnx.TensorProto.FLOAT16:
+            src.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(src).astype(np.float32), node.output[0]))
+            continue
+        keep.append(node)
+    del g.node[:]
+    g.node.extend(keep)
+    return model

@@ -354,10 +354,14 @@ def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[
 
     work = Path(tempfile.mkdtemp(prefix=".segrt-quant-", dir=output.parent if output.parent.exists() else None))
     try:
-        source = model
+        from segrt.engines.export import fold_fp16_storage
+
+        source = work / "fp32.onnx"  # FP16-stored weights (the shipped models) back to float32
+        onnx.save(fold_fp16_storage(onnx.load(str(model))), str(source))
         if precision == "int8" and target == "onnxruntime":
-            source = work / "prepared.onnx"
-            _prepare_for_ort(model, source)
+            prepared = work / "prepared.onnx"
+            _prepare_for_ort(source, prepared)
+            source = prepared
         exclusions = resolve_exclusions(source, exclude)
         disabled = ORT_DISABLE_FOR_TENSORRT_QDQ if (precision, target) == ("int8", "tensorrt") else ()
         attempts: list[dict] = []

@@ -128,8 +128,10 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
               help="CamVid folder for the check [default: where 'segrt data camvid' put it].")
 @click.option("--dynamic", is_flag=True,
               help="Free batch, height and width axes [default: fixed batch 1 at the training size].")
+@click.option("--fp16-storage", is_flag=True,
+              help="Store weights as FP16, compute in FP32: half the file, same outputs for an FP16 checkpoint.")
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
-           data_root: Path | None, dynamic: bool) -> None:
+           data_root: Path | None, dynamic: bool, fp16_storage: bool) -> None:
     """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest.
 
     The graph passes the ONNX checker and shape inference, and (unless --no-check) its label
@@ -152,7 +154,7 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
                              "or pass --no-check to skip the comparison") from None
     output = output or checkpoint.with_suffix(".onnx")
     frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))] if val else None
-    manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames,
+    manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames, fp16_storage=fp16_storage,
                               **({"opset": opset} if opset else {}))
     pre = manifest.preprocess
     shape = "dynamic batch/height/width" if dynamic else f"fixed 1x3x{pre.height}x{pre.width}"

@@ -34,9 +34,9 @@ def read_torch_file(path: str | Path, what: str, fix: str, weights_only: bool):
             warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
             return torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as exc:
-        if weights_only:
-            text = str(exc)
-            detail = text.split("GLOBAL", 1)[1].split()[0] if "GLOBAL" in text else "unsupported pickle content"
+        text = str(exc)
+        if weights_only and "GLOBAL" in text:  # the pickle names a function or class to call
+            detail = text.split("GLOBAL", 1)[1].split()[0]
             raise ModelError(f"{path}: refused to load: it holds more than tensors and numbers ({detail}), which "
                              f"could run code; a {what} never needs that. {fix}") from None
         raise ModelError(f"{path}: not a readable {what} (UnpicklingError); {fix}") from None

@@ -107,12 +107,17 @@ def update_readme(readme: Path, text: str) -> None:
     write_text_atomic(readme, f"{head}{README_START}\n{text}\n{README_END}{rest.split(README_END, 1)[1]}")
 
 
+def shipped_megabytes(zoo_dir: Path) -> float:
+    """Every weights file in the zoo folder: FP16 checkpoints and the default ONNX."""
+    return sum(p.stat().st_size for p in Path(zoo_dir).iterdir() if p.suffix in (".pt", ".onnx")) / 1e6
+
+
 def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_dir: Path,
           results_dir: Path, train: bool = True, readme: Path | None = None) -> list[dict]:
     rows = [build_entry(p, data_root, runs_dir, zoo_dir, results_dir, train) for p in config_paths]
-    total = sum(r["fp16_mb"] for r in rows)
+    total = shipped_megabytes(zoo_dir)
     if total > BUDGET_MB:
-        raise SegrtError(f"shipped FP16 weights total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "
+        raise SegrtError(f"shipped weights in {zoo_dir} total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "
                          "narrow a recipe's model_args")
     write_text_atomic(results_dir / "zoo.md", table(rows) + "\n")
     if readme is not None:

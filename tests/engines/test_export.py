@@ -107,3 +107,25 @@ def test_missing_check_data_fails_before_anything_is_written(ckpt_path, tmp_path
     assert exit_info.value.code == 2
     assert "--no-check" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fp16_storage_halves_the_file_and_quantizers_get_float32_back(ckpt_path, tmp_path):
+    import onnxruntime as ort
+
+    from segrt.engines.export import fold_fp16_storage
+
+    full, half = tmp_path / "full.onnx", tmp_path / "half.onnx"
+    export_onnx(ckpt_path, full)
+    manifest = export_onnx(ckpt_path, half, fp16_storage=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert manifest.provenance["weights_stored_as"].startswith("fp16")
+    x = np.random.default_rng(0).standard_normal((1, 3, 96, 128)).astype(np.float32)
+
+    def labels(model_bytes):
+        return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+
+    assert (labels(str(half)) == labels(str(full))).mean() > 0.99
+    folded = fold_fp16_storage(onnx.load(str(half)))
+    assert not any(i.data_type == onnx.TensorProto.FLOAT16 for i in folded.graph.initializer)
+    assert not any(n.name.startswith("storage_cast_") for n in folded.graph.node)
+    assert (labels(folded.SerializeToString()) == labels(str(half))).all()

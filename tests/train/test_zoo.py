@@ -53,3 +53,12 @@ def test_every_zoo_recipe_loads_and_fits_the_weight_budget():
         net = build_model(cfg.model, num_classes=11, **cfg.model_args)
         total_mb += sum(p.numel() for p in net.parameters()) * 2 / 1e6  # FP16 bytes
     assert total_mb <= 25.0 - 4.6  # room left for the default model's FP32 ONNX
+
+
+def test_shipped_weights_fit_the_25_mb_budget():
+    from pathlib import Path
+
+    from segrt.train.zoo import BUDGET_MB, shipped_megabytes
+
+    zoo = Path(__file__).resolve().parents[2] / "segrt" / "zoo"
+    assert 0 < shipped_megabytes(zoo) <= BUDGET_MB
