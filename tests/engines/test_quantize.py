@@ -168,3 +168,21 @@ def test_quantizing_a_quantized_model_is_refused(default_model, camvid_root, tmp
     with pytest.raises(SystemExit):
         quantize(int8, "--precision", "int8", "--data-root", str(camvid_root))
     assert "already int8" in capsys.readouterr().err
+
+
+def test_a_second_family_goes_the_whole_way(tmp_path, camvid_root):
+    """FCN-8s (ResNet-18 backbone) from its shipped checkpoint: export → FP16 → INT8 for both
+    targets, each scored by the gate and run through ONNX Runtime."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    onnx_path = tmp_path / "fcn8s.onnx"
+    main(["export", str(ZOO / "fcn8s_camvid.pt"), "-o", str(onnx_path), "--data-root", str(camvid_root)])
+    for precision, target, tag in (("fp16", "onnxruntime", "fp16"), ("int8", "onnxruntime", "int8"),
+                                   ("int8", "tensorrt", "int8-trt")):
+        quantize(onnx_path, "--precision", precision, "--target", target, "--data-root", str(camvid_root),
+                 "--calib-frames", "16", "--eval-frames", "20", "--force")
+        out = tmp_path / f"fcn8s.{tag}.onnx"
+        gate = report(out)["gate"]
+        assert gate["reference_miou"] > 0.5 and abs(gate["delta_points"]) < 5, gate
+        with open_backend(out) as net:
+            assert net.infer(net.input_buffer()).shape == (1, 288, 384)
