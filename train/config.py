@@ -29,6 +29,9 @@ class TrainConfig:
     # without exploding the loss the way raw inverse frequency does. "median_frequency": SegNet's.
     class_weighting: Literal["none", "enet", "median_frequency"] = "enet"
     loss: Literal["ce", "dice", "ce+dice", "ohem"] = "ce"
+    # weight of the auxiliary head's loss (0 = none; 0.4 is PSPNet's); for architectures with a
+    # natural intermediate tap: fastscnn, fcn8s, deeplabv3plus and unet_resnet34 (ResNet)
+    aux_weight: float = 0.0
     schedule: Literal["poly", "cosine"] = "poly"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "auto": bf16 autocast on CUDA (no loss scaling needed), FP32 on CPU
@@ -54,6 +57,8 @@ class TrainConfig:
             if crop < 0 or crop > full or crop % 32:
                 raise ValueError(f"key '{name}' must be 0 (= input size) or a multiple of 32 up to {full}, "
                                  f"got {crop}")
+        if self.aux_weight < 0:
+            raise ValueError(f"key 'aux_weight' must be >= 0, got {self.aux_weight}")
         if self.lr <= 0:
             raise ValueError(f"key 'lr' must be positive, got {self.lr}")
         lo, hi = self.scale_range

@@ -21,6 +21,7 @@ from segrt.errors import SegrtError
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
 from segrt.train import checkpoint, distributed, plots
+from segrt.train.aux import WithAux
 from segrt.train.config import TrainConfig
 from segrt.train.data import SegTrain, enet_weights
 from segrt.train.losses import build_loss, median_frequency_weights
@@ -44,7 +45,7 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device,
 
 
 def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.device,
-                    amp_dtype: torch.dtype | None, scaler) -> float:
+                    amp_dtype: torch.dtype | None, scaler, aux_weight: float = 0.0) -> float:
     net.train()
     total, n = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False)
@@ -52,7 +53,11 @@ def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
         with autocast:
-            loss = loss_fn(net(x), y)
+            out = net(x)
+            if isinstance(out, tuple):  # (main, auxiliary) logits
+                loss = loss_fn(out[0], y) + aux_weight * loss_fn(out[1], y)
+            else:
+                loss = loss_fn(out, y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -154,7 +159,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
 
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
     model = build_model(cfg.model, num_classes=len(classes), **cfg.model_args, **extra).to(device)
-    net = distributed.wrap(model, ddp, device)
+    trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
+    net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader)))
@@ -165,6 +171,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     if resume is not None:
         state = checkpoint.load(resume)
         model.load_state_dict(state["state_dict"])
+        if cfg.aux_weight > 0:
+            trained.head.load_state_dict(state["aux_head"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -196,7 +204,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
             if sampler is not None:
                 sampler.set_epoch(epoch)  # a different shuffle each epoch, agreed across ranks
             t0 = time.perf_counter()
-            loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler)
+            loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler,
+                                   cfg.aux_weight)
             if not ddp.main:
                 continue
             metrics = None
@@ -215,7 +224,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                 **meta, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
                 "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
-                "world_size": ddp.world})
+                "world_size": ddp.world,
+                **({"aux_head": trained.head.state_dict()} if cfg.aux_weight > 0 else {})})
             shown = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
             tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{shown} ({seconds:.0f}s)")
     finally:

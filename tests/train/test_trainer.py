@@ -135,3 +135,26 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_camv
     straight_rows = list(csv.DictReader(open(tmp_path / "straight" / "metrics.csv")))
     assert [r["val_miou"] for r in rows] == [r["val_miou"] for r in straight_rows]
     assert not list((tmp_path / "killed").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("name, args", [("fastscnn", {}), ("fcn8s", {"backbone": "resnet18", "width": 0.25})])
+def test_auxiliary_head_trains_resumes_and_stays_out_of_the_model(name, args, tiny_camvid, tmp_path):
+    cfg = dataclasses.replace(TINY, model=name, model_args=args, aux_weight=0.4)
+    fit(cfg, tiny_camvid, tmp_path / "straight")
+    last = checkpoint.load(tmp_path / "straight" / "last.pt")
+    assert last["aux_head"] and not any(k.startswith(("head.body", "net.")) for k in last["state_dict"])
+    net = checkpoint.build_from_checkpoint(checkpoint.load(tmp_path / "straight" / "best.pt"))  # loads strictly
+    assert net(torch.zeros(1, 3, 96, 128)).shape == (1, 11, 96, 128)
+    fit(cfg, tiny_camvid, tmp_path / "split", stop_after=1)
+    fit(cfg, tiny_camvid, tmp_path / "split", resume=tmp_path / "split" / "last.pt")
+    resumed = checkpoint.load(tmp_path / "split" / "last.pt")
+    for k, v in last["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][k], v, rtol=0, atol=0)
+
+
+def test_auxiliary_head_is_refused_where_there_is_no_tap(tiny_camvid, tmp_path):
+    from segrt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no auxiliary tap"):
+        fit(dataclasses.replace(TINY, model="segnet", model_args={"width": 0.125}, aux_weight=0.4),
+            tiny_camvid, tmp_path)
