@@ -502,6 +502,22 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
     click.echo(result)
 
 
+SHORT_HELP = {
+    "bench": "Latency, pipeline FPS, mIoU, memory and size of model files, side by side.",
+    "build": "Build a TensorRT engine from an ONNX file (TensorRT 10 and 11).",
+    "data": "Download or import datasets and verify them.",
+    "eval": "mIoU and per-class IoU on a dataset split; plots, compare, flicker.",
+    "export": "Checkpoint → ONNX with the argmax inside, plus its manifest.",
+    "info": "Versions, this machine, and which backends are usable here.",
+    "quantize": "FP16 or INT8 ONNX behind a val-mIoU accuracy gate.",
+    "run": "Segment a video, stream, camera or folder with overlay and FPS.",
+    "train": "Train a model from a YAML recipe; resume exactly.",
+    "zoo": "Train, ship, measure and tabulate the model zoo recipes.",
+}
+for _name, _text in SHORT_HELP.items():
+    cli.commands[_name].short_help = _text
+
+
 def _require(module: str, what: str, fix: str) -> None:
     import importlib.util
 
