@@ -78,6 +78,7 @@ class MjpegSink:
         self._cond = threading.Condition()
         self._viewers = 0
         self._closing = False
+        self._snapshot_wanted = False
         self._stats = lambda: {}
         self._server: ThreadingHTTPServer | None = None
 
@@ -104,7 +105,8 @@ class MjpegSink:
                     doc = {**sink._stats(), "viewers": sink._viewers, "frames_sent": sink.frames_sent}
                     self._send(json.dumps(doc).encode(), "application/json")
                 elif path == "/snapshot.jpg":
-                    jpeg = sink._wait_frame(0, timeout=5.0)[1]
+                    sink._snapshot_wanted = True  # encode the next frame even with no stream viewer
+                    jpeg = sink._wait_frame(sink._seq, timeout=5.0)[1] or sink._jpeg
                     if jpeg is None:
                         self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
                     else:
@@ -162,8 +164,10 @@ class MjpegSink:
     def write(self, frame: np.ndarray) -> None:
         self.frames_written += 1
         now = time.perf_counter()
-        if self._viewers == 0 and self._jpeg is not None or now - self._last_encode < 1.0 / self.max_fps:
+        idle = self._viewers == 0 and self._jpeg is not None and not self._snapshot_wanted
+        if idle or now - self._last_encode < 1.0 / self.max_fps:
             return  # nobody watching (after the first frame), or faster than viewers need
+        self._snapshot_wanted = False
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if ok:
             with self._cond:

@@ -179,3 +179,29 @@ def test_window_keys_change_the_controls():
     assert c.paused
     c.key(27)
     assert c.quit
+
+
+def test_snapshot_endpoint_serves_a_fresh_frame(short_clip, tmp_path):
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "segrt", "run", str(short_clip), "--loop", "--realtime",
+                             "--serve", f"127.0.0.1:{port}", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        jpegs = []
+        for _ in range(100):
+            try:
+                for _ in range(2):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg", timeout=10) as r:
+                        jpegs.append(r.read())
+                    time.sleep(0.5)
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    frames = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
+    assert len(frames) == 2 and frames[0].shape == (540, 960, 3)
+    assert not np.array_equal(frames[0], frames[1])  # the second one is newer, not the first frame again
