@@ -33,7 +33,7 @@ from segrt.realtime.timing import StageTimer
 
 HUD_WINDOW = 30  # frames averaged for the on-screen FPS: steady, yet follows changes in ~1 s
 CSV_FIELDS = ("frame", "source_index", "t_capture_s", "read_ms", "preprocess_ms", "infer_ms", "postprocess_ms",
-              "render_ms", "write_ms", "age_ms", "dropped_so_far")
+              "render_ms", "write_ms", "age_ms", "dropped_before", "dropped_so_far")
 
 
 @dataclass
@@ -132,7 +132,7 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
     bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
                disable=None if progress is None else not progress)
     log = _FrameLog(frames_csv)
-    frames_out, ages, stopped_by = 0, [], "end"
+    frames_out, ages, stopped_by, prev_index = 0, [], "end", -1
     worker = threading.Thread(target=infer_worker, name="segrt-infer", daemon=True)
     capture.start()
     worker.start()
@@ -167,8 +167,10 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
             frames_out += 1
             timer.end_frame()
             s = timer.samples
+            gap = max(0, c.index - prev_index - 1) if not loop else 0  # frames skipped just before this one
+            prev_index = c.index
             log.row((frames_out, c.index, round(c.t_capture - timer.started, 6),
-                     *(round(1000 * s[k][-1], 3) for k in timer.stages), round(age, 3), capture.stats.dropped))
+                     *(round(1000 * s[k][-1], 3) for k in timer.stages), round(age, 3), gap, capture.stats.dropped))
             if controls.snapshot:
                 controls.snapshot = False
                 cv2.imwrite(str(snapshot_dir / f"segrt_snapshot_{frames_out:06d}.png"), out)

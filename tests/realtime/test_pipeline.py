@@ -205,3 +205,16 @@ def test_snapshot_endpoint_serves_a_fresh_frame(short_clip, tmp_path):
     frames = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
     assert len(frames) == 2 and frames[0].shape == (540, 960, 3)
     assert not np.array_equal(frames[0], frames[1])  # the second one is newer, not the first frame again
+
+
+def test_frames_csv_marks_where_a_live_run_dropped(short_clip, tmp_path):
+    cam = Camera(short_clip, fps=None).start()
+    csv_path = tmp_path / "f.csv"
+    try:
+        doc = run_json(tmp_path, cam.url, "--max-frames", "30", "--frames-csv", csv_path)
+    finally:
+        cam.stop()
+    rows = list(csv.DictReader(open(csv_path)))
+    assert len(rows) == 30
+    assert sum(int(r["dropped_before"]) for r in rows) <= doc["dropped"]
+    assert int(rows[-1]["dropped_so_far"]) > 0 and any(int(r["dropped_before"]) > 0 for r in rows)
