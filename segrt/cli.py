@@ -416,7 +416,8 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
                                 "per_class_iou": dict(zip(m["classes"], m["per_class_iou"], strict=True))}
     first = results[model.name]
     doc.update({k: doc["results"][model.name][k] for k in ("miou", "pixel_accuracy", "per_class_iou",
-                                                             "mean_class_accuracy")})
+                                                             "mean_class_accuracy", "backend", "classes",
+                                                             "frames")})
     if other:
         doc["compare"] = ev.compare(first, results[other.name])
         click.echo(ev.format_compare(doc["compare"], model.name, other.name))

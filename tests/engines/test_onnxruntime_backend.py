@@ -29,8 +29,14 @@ def test_output_is_a_uint8_label_map_at_network_size():
         assert labels.max() < len(net.manifest.classes)
 
 
-def test_batches_and_caller_owned_arrays():
-    with open_backend(default_model()) as net:
+def test_batches_and_caller_owned_arrays(tmp_path):
+    """A --dynamic export runs any batch; each image's labels do not depend on its batch-mates."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from segrt.engines.export import export_onnx
+
+    export_onnx(default_model().with_suffix(".pt"), tmp_path / "dyn.onnx", dynamic=True)
+    with open_backend(tmp_path / "dyn.onnx") as net:
         x1 = net.input_buffer().copy()
         rng = np.random.default_rng(0)
         x1[:] = rng.normal(size=x1.shape)
