@@ -12,6 +12,9 @@ class TrainConfig:
     # constructor arguments of the model, e.g. {backbone: resnet50} or {width: 0.5}
     model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
     pretrained: str | None = None  # ImageNet backbone weights, torchvision-layout file
+    # start from all the weights of a segrt checkpoint of the same model (fine-tuning, or a second
+    # stage with a fresh schedule); optimizer and schedule start anew
+    init_from: str | None = None
     dataset: Literal["camvid", "cityscapes", "folder"] = "camvid"
     input_width: int = 384
     input_height: int = 288

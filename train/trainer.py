@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from segrt.datasets import open_dataset
-from segrt.errors import SegrtError
+from segrt.errors import ConfigError, SegrtError
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
 from segrt.train import checkpoint, distributed, plots
@@ -159,6 +159,12 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
 
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
     model = build_model(cfg.model, num_classes=len(classes), **cfg.model_args, **extra).to(device)
+    if cfg.init_from and resume is None:
+        init = checkpoint.load(cfg.init_from)
+        if init["model"] != cfg.model or dict(init.get("model_args", {})) != dict(cfg.model_args):
+            raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {init.get('model_args')}, "
+                              f"not {cfg.model} {dict(cfg.model_args)}; point it at a checkpoint of this model")
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
