@@ -51,8 +51,7 @@ class BenchOptions:
 
 def _device_memory(backend) -> int | None:
     if getattr(backend, "name", "") == "torch" and getattr(backend, "device", "cpu") == "cuda":
-        import torch
-
+        torch = sys.modules["torch"]  # loaded by the torch backend; the runtime never imports it itself
         return int(torch.cuda.max_memory_allocated())
     return None
 
