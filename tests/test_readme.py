@@ -31,8 +31,13 @@ def test_readme_demo_command_runs(dashcam, tmp_path, monkeypatch):
     if not (REPO / shlex.split(demo)[2]).is_file():
         pytest.skip("the README's relative clip path does not exist from this checkout")
     out, report = tmp_path / "demo.mp4", tmp_path / "demo.json"
-    main(shlex.split(demo)[1:] + ["--max-frames", "5", "--output", str(out),
-                                  "--report", str(report), "--no-progress"])
+    args = shlex.split(demo)[1:]
+    for flag, path in (("--output", out), ("--report", report)):  # into tmp_path, not the checkout
+        if flag in args:
+            args[args.index(flag) + 1] = str(path)
+        else:
+            args += [flag, str(path)]
+    main(args + ["--max-frames", "5", "--no-progress"])
     assert out.is_file() and report.is_file()
 
 
