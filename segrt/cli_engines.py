@@ -1,0 +1,163 @@
+"""``segrt quantize``, ``segrt build`` and ``segrt bench``: the precision, engine and benchmark
+commands (registered on the main group in :mod:`segrt.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segrt.errors import SegrtError
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True)
+@click.option("--target", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime", show_default=True,
+              help="INT8 layout: ONNX Runtime's fusable QDQ (fast on CPU) or TensorRT's Q/DQ (ModelOpt).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output .onnx [default: MODEL.fp16.onnx, MODEL.int8.onnx or MODEL.int8-trt.onnx].")
+@click.option("--calib", "calib_source", default="camvid:train", show_default=True,
+              help="Calibration frames: camvid:SPLIT, an image folder or a video file.")
+@click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Frames, spread evenly over the source.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder for calibration and the gate [default: where 'segrt data camvid' put it].")
+@click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Largest val mIoU loss (points) the gate accepts.")
+@click.option("--force", is_flag=True, help="Write the model even if it fails the gate.")
+@click.option("--exclude", multiple=True,
+              help="Keep an op type (Resize) or node names (regex) in higher precision; repeatable.")
+@click.option("--auto", is_flag=True,
+              help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
+@click.option("--eval-frames", type=click.IntRange(min=1), default=None,
+              help="Score the gate on N val frames spread over the split [default: all].")
+@click.option("--threads", type=int, default=0, help="ONNX Runtime threads for scoring; 0 = all cores.")
+def quantize(model: Path, precision: str, target: str, output: Path | None, calib_source: str,
+             calib_frames: int, data_root: Path | None, threshold: float, force: bool,
+             exclude: tuple[str, ...], auto: bool, eval_frames: int | None, threads: int) -> None:
+    """FP16 or INT8 ONNX from an FP32 MODEL.onnx, behind an accuracy gate.
+
+    Both the FP32 model and the candidate are scored on CamVid val; a candidate that loses
+    more than --threshold mIoU points is refused (nothing is written) unless --force.
+
+    \b
+    segrt quantize model.onnx --precision fp16
+    segrt quantize model.onnx --precision int8                     # ONNX Runtime, CPU
+    segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
+    """
+    from segrt.cli import _require
+
+    _require("onnx", "quantize", "pip install 'segrt[quantize]'")
+    from segrt.calibration.cache import calibration_tensor, read_frames
+    from segrt.datasets import open_dataset, subset
+    from segrt.engines.base import open_backend
+    from segrt.engines.evaluate import evaluate_backend
+    from segrt.engines.manifest import load_verified_manifest
+    from segrt.engines.quantize import quantize_model
+
+    if not model.is_file():
+        raise SegrtError(f"{model}: model file not found; export one with 'segrt export CHECKPOINT'")
+    base = load_verified_manifest(model)
+    val = open_dataset("camvid", data_root, "val")
+    if eval_frames:
+        val = subset(val, eval_frames)
+    calibration = None
+    if precision == "int8":
+        frames = read_frames(calib_source, calib_frames, data_root)
+        data, key, cached = calibration_tensor(frames, base.preprocess)
+        click.echo(f"calibration: {len(frames)} frames from {calib_source} "
+                   f"({'cache hit' if cached else 'cached'} {key[:12]})")
+        calibration = (data, {"source": calib_source, "frames": len(frames), "sha256": key})
+
+    def evaluate(path: Path) -> dict:
+        with open_backend(path, threads=threads) as backend:
+            return evaluate_backend(backend, val)
+
+    result = quantize_model(model, precision, target, evaluate, calibration, output, exclude, threshold,
+                            force, auto, echo=click.echo)
+    if result.output is None:
+        raise SegrtError(f"{precision.upper()} loses {-result.gate.delta:.2f} val mIoU points, more than "
+                         f"--threshold {threshold:g}; nothing written. Try --auto, --exclude OP_TYPE, "
+                         "more --calib-frames, or --force")
+    note = " (FORCED past the gate)" if result.gate.forced else ""
+    click.echo(f"wrote {result.output} and {result.output.with_suffix('.json')}{note}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Engine file [default: MODEL with .engine suffix].")
+@click.option("--workspace", type=click.IntRange(min=64), default=2048, show_default=True,
+              help="Builder workspace limit, MiB.")
+@click.option("--timing-cache", type=click.Path(path_type=Path), default=None,
+              help="Timing cache file, reused across builds [default: ~/.cache/segrt/tensorrt/timing.cache].")
+@click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Largest batch of the optimization profile (ONNX exported with --dynamic).")
+def build(model: Path, output: Path | None, workspace: int, timing_cache: Path | None, max_batch: int) -> None:
+    """Build a TensorRT engine from MODEL.onnx (FP32, or FP16/INT8 from 'segrt quantize').
+
+    A strongly typed network: the precision is the graph's, for TensorRT 10 (Jetson) and 11.
+    Writes the engine and its manifest (TensorRT version, GPU, ONNX hash, I/O) and prints the
+    equivalent trtexec command. Needs an NVIDIA GPU and TensorRT.
+    """
+    from segrt.engines.tensorrt_build import build_engine
+
+    if not model.is_file():
+        raise SegrtError(f"{model}: ONNX file not found; export one with 'segrt export CHECKPOINT'")
+    build_engine(model, output, workspace, timing_cache, max_batch, echo=click.echo)
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--video", default=None, help="Video for the pipeline FPS [default: none, model-only numbers].")
+@click.option("--pipeline-frames", type=click.IntRange(min=10), default=300, show_default=True,
+              help="Frames of the video the pipeline runs.")
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
+              show_default=True)
+@click.option("--split", default="val", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder [default: where 'segrt data camvid' put it].")
+@click.option("--eval-frames", type=click.IntRange(min=1), default=None,
+              help="Score mIoU on N frames spread over the split [default: all].")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Second batch size timed besides 1 (needs a model exported with --dynamic).")
+@click.option("--runs", type=click.IntRange(min=5), default=100, show_default=True, help="Timed runs at batch 1.")
+@click.option("--warmup", type=click.IntRange(min=0), default=20, show_default=True, help="Untimed runs first.")
+@click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
+              help="ONNX Runtime provider / torch device; .engine files run on TensorRT.")
+@click.option("--sort", type=click.Choice(["fps", "latency", "miou", "name"]), default="latency",
+              show_default=True)
+@click.option("--baseline", default=None, help="Model file name the speedup column is relative to.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("benchmarks/results/bench"),
+              show_default=True, help="Where bench.json/.csv/.md/.png go.")
+def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dataset: str, split: str,
+          data_root: Path | None, eval_frames: int | None, batch: int, runs: int, warmup: int, threads: int,
+          device: str, sort: str, baseline: str | None, out_dir: Path) -> None:
+    """Latency, pipeline FPS, mIoU, load time, memory and size of every MODEL, side by side.
+
+    MODELS are any mix of .pt checkpoints (PyTorch eager), .onnx (FP32/FP16/INT8 on ONNX
+    Runtime) and .engine files (TensorRT). Each runs in its own process.
+
+    \b
+    segrt bench model.pt model.onnx model.fp16.onnx model.int8.onnx \\
+        --video dashcam.mp4 --baseline model.pt
+    """
+    from segrt.engines.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
+
+    for m in models:
+        if not m.is_file():
+            raise SegrtError(f"{m}: model file not found")
+    if video is not None and not Path(video).exists() and "://" not in video:
+        raise SegrtError(f"--video {video}: no such file")
+    if baseline is not None and baseline not in [m.name for m in models]:
+        raise SegrtError(f"--baseline {baseline}: not one of the models ({', '.join(m.name for m in models)})")
+    opts = BenchOptions(video, pipeline_frames, dataset, split, str(data_root) if data_root else None,
+                        eval_frames, batch, runs, warmup, threads, device)
+    rows = run_bench([str(m) for m in models], opts, echo=click.echo)
+    paths = write_results(rows, opts, out_dir, batch, sort, baseline)
+    click.echo(markdown(sort_rows([flat(r, batch) for r in rows], sort), batch, baseline))
+    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+    if all("error" in r for r in rows):
+        raise SegrtError("every model failed; see the messages above")
