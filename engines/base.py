@@ -56,6 +56,30 @@ class InputBuffer:
             raise ValueError(f"expected float32 {expected}, got {batch.dtype} {batch.shape}")
 
 
+class ManifestBackend(InputBuffer):
+    """The lifecycle file-backed backends share: built from a path and its verified manifest,
+    ``open()`` on enter and ``close()`` on exit."""
+
+    @classmethod
+    def from_path(cls, path: Path, **options):
+        from segrt.engines.manifest import load_verified_manifest
+
+        return cls(path, load_verified_manifest(path), **options)
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
 # suffix → "module:class"; a backend's module (and its heavy imports) loads only when used.
 BACKENDS: Registry[str] = Registry("model file suffix")
 BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from segrt.engines.base import InputBuffer
-from segrt.engines.manifest import ModelManifest, load_verified_manifest
+from segrt.engines.base import ManifestBackend
+from segrt.engines.manifest import ModelManifest
 from segrt.errors import ModelError
 
 
-class OnnxRuntimeBackend(InputBuffer):
+class OnnxRuntimeBackend(ManifestBackend):
     """One ``InferenceSession`` with I/O bound to arrays allocated once per batch size.
 
     ``threads=0`` lets ONNX Runtime use every physical core. ``spin=False`` stops its
@@ -43,17 +43,6 @@ class OnnxRuntimeBackend(InputBuffer):
         self._binding: ort.IOBinding | None = None
         self._input: np.ndarray | None = None
         self._output: np.ndarray | None = None
-
-    @classmethod
-    def from_path(cls, path: Path, **options) -> "OnnxRuntimeBackend":
-        return cls(path, load_verified_manifest(path), **options)
-
-    def __enter__(self) -> "OnnxRuntimeBackend":
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def open(self) -> None:
         opts = ort.SessionOptions()

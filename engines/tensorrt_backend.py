@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from segrt.engines.base import InputBuffer
+from segrt.engines.base import ManifestBackend
 from segrt.engines.cuda_memory import CudaMemory, gpu_info, open_cuda
-from segrt.engines.manifest import ModelManifest, load_verified_manifest
+from segrt.engines.manifest import ModelManifest
 from segrt.errors import ModelError, SegrtError
 
 
-class TensorRTBackend(InputBuffer):
+class TensorRTBackend(ManifestBackend):
     name = "tensorrt"
 
     def __init__(self, path: Path, manifest: ModelManifest, rebuild: bool = False, cuda: str = "auto",
@@ -32,17 +32,6 @@ class TensorRTBackend(InputBuffer):
         self._input: np.ndarray | None = None
         self._output: np.ndarray | None = None
         self._d_in = self._d_out = 0
-
-    @classmethod
-    def from_path(cls, path: Path, **options: Any) -> "TensorRTBackend":
-        return cls(path, load_verified_manifest(path), **options)
-
-    def __enter__(self) -> "TensorRTBackend":
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def open(self) -> None:
         from segrt.engines.tensorrt_build import build_engine, check_engine_matches, recorded_onnx
