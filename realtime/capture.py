@@ -17,6 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,8 @@ class Captured:
     frame: np.ndarray
     t_capture: float        # perf_counter when the frame was read
     read_s: float           # time the read (decode) took
+    tensor: np.ndarray | None = None  # the network input, when the thread was given ``prepare``
+    prepare_s: float = 0.0            # time ``prepare`` took
 
 
 @dataclass
@@ -51,8 +54,10 @@ class CaptureThread:
     or None at the end of the source (or when stopped)."""
 
     def __init__(self, source, live: bool, pace_fps: float | None = None, queue_size: int = 4,
-                 reconnect: Reconnect | None = None, loop: bool = False) -> None:
+                 reconnect: Reconnect | None = None, loop: bool = False,
+                 prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.source = source
+        self.prepare = prepare              # frame → network input, run here, off the inference thread
         self.live = live
         self.pace_fps = pace_fps            # --realtime: replay a file at its native rate
         self.loop = loop                    # start a file again at its end
@@ -125,6 +130,9 @@ class CaptureThread:
                         continue
                     break
                 item = Captured(index, frame.copy(), t1, t1 - t0)  # sources may reuse their buffer
+                if self.prepare is not None:
+                    item.tensor = self.prepare(item.frame)
+                    item.prepare_s = time.perf_counter() - t1
                 index += 1
                 self.stats.captured += 1
                 if self.live or self.pace_fps:

@@ -1,7 +1,7 @@
 """The pipelined frame loop: capture ∥ inference ∥ render + write.
 
-Three threads overlap the work of three frames: the capture thread decodes frame n+2 while
-the inference thread preprocesses and runs frame n+1 and the main thread colourises,
+Three threads overlap the work of three frames: the capture thread decodes and preprocesses
+frame n+2 while the inference thread runs the model on frame n+1 and the main thread colourises,
 composes and writes frame n (the main thread, because GUI toolkits want windows there).
 Queues between them are bounded, so memory is bounded and a slow stage slows the ones
 before it; with a live source the capture side drops instead of waiting (see
@@ -100,7 +100,10 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
             s.attach(controls, lambda: live_stats(timer, capture.stats, backend))
     live = bool(source.live)
     pace = (source.fps or 25.0) if realtime and not live else None
-    capture = CaptureThread(source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop)
+    prep = Preprocessor(backend.manifest.preprocess)
+    # preprocessing runs on the capture thread, so the inference thread only runs the model
+    capture = CaptureThread(source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop,
+                            prepare=prep)
     inferred: queue.Queue[_Inferred | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
     worker_error: list[BaseException] = []
@@ -108,8 +111,6 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
     taken = [0]
 
     def infer_worker() -> None:
-        prep = Preprocessor(backend.manifest.preprocess)
-        x = backend.input_buffer(1)
         try:
             while not stop.is_set() and (max_frames is None or taken[0] < max_frames):
                 item = capture.get()
@@ -117,11 +118,8 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
                     break
                 taken[0] += 1
                 t0 = time.perf_counter()
-                prep(item.frame, out=x[0])
-                t1 = time.perf_counter()
-                labels = backend.infer(x)[0].copy()  # the backend reuses its output buffer
-                t2 = time.perf_counter()
-                _put(inferred, _Inferred(item, labels, t1 - t0, t2 - t1), stop)
+                labels = backend.infer(item.tensor[None])[0].copy()  # the backend reuses its output buffer
+                _put(inferred, _Inferred(item, labels, item.prepare_s, time.perf_counter() - t0), stop)
         except BaseException as exc:  # noqa: BLE001  re-raised on the main thread
             worker_error.append(exc)
         finally:

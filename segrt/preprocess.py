@@ -62,11 +62,11 @@ class Preprocessor:
     def __init__(self, spec: Preprocess) -> None:
         self.spec = spec
         self._resized = np.empty((spec.height, spec.width, 3), np.uint8)
-        self._rgb = np.empty_like(self._resized)
-        # (x/255 - mean)/std == x*scale + shift, per channel; one fused multiply-add.
-        std = np.asarray(spec.std, np.float32)
-        self._scale = (1.0 / (255.0 * std)).reshape(3, 1, 1).astype(np.float32)
-        self._shift = (-np.asarray(spec.mean, np.float32) / std).reshape(3, 1, 1).astype(np.float32)
+        # (x/255 - mean)/std for each of the 256 values of each channel: normalising is then
+        # one table look-up per pixel (cv2.LUT, which also writes float32 planes in CHW order)
+        values = np.arange(256, dtype=np.float32)[:, None]
+        table = (values / 255.0 - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+        self._tables = [np.ascontiguousarray(table[:, c]).reshape(1, 256) for c in range(3)]  # R, G, B
 
     def __call__(self, frame_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """frame_bgr: uint8 (H, W, 3) → out: float32 (3, h, w), written in place and returned."""
@@ -79,10 +79,9 @@ class Preprocessor:
             np.copyto(self._resized, frame_bgr)
         else:
             cv2.resize(frame_bgr, (s.width, s.height), dst=self._resized, interpolation=cv2.INTER_AREA)
-        cv2.cvtColor(self._resized, cv2.COLOR_BGR2RGB, dst=self._rgb)
-        chw = self._rgb.transpose(2, 0, 1)
-        np.multiply(chw, self._scale, out=out, dtype=np.float32)
-        out += self._shift
+        blue, green, red = cv2.split(self._resized)
+        for plane, table, dst in zip((red, green, blue), self._tables, out, strict=True):
+            cv2.LUT(plane, table, dst=dst)
         return out
 
 

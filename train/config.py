@@ -9,6 +9,9 @@ from typing import Literal
 @dataclass(frozen=True)
 class TrainConfig:
     model: str
+    # the name the model zoo ships it under [default: <recipe file name>_<dataset>]; lets a
+    # second-stage recipe replace the first stage's model
+    name: str | None = None
     # constructor arguments of the model, e.g. {backbone: resnet50} or {width: 0.5}
     model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
     pretrained: str | None = None  # ImageNet backbone weights, torchvision-layout file

@@ -51,11 +51,22 @@ def model_stats(ckpt: dict) -> dict:
             "gflops_full": gflops(net, *FULL_SIZE), "full_size": list(FULL_SIZE), "input": [w, h]}
 
 
+def training_stages(cfg: TrainConfig, run: Path) -> list[dict]:
+    """Epochs and seconds of this run and, when it started from another run's checkpoint
+    (``init_from``), of that run's too, first stage first."""
+    log = list(csv.DictReader(open(run / "metrics.csv")))
+    stage = {"run": str(run), "epochs": len(log), "seconds": round(sum(float(r["seconds"]) for r in log))}
+    earlier: list[dict] = []
+    if cfg.init_from and (Path(cfg.init_from).parent / "metrics.csv").exists():
+        earlier = training_stages(TrainConfig(model=cfg.model), Path(cfg.init_from).parent)
+    return [*earlier, stage]
+
+
 def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_dir: Path,
                 results_dir: Path, train: bool = True, threads: int = 2) -> dict:
     cfg = load_config(config_path, TrainConfig)
-    name = f"{config_path.stem}_{cfg.dataset}"
-    run = runs_dir / name
+    run = runs_dir / f"{config_path.stem}_{cfg.dataset}"
+    name = cfg.name or run.name
     if not (run / "best.pt").exists():
         if not train:
             raise SegrtError(f"{run / 'best.pt'}: not trained yet; run without --no-train")
@@ -67,14 +78,15 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     with open_backend(onnx_path, threads=threads) as backend:
         metrics = evaluate_backend(backend, val, progress=False)
         latency = measure_latency(backend)
-    log = list(csv.DictReader(open(run / "metrics.csv")))
+    stages = training_stages(cfg, run)
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
            **model_stats(ckpt), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
            "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
            "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
            "cpu_latency": {**latency, "threads": threads, "backend": "onnxruntime"},
-           "train_seconds": round(sum(float(r["seconds"]) for r in log)), "epochs": len(log),
+           "train_seconds": sum(st["seconds"] for st in stages), "epochs": sum(st["epochs"] for st in stages),
+           "stages": stages,
            "trained_on_device": ckpt.get("device") or cfg.device, "machine": envinfo.machine(),
            "versions": envinfo.versions()}
     write_text_atomic(results_dir / f"zoo_{name}.json", json.dumps(row, indent=2) + "\n")
@@ -94,7 +106,8 @@ def table(rows: list[dict]) -> str:
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
             f"{r['cpu_latency']['p50_ms']:.1f}", f"`{r['recipe']}`",
-            f"{r['epochs']} ep, {hours:.1f} h, {r['trained_on_device']}"]) + " |")
+            f"{'+'.join(str(st['epochs']) for st in r.get('stages') or [r])} ep, {hours:.1f} h, "
+            f"{r['trained_on_device']}"]) + " |")
     return "\n".join(lines)
 
 

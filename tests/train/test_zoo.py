@@ -36,6 +36,16 @@ def test_zoo_builds_trains_ships_measures_and_writes_the_table(tiny_camvid, tmp_
     main(["zoo", str(recipe), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
           "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--no-train"])
     assert "tiny_camvid" in capsys.readouterr().out
+    # a second stage (init_from the first run's best.pt) ships under the first stage's name and
+    # counts the epochs and time of both stages
+    stage2 = tmp_path / "tiny_ft.yaml"
+    stage2.write_text(f"name: tiny_camvid\ninit_from: {dirs['runs'] / 'tiny_camvid' / 'best.pt'}\n{RECIPE}")
+    main(["zoo", str(stage2), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
+          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"])])
+    row = json.loads((dirs["results"] / "zoo_tiny_camvid.json").read_text())
+    assert [s["epochs"] for s in row["stages"]] == [1, 1] and row["epochs"] == 2
+    assert row["recipe"] == str(stage2) and (dirs["runs"] / "tiny_ft_camvid" / "best.pt").exists()
+    assert "| tiny_camvid |" in capsys.readouterr().out and "1+1 ep" in (dirs["results"] / "zoo.md").read_text()
 
 
 def test_every_zoo_recipe_loads_and_fits_the_weight_budget():
