@@ -1,0 +1,119 @@
+"""``segrt train``, ``segrt export`` and ``segrt zoo``: the training-side commands
+(registered on the main group in :mod:`segrt.cli`). torch is imported only inside them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segrt.errors import SegrtError
+
+
+def _require(module: str, what: str, fix: str) -> None:
+    from segrt.cli import _require as require
+
+    require(module, what, fix)
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              default=Path("configs/train/fastscnn_camvid.yaml"), show_default=True,
+              help="Training YAML.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder [default: where 'segrt data camvid' put it].")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True,
+              help="Output folder for checkpoints and metrics.csv.")
+@click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue exactly from a last.pt checkpoint.")
+def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | None,
+          resume: Path | None) -> None:
+    """Train a model on CamVid train; evaluate on val; keep last.pt and best.pt."""
+    from segrt.config import load_config
+    from segrt.train.config import TrainConfig
+
+    cfg = load_config(config_path, TrainConfig, {"epochs": epochs})
+    _require("torch", "training", "pip install torch  # then: pip install 'segrt[train]'")
+    from segrt.train.trainer import fit
+
+    best = fit(cfg, data_root, out, resume)
+    if best is not None and "epoch" in best:  # rank 0 (or the only process), after an evaluation
+        click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output .onnx [default: CHECKPOINT with .onnx suffix].")
+@click.option("--opset", type=int, default=None, help="ONNX opset [default: 18].")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Compare ONNX Runtime against torch on real frames after export.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="CamVid folder for the check [default: where 'segrt data camvid' put it].")
+@click.option("--dynamic", is_flag=True,
+              help="Free batch, height and width axes [default: fixed batch 1 at the training size].")
+@click.option("--fp16-storage", is_flag=True,
+              help="Store weights as FP16, compute in FP32: half the file, same outputs for an FP16 checkpoint.")
+def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
+           data_root: Path | None, dynamic: bool, fp16_storage: bool) -> None:
+    """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest.
+
+    The graph passes the ONNX checker and shape inference, and (unless --no-check) its label
+    maps must agree with torch's on >= 99.5% of pixels of CamVid val frames, or nothing is
+    written.
+    """
+    _require("torch", "export", "pip install torch  # then: pip install 'segrt[export]'")
+    _require("onnxscript", "export", "pip install 'segrt[export]'")
+    from segrt.engines import export as ex
+
+    val = None
+    if check:  # find the check's frames before exporting, so a missing dataset fails fast
+        from segrt.datasets import open_dataset
+        from segrt.errors import DataError
+
+        try:
+            val = open_dataset("camvid", data_root, "val")
+        except DataError as exc:
+            raise SegrtError(f"--check compares torch and ONNX Runtime on CamVid val frames: {exc}; "
+                             "or pass --no-check to skip the comparison") from None
+    output = output or checkpoint.with_suffix(".onnx")
+    frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))] if val else None
+    manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames, fp16_storage=fp16_storage,
+                              **({"opset": opset} if opset else {}))
+    pre = manifest.preprocess
+    shape = "dynamic batch/height/width" if dynamic else f"fixed 1x3x{pre.height}x{pre.width}"
+    click.echo(f"wrote {output} and {output.with_suffix('.json')} "
+               f"({manifest.architecture}, {manifest.precision}, opset {manifest.opset}, {shape})")
+    if frames:
+        p = manifest.provenance["parity"]
+        click.echo(f"parity: ONNX Runtime and torch agree on {p['agreement']:.4%} of pixels ({p['frames']} val frames)")
+
+
+@click.command()
+@click.argument("configs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder [default: where 'segrt data' put it].")
+@click.option("--runs", type=click.Path(path_type=Path), default=Path("runs/zoo"), show_default=True,
+              help="Training runs (one folder per recipe; an existing best.pt is reused).")
+@click.option("--zoo-dir", type=click.Path(path_type=Path), default=Path("segrt/zoo"), show_default=True,
+              help="Where the FP16 checkpoints to ship go.")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("benchmarks/results"),
+              show_default=True, help="Where zoo_<name>.json and zoo.md go.")
+@click.option("--train/--no-train", default=True, help="Train recipes that have no best.pt yet.")
+@click.option("--readme", type=click.Path(path_type=Path), default=None,
+              help="Also put the table between the zoo markers of this README.")
+def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: Path, results: Path,
+        train: bool, readme: Path | None) -> None:
+    """Build the model zoo from recipes [default: configs/zoo/*.yaml]: train, ship FP16
+    weights, export, score on val, count params/GFLOPs, time CPU inference, write the table."""
+    _require("torch", "zoo", "pip install torch  # then: pip install 'segrt[train,export]'")
+    from segrt.train.zoo import build, table
+
+    paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))
+    if not paths:
+        raise SegrtError("no recipes: pass CONFIGS or run from the repository root (configs/zoo/*.yaml)")
+    for d in (runs, zoo_dir, results):
+        d.mkdir(parents=True, exist_ok=True)
+    rows = build(paths, data_root, runs, zoo_dir, results, train, readme)
+    click.echo(table(rows))
