@@ -91,6 +91,6 @@ def format_table(summary: dict, frames: int, wall_seconds: float) -> str:
     line = f"{frames} frames in {wall_seconds:.2f} s: {fps:.1f} FPS end to end"
     if "infer" in summary and summary["infer"]["mean_ms"] > 0:
         model_fps = 1000.0 / summary["infer"]["mean_ms"]
-        line += f", model alone {model_fps:.1f} FPS ({fps / model_fps:.2f}x)"
+        line += f", model {model_fps:.1f} FPS inside this run ({fps / model_fps:.2f}x)"
     rows.append(line)
     return "\n".join(rows)
