@@ -82,7 +82,9 @@ def c_empty_file(t, clip, cv):
 
 
 def c_truncated_mp4(t, clip, cv):
-    data = (REPO.parent / "shared" / "videos" / "highway_dashcam_960x540.mp4").read_bytes()
+    from tests.conftest import DASHCAM  # the real clip: long enough to cut after many frames
+
+    data = DASHCAM.read_bytes()
     (t / "cut.mp4").write_bytes(data[: len(data) * 4 // 10])
     return ["run", str(t / "cut.mp4"), "-o", str(t / "o.mp4")], "truncated or corrupt"
 
@@ -259,7 +261,7 @@ def test_corpus_is_big_enough():
     assert len(CASES) >= 20
 
 
-def test_truncated_video_keeps_what_was_processed(tmp_path, capsys):
+def test_truncated_video_keeps_what_was_processed(tmp_path, dashcam, capsys):
     argv, _ = c_truncated_mp4(tmp_path, None, None)
     with pytest.raises(SystemExit):
         main([*argv, "--no-progress", "--report", str(tmp_path / "r.json")])
