@@ -271,13 +271,6 @@ for _name, _text in SHORT_HELP.items():
     cli.commands[_name].short_help = _text
 
 
-def _require(module: str, what: str, fix: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise SegrtError(f"{what} needs {module}, which is not installed: {fix}")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: errors become one line on stderr (exit 2 for bad input, 1 for a bug) and no
     traceback, unless ``segrt --debug …``."""

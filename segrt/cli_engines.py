@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from segrt.errors import SegrtError
+from segrt.errors import require_module as _require
 
 
 @click.command()
@@ -46,8 +47,6 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     segrt quantize model.onnx --precision int8                     # ONNX Runtime, CPU
     segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
     """
-    from segrt.cli import _require
-
     _require("onnx", "quantize", "pip install 'segrt[quantize]'")
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset

@@ -8,12 +8,7 @@ from pathlib import Path
 import click
 
 from segrt.errors import SegrtError
-
-
-def _require(module: str, what: str, fix: str) -> None:
-    from segrt.cli import _require as require
-
-    require(module, what, fix)
+from segrt.errors import require_module as _require
 
 
 @click.command()

@@ -15,3 +15,12 @@ class DataError(SegrtError):
 
 class ModelError(SegrtError):
     """A model file or its manifest is missing, corrupt or does not match."""
+
+
+def require_module(module: str, what: str, fix: str) -> None:
+    """Raises a one-line :class:`SegrtError` naming the install command when ``module`` (an
+    optional dependency that ``what`` needs) is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SegrtError(f"{what} needs {module}, which is not installed: {fix}")

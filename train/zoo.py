@@ -51,15 +51,15 @@ def model_stats(ckpt: dict) -> dict:
             "gflops_full": gflops(net, *FULL_SIZE), "full_size": list(FULL_SIZE), "input": [w, h]}
 
 
-def training_stages(cfg: TrainConfig, run: Path) -> list[dict]:
-    """Epochs and seconds of this run and, when it started from another run's checkpoint
-    (``init_from``), of that run's too, first stage first."""
-    log = list(csv.DictReader(open(run / "metrics.csv")))
-    stage = {"run": str(run), "epochs": len(log), "seconds": round(sum(float(r["seconds"]) for r in log))}
-    earlier: list[dict] = []
-    if cfg.init_from and (Path(cfg.init_from).parent / "metrics.csv").exists():
-        earlier = training_stages(TrainConfig(model=cfg.model), Path(cfg.init_from).parent)
-    return [*earlier, stage]
+def training_stages(run: Path, init_from: str | None = None) -> list[dict]:
+    """Epochs and seconds of ``run`` and, when it started from another run's checkpoint
+    (``init_from``), of that run first."""
+    runs = [Path(init_from).parent] if init_from and (Path(init_from).parent / "metrics.csv").exists() else []
+    stages = []
+    for r in [*runs, run]:
+        log = list(csv.DictReader(open(r / "metrics.csv")))
+        stages.append({"run": str(r), "epochs": len(log), "seconds": round(sum(float(x["seconds"]) for x in log))})
+    return stages
 
 
 def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_dir: Path,
@@ -78,7 +78,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     with open_backend(onnx_path, threads=threads) as backend:
         metrics = evaluate_backend(backend, val, progress=False)
         latency = measure_latency(backend)
-    stages = training_stages(cfg, run)
+    stages = training_stages(run, cfg.init_from)
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
            **model_stats(ckpt), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
