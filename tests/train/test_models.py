@@ -133,3 +133,15 @@ def test_wrong_weights_file_names_the_mismatch(tmp_path):
     torch.save(ResNet("resnet18").state_dict(), path)
     with pytest.raises(ModelError, match=r"missing \(e\.g\. layer1\.2"):
         build_model("unet_resnet34", num_classes=11, pretrained=str(path))
+
+
+def test_patch_stem_gives_the_same_feature_strides_past_the_stem():
+    x = torch.zeros(1, 3, H, W)
+    conv7 = [f.shape[-1] for f in ResNet("resnet18", width=0.25)(x)]
+    patch = [f.shape[-1] for f in ResNet("resnet18", width=0.25, stem="patch4")(x)]
+    assert conv7 == [W // 2, W // 4, W // 8, W // 16, W // 32]
+    assert patch == [W // 4, *conv7[1:]]
+    net = build_model("fcn8s", num_classes=11, backbone="resnet18", width=0.25, stem="patch4").eval()
+    assert net(x).shape == (1, 11, H, W)
+    with pytest.raises(ValueError, match="valid: conv7, patch4"):
+        ResNet("resnet18", stem="patch8")

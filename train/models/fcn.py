@@ -2,6 +2,8 @@
 
 As in most modern re-implementations, the score maps are upsampled bilinearly instead of by
 learned deconvolutions initialised to bilinear, which they barely move from.
+Built only of dense convolutions, it is the family INT8 speeds up most (``stem="patch4"``:
+see :class:`~segrt.train.models.backbones.resnet.ResNet`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from segrt.train.models.layers import conv_bn_relu, upsample_to
 
 class FCN8s(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "resnet34", pretrained: str | None = None,
-                 width: float = 1.0, head: int = 512) -> None:
+                 width: float = 1.0, head: int = 512, stem: str = "conv7") -> None:
         super().__init__()
-        self.backbone = ResNet(backbone, width=width)
+        self.backbone = ResNet(backbone, width=width, stem=stem)
         if pretrained:
             from segrt.train.models.backbones import load_pretrained
 
