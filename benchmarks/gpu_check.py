@@ -27,8 +27,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "segrt" / "zoo"
-ONNX = ZOO / "fastscnn_camvid.onnx"
-CKPT = ZOO / "fastscnn_camvid.pt"
+ONNX = ZOO / "fcn8s_camvid.onnx"  # the default model (segrt.cli.DEFAULT_MODEL)
+CKPT = ZOO / "fcn8s_camvid.pt"
 
 
 def frames(n: int = 8) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ from segrt.errors import require_module as _require
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
-              default=Path("configs/train/fastscnn_camvid.yaml"), show_default=True,
+              default=Path("configs/train/fcn8s_camvid.yaml"), show_default=True,
               help="Training YAML.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="CamVid folder [default: where 'segrt data camvid' put it].")

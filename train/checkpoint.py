@@ -59,18 +59,32 @@ def build_from_checkpoint(ckpt: dict):
     from segrt.train.models import build_model
 
     net = build_model(ckpt["model"], num_classes=len(ckpt["classes"]), **ckpt.get("model_args", {}))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    net.load_state_dict(state)  # strict: a mismatch is an error, never ignored
+    load_weights(net, ckpt["state_dict"])
     return net.eval()
+
+
+def load_weights(net, state_dict: dict) -> None:
+    """Loads a checkpoint's weights into ``net`` as float32, strictly: a mismatch is an
+    error, never ignored. The one exception is BatchNorm's ``num_batches_tracked`` counter,
+    which :func:`slim` leaves out of shipped checkpoints (it only matters with momentum=None,
+    which no model here uses); the net keeps its own."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+    own = net.state_dict()
+    state.update({k: own[k] for k in own.keys() - state.keys() if k.endswith(SKIPPED_BUFFER)})
+    net.load_state_dict(state)
+
+
+SKIPPED_BUFFER = "num_batches_tracked"
 
 
 def slim(src: str | Path, dst: str | Path, fp16: bool = True) -> Path:
     """A checkpoint for shipping: weights (FP16 by default, half the size) and metadata,
-    without optimiser, scheduler and random state. Exported models are FP32 either way."""
+    without optimiser, scheduler, random state and BatchNorm's batch counters (one zip record
+    each: 1-2 % of a small model's file). Exported models are FP32 either way."""
     ckpt = load(src)
     keep = {k: v for k, v in ckpt.items()
             if k not in ("format", "optimizer", "scheduler", "torch_rng", "numpy_rng", "best")}
     keep["state_dict"] = {k: v.half() if fp16 and v.is_floating_point() else v
-                          for k, v in ckpt["state_dict"].items()}
+                          for k, v in ckpt["state_dict"].items() if not k.endswith(SKIPPED_BUFFER)}
     save(Path(dst), keep)
     return Path(dst)

@@ -12,6 +12,8 @@ class TrainConfig:
     # the name the model zoo ships it under [default: <recipe file name>_<dataset>]; lets a
     # second-stage recipe replace the first stage's model
     name: str | None = None
+    # which checkpoint the zoo ships: the best on val, or the last epoch's
+    ship: Literal["best", "last"] = "best"
     # constructor arguments of the model, e.g. {backbone: resnet50} or {width: 0.5}
     model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
     pretrained: str | None = None  # ImageNet backbone weights, torchvision-layout file

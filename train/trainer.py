@@ -164,7 +164,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
         if init["model"] != cfg.model or dict(init.get("model_args", {})) != dict(cfg.model_args):
             raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {init.get('model_args')}, "
                               f"not {cfg.model} {dict(cfg.model_args)}; point it at a checkpoint of this model")
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
+        checkpoint.load_weights(model, init["state_dict"])
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -230,7 +230,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                 **meta, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
                 "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
-                "world_size": ddp.world,
+                "world_size": ddp.world, **({"metrics": metrics} if metrics else {}),
                 **({"aux_head": trained.head.state_dict()} if cfg.aux_weight > 0 else {})})
             shown = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
             tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{shown} ({seconds:.0f}s)")
@@ -246,7 +246,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
 def write_plots(out_dir: Path, net, val, spec: Preprocess, device: torch.device) -> None:
     """curves.png, and confusion.png + predictions.png of best.pt on val."""
     plots.training_curves(out_dir / "metrics.csv", out_dir / "curves.png")
-    net.load_state_dict(checkpoint.load(out_dir / "best.pt")["state_dict"])
+    checkpoint.load_weights(net, checkpoint.load(out_dir / "best.pt")["state_dict"])
     _, mat, samples = evaluate(net, val, spec, device, keep=4)
     plots.confusion_matrix(mat, val.classes, out_dir / "confusion.png")
     plots.prediction_grid(*zip(*samples, strict=True), val.palette, out_dir / "predictions.png")

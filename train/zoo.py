@@ -71,7 +71,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
         if not train:
             raise SegrtError(f"{run / 'best.pt'}: not trained yet; run without --no-train")
         fit(cfg, data_root, run)
-    shipped = checkpoint.slim(run / "best.pt", zoo_dir / f"{name}.pt")
+    shipped = checkpoint.slim(run / f"{cfg.ship}.pt", zoo_dir / f"{name}.pt")
     onnx_path = run / f"{name}.onnx"
     export_onnx(shipped, onnx_path, name=name)
     val = open_dataset(cfg.dataset, data_root, "val")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from segrt.cli import DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parents[2]
 # TensorRT 11.x migration guide, "Removed Python APIs and Replacements", plus the bindings API
 # that TensorRT 10 already removed (the code must run on both).
@@ -102,7 +104,7 @@ def test_without_a_gpu_engines_are_refused_before_any_tensorrt_object(tmp_path):
 
     with pytest.raises(GpuUnavailable):
         gpu_info()
-    proc = subprocess.run([sys.executable, "-m", "segrt", "build", str(REPO / "segrt" / "zoo" / "fastscnn_camvid.onnx"),
+    proc = subprocess.run([sys.executable, "-m", "segrt", "build", str(REPO / "segrt" / "zoo" / DEFAULT_MODEL),
                            "-o", str(tmp_path / "m.engine")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and ("GPU" in proc.stderr or "cuda" in proc.stderr.lower())
@@ -127,7 +129,7 @@ def test_build_and_run_an_engine_matches_onnx_runtime(tmp_path):
     from segrt.engines.tensorrt_build import build_engine
 
     for s in (".onnx", ".json"):
-        shutil.copyfile(REPO / "segrt" / "zoo" / f"fastscnn_camvid{s}", tmp_path / f"m{s}")
+        shutil.copyfile(REPO / "segrt" / "zoo" / f"{DEFAULT_MODEL.removesuffix('.onnx')}{s}", tmp_path / f"m{s}")
     build_engine(tmp_path / "m.onnx", tmp_path / "m.engine", timing_cache=tmp_path / "t.cache")
     x = np.random.default_rng(0).standard_normal((1, 3, 288, 384)).astype(np.float32)
     with open_backend(tmp_path / "m.engine") as trt_net, open_backend(tmp_path / "m.onnx") as ort_net:
@@ -153,7 +155,7 @@ def engine_manifest(tmp_path, **engine):
 
     from segrt.engines.manifest import load_manifest
 
-    base = load_manifest(REPO / "segrt" / "zoo" / "fastscnn_camvid.onnx")
+    base = load_manifest(REPO / "segrt" / "zoo" / DEFAULT_MODEL)
     return dataclasses.replace(base, engine={"tensorrt_version": "10.3.0", "gpu": "Orin",
                                              "compute_capability": "8.7", **engine})
 
@@ -178,7 +180,7 @@ def test_rebuild_finds_the_recorded_onnx_and_refuses_a_changed_one(tmp_path):
     from segrt.files import sha256_file
 
     onnx = tmp_path / "m.onnx"
-    shutil.copyfile(REPO / "segrt" / "zoo" / "fastscnn_camvid.onnx", onnx)
+    shutil.copyfile(REPO / "segrt" / "zoo" / DEFAULT_MODEL, onnx)
     (tmp_path / "engines").mkdir()
     engine = tmp_path / "engines" / "m.engine"
     m = engine_manifest(tmp_path, onnx="../m.onnx", onnx_sha256=sha256_file(onnx))

@@ -135,13 +135,33 @@ def test_wrong_weights_file_names_the_mismatch(tmp_path):
         build_model("unet_resnet34", num_classes=11, pretrained=str(path))
 
 
-def test_patch_stem_gives_the_same_feature_strides_past_the_stem():
+@pytest.mark.parametrize("stem", ["patch4", "patch2conv3"])
+def test_int8_friendly_stems_give_the_same_feature_strides_past_the_stem(stem):
     x = torch.zeros(1, 3, H, W)
     conv7 = [f.shape[-1] for f in ResNet("resnet18", width=0.25)(x)]
-    patch = [f.shape[-1] for f in ResNet("resnet18", width=0.25, stem="patch4")(x)]
+    other = [f.shape[-1] for f in ResNet("resnet18", width=0.25, stem=stem)(x)]
     assert conv7 == [W // 2, W // 4, W // 8, W // 16, W // 32]
-    assert patch == [W // 4, *conv7[1:]]
-    net = build_model("fcn8s", num_classes=11, backbone="resnet18", width=0.25, stem="patch4").eval()
+    assert other == [W // 4, *conv7[1:]]
+    net = build_model("fcn8s", num_classes=11, backbone="resnet18", width=0.25, stem=stem, context=True).eval()
     assert net(x).shape == (1, 11, H, W)
-    with pytest.raises(ValueError, match="valid: conv7, patch4"):
+
+
+def test_unknown_stem_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: conv7, patch4, patch2conv3"):
         ResNet("resnet18", stem="patch8")
+
+
+def test_global_context_makes_every_position_see_the_whole_image():
+    from segrt.train.models.layers import GlobalContext
+
+    torch.manual_seed(0)
+    gc = GlobalContext(8).train()
+    gc(torch.randn(4, 8, 6, 6))  # BN statistics, then eval
+    gc.eval()
+    x = torch.randn(1, 8, 6, 6)
+    y = x.clone()
+    y[..., 0, 0] += 5.0  # change one position only
+    with torch.no_grad():
+        moved = (gc(x) - gc(y)).abs().amax(dim=1)[0]
+    assert (moved[1:, 1:] > 0).all()  # every other position changed: only the mean can do that
+    assert isinstance(build_model("fcn8s", num_classes=11, context=True).context, GlobalContext)

@@ -14,18 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segrt.train.models.layers import DSConv, InvertedResidual, conv_bn_relu
-
-
-class GlobalContext(nn.Module):
-    """x + W·mean(x): adds an image-wide context vector to every position."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.proj = conv_bn_relu(channels, channels, 1)
-
-    def forward(self, x):
-        return x + self.proj(x.mean(dim=(2, 3), keepdim=True))
+from segrt.train.models.layers import DSConv, GlobalContext, InvertedResidual, conv_bn_relu
 
 
 class FeatureFusion(nn.Module):

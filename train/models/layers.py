@@ -40,6 +40,17 @@ class InvertedResidual(nn.Module):
         return x + y if self.use_skip else y
 
 
+class GlobalContext(nn.Module):
+    """x + W·mean(x): adds an image-wide context vector to every position."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = conv_bn_relu(channels, channels, 1)
+
+    def forward(self, x):
+        return x + self.proj(x.mean(dim=(2, 3), keepdim=True))
+
+
 def upsample_to(x, ref):
     """Bilinear resize of ``x`` to ``ref``'s spatial size (half-pixel centres, as TensorRT's
     Resize and PyTorch both do by default: no align_corners mismatch)."""
