@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from segrt.cli import DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "segrt" / "zoo"
-ONNX = ZOO / "fcn8s_camvid.onnx"  # the default model (segrt.cli.DEFAULT_MODEL)
-CKPT = ZOO / "fcn8s_camvid.pt"
+ONNX = ZOO / DEFAULT_MODEL
+CKPT = ONNX.with_suffix(".pt")
 
 
 def frames(n: int = 8) -> list[np.ndarray]:

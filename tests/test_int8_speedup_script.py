@@ -37,5 +37,5 @@ def test_blocks_alternate_and_recover_the_true_ratio():
 def test_a_model_without_its_int8_sibling_is_refused(tmp_path, capsys):
     fp32 = tmp_path / "m.onnx"
     fp32.write_bytes(b"")
-    assert int8_speedup.main([str(fp32)]) == 1
+    assert int8_speedup.main([str(fp32), "--out", str(tmp_path / "out.json")]) == 1
     assert "m.int8.onnx" in capsys.readouterr().err and not (tmp_path / "out.json").exists()

@@ -63,6 +63,9 @@ def build_from_checkpoint(ckpt: dict):
     return net.eval()
 
 
+SKIPPED_BUFFER = "num_batches_tracked"
+
+
 def load_weights(net, state_dict: dict) -> None:
     """Loads a checkpoint's weights into ``net`` as float32, strictly: a mismatch is an
     error, never ignored. The one exception is BatchNorm's ``num_batches_tracked`` counter,
@@ -72,9 +75,6 @@ def load_weights(net, state_dict: dict) -> None:
     own = net.state_dict()
     state.update({k: own[k] for k in own.keys() - state.keys() if k.endswith(SKIPPED_BUFFER)})
     net.load_state_dict(state)
-
-
-SKIPPED_BUFFER = "num_batches_tracked"
 
 
 def slim(src: str | Path, dst: str | Path, fp16: bool = True) -> Path:

@@ -46,6 +46,15 @@ def test_zoo_builds_trains_ships_measures_and_writes_the_table(tiny_camvid, tmp_
     assert [s["epochs"] for s in row["stages"]] == [1, 1] and row["epochs"] == 2
     assert row["recipe"] == str(stage2) and (dirs["runs"] / "tiny_ft_camvid" / "best.pt").exists()
     assert "| tiny_camvid |" in capsys.readouterr().out and "1+1 ep" in (dirs["results"] / "zoo.md").read_text()
+    # 'ship: last' ships last.pt instead of best.pt (here made distinguishable by its epoch)
+    from segrt.train import checkpoint
+
+    run = dirs["runs"] / "tiny_ft_camvid"
+    checkpoint.save(run / "last.pt", {**checkpoint.load(run / "best.pt"), "epoch": 99})
+    stage2.write_text(stage2.read_text() + "ship: last\n")
+    main(["zoo", str(stage2), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
+          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--no-train"])
+    assert checkpoint.load(dirs["zoo"] / "tiny_camvid.pt")["epoch"] == 99
 
 
 def test_every_zoo_recipe_loads_and_fits_the_weight_budget():

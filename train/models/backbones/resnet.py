@@ -61,9 +61,9 @@ class ResNet(nn.Module):
     ``stem="patch4"`` replaces the 7x7 stride-2 convolution and max-pool with one 4x4
     stride-4 convolution (a "patchify" stem); ``stem="patch2conv3"`` with a 2x2 stride-2
     convolution, BN, ReLU and a 3x3 stride-2 convolution. The first feature is then at
-    stride 4, like layer1's. A 7x7 convolution over 3 channels is the one layer INT8 cannot speed up on CPU
-    (ONNX Runtime, 2-core Zen 4: 1.43 ms in FP32, 1.47 ms in INT8, a fifth of FCN-8s's FP32
-    time); the patch stem costs 0.1 ms in either. ImageNet weights need the 7x7 stem.
+    stride 4, like layer1's. Both are for INT8: a 7x7 convolution over 3 channels is the
+    layer INT8 cannot speed up on CPU (ONNX Runtime, 2-core Zen 4: 1.43 ms in FP32, 1.47 ms in
+    INT8, a fifth of the 0.375-width FCN-8s's FP32 time). ImageNet weights need the 7x7 stem.
     """
 
     def __init__(self, name: str = "resnet34", dilate: tuple[bool, bool, bool] = (False, False, False),
@@ -76,7 +76,6 @@ class ResNet(nn.Module):
         block, layers = DEPTHS[name]
         c = [max(8, int(round(v * width / 8)) * 8) for v in (64, 128, 256, 512)]  # multiples of 8
         self.inplanes, self.dilation = c[0], 1
-        self.stem = stem
         if stem == "patch4":
             self.conv1: nn.Module = nn.Conv2d(3, c[0], 4, 4, 0, bias=False)
             self.maxpool: nn.Module = nn.Identity()
