@@ -30,11 +30,10 @@ def int8_sibling(fp32: Path) -> Path:
 
 def block_medians(backends: list, blocks: int, per_block: int, warmup: int) -> list[list[float]]:
     """Per backend, the median call time (ms) of each block; blocks alternate between backends."""
-    inputs = []
-    for b in backends:
-        x = b.input_buffer()
-        x[:] = np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)
-        inputs.append(x)
+    from segrt.engines.latency import timing_input
+
+    inputs = [timing_input(b) for b in backends]
+    for b, x in zip(backends, inputs, strict=True):
         for _ in range(warmup):
             b.infer(x)
     medians: list[list[float]] = [[] for _ in backends]

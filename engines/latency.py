@@ -15,11 +15,17 @@ def latency_stats(times_s) -> dict:
             "p90_ms": round(float(p90), 3), "p95_ms": round(float(p95), 3), "p99_ms": round(float(p99), 3)}
 
 
+def timing_input(backend, batch: int = 1) -> np.ndarray:
+    """``backend``'s input buffer filled with fixed (seeded) random values: what it is timed on."""
+    x = backend.input_buffer(batch)
+    x[:] = np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)
+    return x
+
+
 def measure_latency(backend, runs: int = 50, warmup: int = 10, batch: int = 1) -> dict:
     """Times ``backend.infer`` on a fixed random input after ``warmup`` untimed calls (the
     first calls pay for allocation and kernel selection)."""
-    x = backend.input_buffer(batch)
-    x[:] = np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)
+    x = timing_input(backend, batch)
     for _ in range(warmup):
         backend.infer(x)
     times = np.empty(runs)

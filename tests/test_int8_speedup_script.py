@@ -18,8 +18,8 @@ class Sleeper:
     def __init__(self, seconds: float) -> None:
         self.seconds, self.calls = seconds, 0
 
-    def input_buffer(self):
-        return np.zeros((1, 3, 4, 4), np.float32)
+    def input_buffer(self, batch: int = 1):
+        return np.zeros((batch, 3, 4, 4), np.float32)
 
     def infer(self, x):
         self.calls += 1

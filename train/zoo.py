@@ -57,7 +57,8 @@ def training_stages(run: Path, init_from: str | None = None) -> list[dict]:
     runs = [Path(init_from).parent] if init_from and (Path(init_from).parent / "metrics.csv").exists() else []
     stages = []
     for r in [*runs, run]:
-        log = list(csv.DictReader(open(r / "metrics.csv")))
+        with open(r / "metrics.csv", newline="") as f:
+            log = list(csv.DictReader(f))
         stages.append({"run": str(r), "epochs": len(log), "seconds": round(sum(float(x["seconds"]) for x in log))})
     return stages
 
