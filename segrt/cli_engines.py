@@ -112,7 +112,7 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
 @click.option("--video", default=None, help="Video for the pipeline FPS [default: none, model-only numbers].")
 @click.option("--pipeline-frames", type=click.IntRange(min=10), default=300, show_default=True,
               help="Frames of the video the pipeline runs.")
-@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder"]), default="camvid",
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default="camvid",
               show_default=True)
 @click.option("--split", default="val", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,

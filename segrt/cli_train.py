@@ -37,6 +37,17 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
         click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'384x288' → (384, 288); anything else is a one-line error naming --size."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SegrtError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 384x288") from None
+    if w <= 0 or h <= 0 or w % 32 or h % 32:
+        raise SegrtError(f"--size {text!r}: width and height must be positive multiples of 32, e.g. 384x288")
+    return w, h
+
+
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
@@ -50,14 +61,17 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
               help="Free batch, height and width axes [default: fixed batch 1 at the training size].")
 @click.option("--fp16-storage", is_flag=True,
               help="Store weights as FP16, compute in FP32: half the file, same outputs for an FP16 checkpoint.")
+@click.option("--size", default=None, metavar="WxH",
+              help="Input size to export for, multiples of 32 (e.g. 384x288) [default: the training size].")
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
-           data_root: Path | None, dynamic: bool, fp16_storage: bool) -> None:
+           data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None) -> None:
     """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest.
 
     The graph passes the ONNX checker and shape inference, and (unless --no-check) its label
     maps must agree with torch's on >= 99.5% of pixels of CamVid val frames, or nothing is
     written.
     """
+    wh = parse_size(size) if size else None
     _require("torch", "export", "pip install torch  # then: pip install 'segrt[export]'")
     _require("onnxscript", "export", "pip install 'segrt[export]'")
     from segrt.engines import export as ex
@@ -75,6 +89,7 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     output = output or checkpoint.with_suffix(".onnx")
     frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))] if val else None
     manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames, fp16_storage=fp16_storage,
+                              size=wh,
                               **({"opset": opset} if opset else {}))
     pre = manifest.preprocess
     shape = "dynamic batch/height/width" if dynamic else f"fixed 1x3x{pre.height}x{pre.width}"

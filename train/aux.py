@@ -12,9 +12,11 @@ from torch import nn
 from segrt.errors import ConfigError
 from segrt.train.models.layers import upsample_to
 
-# where each architecture has a natural auxiliary tap (module name inside the network)
-AUX_TAPS = {"fastscnn": "global_branch", "fcn8s": "backbone.layer3", "deeplabv3plus": "backbone.layer3",
-            "unet_resnet34": "encoder.layer3"}
+# where each architecture has a natural auxiliary tap: a module name inside the network, or
+# "encoder": the encoder's stride-16 feature (any encoder of the contract)
+AUX_TAPS = {"fastscnn": "global_branch", "fcn8s": "encoder", "deeplabv3plus": "encoder",
+            "unet_resnet34": "encoder", "fpn": "encoder"}
+AUX_STRIDE = 16
 
 
 class AuxHead(nn.Module):
@@ -41,8 +43,9 @@ class WithAux(nn.Module):
             module = None
         if module is None:
             raise ConfigError(f"key 'aux_weight': {architecture} (with these model_args) has no auxiliary tap; "
-                              f"auxiliary heads exist for {', '.join(AUX_TAPS)} (ResNet backbones); set it to 0")
+                              f"auxiliary heads exist for {', '.join(AUX_TAPS)}; set it to 0")
         self.net = net
+        self._index = module.feature(AUX_STRIDE) if tap == "encoder" else -1
         self._feature: torch.Tensor | None = None
         module.register_forward_hook(self._keep)
         was_training = net.training
@@ -53,7 +56,7 @@ class WithAux(nn.Module):
         self.head = AuxHead(self._feature.shape[1], num_classes).to(self._feature.device)
 
     def _keep(self, module, inputs, output) -> None:
-        self._feature = output[-1] if isinstance(output, (list, tuple)) else output
+        self._feature = output[self._index] if isinstance(output, (list, tuple)) else output
 
     def forward(self, x: torch.Tensor):
         out = self.net(x)

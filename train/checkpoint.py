@@ -51,6 +51,28 @@ def load(path: str | Path) -> dict:
                            weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{path}: not a segrt checkpoint (format {FORMAT} expected)")
+    return upgrade(ckpt)
+
+
+# Checkpoints saved before the encoder contract (train/models/encoders): the encoder was
+# ``backbone`` (FCN-8s, DeepLab v3+) or ``features`` (SegNet's VGG), chosen by ``backbone:``.
+LEGACY_PREFIXES = {"fcn8s": ("backbone.", "encoder."), "deeplabv3plus": ("backbone.", "encoder."),
+                   "segnet": ("features.", "encoder.features.")}
+LEGACY_ARGS = {"fcn8s", "deeplabv3plus", "unet_resnet34"}
+
+
+def upgrade(ckpt: dict) -> dict:
+    """A checkpoint in today's names: parameter prefixes and the ``backbone`` model argument
+    of checkpoints saved before the encoder contract are renamed; others pass unchanged."""
+    model = ckpt.get("model")
+    args = dict(ckpt.get("model_args", {}))
+    if model in LEGACY_ARGS and "backbone" in args:
+        args["encoder"] = args.pop("backbone")
+        ckpt = {**ckpt, "model_args": args}
+    old, new = LEGACY_PREFIXES.get(model, (None, None))
+    state = ckpt.get("state_dict")
+    if old and isinstance(state, dict) and any(k.startswith(old) for k in state):
+        ckpt = {**ckpt, "state_dict": {new + k[len(old):] if k.startswith(old) else k: v for k, v in state.items()}}
     return ckpt
 
 

@@ -14,13 +14,20 @@ class TrainConfig:
     name: str | None = None
     # which checkpoint the zoo ships: the best on val, or the last epoch's
     ship: Literal["best", "last"] = "best"
-    # constructor arguments of the model, e.g. {backbone: resnet50} or {width: 0.5}
+    # constructor arguments of the model, e.g. {encoder: resnet50} or {width: 0.5}
     model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
-    pretrained: str | None = None  # ImageNet backbone weights, torchvision-layout file
+    # the encoder's pretrained weights: a name the encoder knows ("imagenet") or a state_dict file
+    pretrained: str | None = None
+    # the encoder's learning rate is lr × this: below 1 keeps pretrained features from being
+    # overwritten while the randomly initialised decoder catches up
+    encoder_lr_mult: float = 1.0
+    # train in NHWC memory order: 1.45x faster for depthwise-heavy encoders on CPU (measured on
+    # EfficientNet-Lite0); results are the same up to float rounding
+    channels_last: bool = False
     # start from all the weights of a segrt checkpoint of the same model (fine-tuning, or a second
     # stage with a fresh schedule); optimizer and schedule start anew
     init_from: str | None = None
-    dataset: Literal["camvid", "cityscapes", "folder"] = "camvid"
+    dataset: Literal["camvid", "cityscapes", "folder", "pairs"] = "camvid"
     input_width: int = 384
     input_height: int = 288
     # training crop (mmseg's crop_size); 0 = the input size. A crop smaller than the input
@@ -67,6 +74,8 @@ class TrainConfig:
                                  f"got {crop}")
         if self.aux_weight < 0:
             raise ValueError(f"key 'aux_weight' must be >= 0, got {self.aux_weight}")
+        if not 0 < self.encoder_lr_mult <= 10:
+            raise ValueError(f"key 'encoder_lr_mult' must be in (0, 10], got {self.encoder_lr_mult}")
         if self.lr <= 0:
             raise ValueError(f"key 'lr' must be positive, got {self.lr}")
         lo, hi = self.scale_range

@@ -45,12 +45,13 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device,
 
 
 def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.device,
-                    amp_dtype: torch.dtype | None, scaler, aux_weight: float = 0.0) -> float:
+                    amp_dtype: torch.dtype | None, scaler, aux_weight: float = 0.0,
+                    memory_format: torch.memory_format = torch.contiguous_format) -> float:
     net.train()
     total, n = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False)
     for x, y in bar:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True, memory_format=memory_format), y.to(device, non_blocking=True)
         autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
         with autocast:
             out = net(x)
@@ -105,6 +106,27 @@ def lr_factor(schedule: str, total_steps: int, warmup_steps: int):
     return factor
 
 
+def model_preprocess(model, width: int, height: int) -> Preprocess:
+    """The input spec of ``model``: its encoder's normalisation where it has an encoder of the
+    contract (pretrained weights expect their own), ImageNet statistics otherwise."""
+    encoder = getattr(model, "encoder", None)
+    mean, std = getattr(encoder, "mean", None), getattr(encoder, "std", None)
+    if mean is None or std is None:
+        return Preprocess(width, height)
+    return Preprocess(width, height, tuple(mean), tuple(std))
+
+
+def param_groups(net, cfg: TrainConfig) -> list[dict]:
+    """Two AdamW groups when ``encoder_lr_mult`` != 1: the encoder's parameters at lr × mult,
+    everything else (decoder, heads) at lr. The schedule scales both alike."""
+    encoder = getattr(getattr(net, "net", net), "encoder", None)
+    if cfg.encoder_lr_mult == 1.0 or encoder is None:
+        return [{"params": list(net.parameters())}]
+    own = {id(p) for p in encoder.parameters()}
+    return [{"params": [p for p in net.parameters() if id(p) in own], "lr": cfg.lr * cfg.encoder_lr_mult},
+            {"params": [p for p in net.parameters() if id(p) not in own]}]
+
+
 def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int) -> torch.Tensor | None:
     if cfg.class_weighting == "none":
         return None
@@ -143,9 +165,11 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
 
-    spec = Preprocess(cfg.input_width, cfg.input_height)
-    # each rank augments differently (seed + rank) and reads its own shard of the frames
     train_ds = open_dataset(cfg.dataset, data_root, "train")
+    extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
+    model = build_model(cfg.model, num_classes=len(train_ds.classes), **cfg.model_args, **extra)
+    spec = model_preprocess(model, cfg.input_width, cfg.input_height)
+    # each rank augments differently (seed + rank) and reads its own shard of the frames
     train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop)
     val = open_dataset(cfg.dataset, data_root, "val")
     classes, palette, ignore = train_ds.classes, train_ds.palette, train_ds.ignore_index
@@ -157,8 +181,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     weights = class_weights(cfg, train_set, len(classes))
     loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), ignore)
 
-    extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
-    model = build_model(cfg.model, num_classes=len(classes), **cfg.model_args, **extra).to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
     if cfg.init_from and resume is None:
         init = checkpoint.load(cfg.init_from)
         if init["model"] != cfg.model or dict(init.get("model_args", {})) != dict(cfg.model_args):
@@ -167,7 +191,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
         checkpoint.load_weights(model, init["state_dict"])
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     net = distributed.wrap(trained, ddp, device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader)))
     # Loss scaling only for fp16; bf16 has fp32's range. Disabled, the scaler is a no-op.
@@ -211,7 +235,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                 sampler.set_epoch(epoch)  # a different shuffle each epoch, agreed across ranks
             t0 = time.perf_counter()
             loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler,
-                                   cfg.aux_weight)
+                                   cfg.aux_weight, memory_format)
             if not ddp.main:
                 continue
             metrics = None

@@ -26,7 +26,7 @@ from segrt.train import checkpoint
 from segrt.train.config import TrainConfig
 from segrt.train.trainer import fit
 
-BUDGET_MB = 25.0
+BUDGET_MB = 60.0
 README_START, README_END = "<!-- zoo:start -->", "<!-- zoo:end -->"
 
 
@@ -82,6 +82,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     stages = training_stages(run, cfg.init_from)
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
+           "pretrained": cfg.pretrained or "scratch",
            **model_stats(ckpt), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
            "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
            "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
@@ -97,13 +98,14 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
 def table(rows: list[dict]) -> str:
     classes = list(rows[0]["per_class_iou"]) if rows else []
     full = "x".join(map(str, FULL_SIZE))
-    head = ["model", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", *classes, "CPU ms", "recipe",
-            "training"]
+    head = ["model", "encoder init", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", *classes, "CPU ms",
+            "recipe", "training"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         hours = r["train_seconds"] / 3600
         lines.append("| " + " | ".join([
-            r["name"], f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
+            r["name"], r.get("pretrained", "scratch"),
+            f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
             f"{r['cpu_latency']['p50_ms']:.1f}", f"`{r['recipe']}`",
@@ -122,7 +124,7 @@ def update_readme(readme: Path, text: str) -> None:
 
 
 def shipped_megabytes(zoo_dir: Path) -> float:
-    """Every weights file in the zoo folder: FP16 checkpoints and the default ONNX."""
+    """Every weights file in the zoo folder: FP16 checkpoints and the shipped ONNX files."""
     return sum(p.stat().st_size for p in Path(zoo_dir).iterdir() if p.suffix in (".pt", ".onnx")) / 1e6
 
 

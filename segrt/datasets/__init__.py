@@ -13,6 +13,7 @@ DATASETS: Registry[str] = Registry("dataset")
 DATASETS.register("camvid")("segrt.datasets.camvid:CamVid")
 DATASETS.register("cityscapes")("segrt.datasets.cityscapes:Cityscapes")
 DATASETS.register("folder")("segrt.datasets.folder:FolderDataset")
+DATASETS.register("pairs")("segrt.datasets.pairs:PairsDataset")
 
 
 def open_dataset(name: str, root: str | Path | None, split: str):

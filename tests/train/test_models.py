@@ -16,9 +16,9 @@ from segrt.errors import ModelError, SegrtError  # noqa: E402
 from segrt.preprocess import Preprocess  # noqa: E402
 from segrt.train import checkpoint  # noqa: E402
 from segrt.train.models import MODELS, build_model  # noqa: E402
-from segrt.train.models.backbones.mobilenetv2 import MobileNetV2  # noqa: E402
-from segrt.train.models.backbones.resnet import ResNet  # noqa: E402
-from segrt.train.models.backbones.vgg import vgg16_bn_features  # noqa: E402
+from segrt.train.models.encoders.mobilenetv2 import MobileNetV2  # noqa: E402
+from segrt.train.models.encoders.resnet import ResNet  # noqa: E402
+from segrt.train.models.encoders.vgg import vgg16_bn_features  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engines"))
 import tensorrt_ops  # noqa: E402
@@ -107,14 +107,14 @@ def torchvision_like(module: torch.nn.Module, extra: dict, path: Path) -> dict:
 
 @pytest.mark.parametrize("model, make, extra", [
     ("fcn8s", lambda: ResNet("resnet34"), {"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}),
-    ("deeplabv3plus", lambda: MobileNetV2(16),
+    ("deeplabv3plus", lambda: MobileNetV2(output_stride=16),
      {"features.18.0.weight": torch.zeros(1280, 320, 1, 1), "classifier.1.weight": torch.zeros(1000, 1280)}),
 ])
 def test_imagenet_weights_load_from_a_torchvision_layout_file(tmp_path, model, make, extra):
     path = tmp_path / "imagenet.pth"
     state = torchvision_like(make(), extra, path)  # extra: the classifier keys a real file has
     net = build_model(model, num_classes=11, pretrained=str(path))
-    loaded = net.backbone.state_dict()
+    loaded = net.encoder.state_dict()
     for k, v in state.items():
         torch.testing.assert_close(loaded[k], v)
 
@@ -125,7 +125,7 @@ def test_segnet_loads_vgg16_bn_features(tmp_path):
     path = tmp_path / "vgg16_bn.pth"
     state = torchvision_like(holder, {"classifier.0.weight": torch.zeros(4096, 25088)}, path)
     net = build_model("segnet", num_classes=11, pretrained=str(path))
-    torch.testing.assert_close(net.features[0].weight, state["features.0.weight"])
+    torch.testing.assert_close(net.encoder.features[0].weight, state["features.0.weight"])
 
 
 def test_wrong_weights_file_names_the_mismatch(tmp_path):
@@ -142,7 +142,7 @@ def test_int8_friendly_stems_give_the_same_feature_strides_past_the_stem(stem):
     other = [f.shape[-1] for f in ResNet("resnet18", width=0.25, stem=stem)(x)]
     assert conv7 == [W // 2, W // 4, W // 8, W // 16, W // 32]
     assert other == [W // 4, *conv7[1:]]
-    net = build_model("fcn8s", num_classes=11, backbone="resnet18", width=0.25, stem=stem, context=True).eval()
+    net = build_model("fcn8s", num_classes=11, encoder="resnet18", width=0.25, stem=stem, context=True).eval()
     assert net(x).shape == (1, 11, H, W)
 
 

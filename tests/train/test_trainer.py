@@ -47,12 +47,12 @@ def test_impossible_device_requests_are_refused():
 
 
 def test_model_args_reach_the_model_and_the_checkpoint(tiny_camvid, tmp_path):
-    cfg = dataclasses.replace(TINY, model="deeplabv3plus", model_args={"backbone": "resnet18"}, epochs=1)
+    cfg = dataclasses.replace(TINY, model="deeplabv3plus", model_args={"encoder": "resnet18"}, epochs=1)
     fit(cfg, tiny_camvid, tmp_path, stop_after=1)
     ckpt = checkpoint.load(tmp_path / "last.pt")
-    assert ckpt["model_args"] == {"backbone": "resnet18"}
+    assert ckpt["model_args"] == {"encoder": "resnet18"}
     net = checkpoint.build_from_checkpoint(ckpt)
-    assert type(net.backbone).__name__ == "ResNet"
+    assert type(net.encoder).__name__ == "ResNet"
 
 
 def test_resume_continues_exactly(tiny_camvid, tmp_path):
@@ -137,7 +137,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_camv
     assert not list((tmp_path / "killed").glob("*.tmp"))
 
 
-@pytest.mark.parametrize("name, args", [("fastscnn", {}), ("fcn8s", {"backbone": "resnet18", "width": 0.25})])
+@pytest.mark.parametrize("name, args", [("fastscnn", {}), ("fcn8s", {"encoder": "resnet18", "width": 0.25})])
 def test_auxiliary_head_trains_resumes_and_stays_out_of_the_model(name, args, tiny_camvid, tmp_path):
     cfg = dataclasses.replace(TINY, model=name, model_args=args, aux_weight=0.4)
     fit(cfg, tiny_camvid, tmp_path / "straight")

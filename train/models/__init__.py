@@ -17,8 +17,20 @@ MODELS.register("fcn8s")("segrt.train.models.fcn:FCN8s")
 MODELS.register("unet")("segrt.train.models.unet:UNet")
 MODELS.register("unet_resnet34")("segrt.train.models.unet:UNetResNet")
 MODELS.register("deeplabv3plus")("segrt.train.models.deeplabv3plus:DeepLabV3Plus")
+MODELS.register("fpn")("segrt.train.models.fpn:SemanticFPN")
 
 
 def build_model(name: str, num_classes: int, **kwargs):
+    """Model ``name``; an argument its constructor does not take is an error naming the valid ones."""
+    import inspect
+
+    from segrt.errors import ModelError
+
     cls = MODELS.load(name)
+    accepted = [p for p in inspect.signature(cls).parameters if p != "num_classes"]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        hint = " ('backbone' is now 'encoder')" if "backbone" in unknown and "encoder" in accepted else ""
+        raise ModelError(f"model {name!r} takes no argument {', '.join(map(repr, unknown))}{hint}; "
+                         f"it takes: {', '.join(accepted)}")
     return cls(num_classes=num_classes, **kwargs)

@@ -1,7 +1,8 @@
 """DeepLab v3+ (Chen et al., 2018): ASPP at output stride 16 plus a stride-4 decoder.
 
-Backbone MobileNetV2 (default, real-time) or a ResNet. The image-pooling branch of ASPP is a
-global mean broadcast back with Expand, which TensorRT and ONNX Runtime handle at any size.
+Encoder MobileNetV2 (default, real-time), a ResNet or EfficientNet-Lite0, each run at output
+stride 16 (the last stride-2 stage dilated). The image-pooling branch of ASPP is a global
+mean broadcast back with Expand, which TensorRT and ONNX Runtime handle at any size.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segrt.train.models.backbones.mobilenetv2 import UNBUILT, MobileNetV2
-from segrt.train.models.backbones.resnet import ResNet
+from segrt.train.models.encoders import get_encoder
 from segrt.train.models.layers import conv_bn_relu, upsample_to
 
 
@@ -30,30 +30,20 @@ class ASPP(nn.Module):
 
 
 class DeepLabV3Plus(nn.Module):
-    def __init__(self, num_classes: int, backbone: str = "mobilenetv2", pretrained: str | None = None,
-                 width: float = 1.0, aspp: int = 256) -> None:
+    def __init__(self, num_classes: int, encoder: str = "mobilenetv2", pretrained: str | None = None,
+                 width: float | None = None, aspp: int = 256) -> None:
         super().__init__()
-        from segrt.train.models.backbones import load_pretrained
-
-        if backbone == "mobilenetv2":
-            self.backbone = MobileNetV2(output_stride=16, width=width)
-            low_ch, high_ch = self.backbone.channels
-            self.taps = (0, 1)  # indices of (stride-4, stride-16) features in the backbone output
-            ignored = UNBUILT
-        else:
-            self.backbone = ResNet(backbone, dilate=(False, False, True), width=width)
-            low_ch, high_ch = self.backbone.channels[1], self.backbone.channels[4]
-            self.taps = (1, 4)
-            ignored = ()
-        if pretrained:
-            load_pretrained(self.backbone, pretrained, ignored)
+        self.encoder = get_encoder(encoder, pretrained, width=width, output_stride=16)
+        # (stride-4, deepest) features: the decoder's low-level input and ASPP's
+        self.taps = (self.encoder.feature(4), len(self.encoder.strides) - 1)
+        low_ch, high_ch = (self.encoder.out_channels[i] for i in self.taps)
         self.aspp = ASPP(high_ch, aspp)
         self.low = conv_bn_relu(low_ch, 48, 1)
         self.decoder = nn.Sequential(conv_bn_relu(aspp + 48, aspp), conv_bn_relu(aspp, aspp),
                                      nn.Conv2d(aspp, num_classes, 1))
 
     def forward(self, x):
-        feats = self.backbone(x)
+        feats = self.encoder(x)
         low, high = feats[self.taps[0]], feats[self.taps[1]]
         low = self.low(low)
         y = upsample_to(self.aspp(high), low)

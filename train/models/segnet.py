@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segrt.train.models.backbones.vgg import vgg16_bn_features
+from segrt.train.models.encoders import get_encoder
 from segrt.train.models.layers import conv_bn_relu
 
 
@@ -38,18 +38,13 @@ class SegNet(nn.Module):
 
     def __init__(self, num_classes: int, width: float = 1.0, pretrained: str | None = None) -> None:
         super().__init__()
-        self.features = vgg16_bn_features(width)
-        if pretrained:
-            from segrt.train.models.backbones import load_pretrained
-
-            holder = nn.Module()
-            holder.features = self.features
-            load_pretrained(holder, pretrained)
-        # encoder stages: the conv blocks between pools, as index ranges into self.features
-        pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
+        self.encoder = get_encoder("vgg16_bn", pretrained, width=width)
+        features = self.encoder.features
+        # encoder stages: the conv blocks between pools, as index ranges into encoder.features
+        pools = self.encoder.pools
         self.stage_bounds = list(zip([0] + [p + 1 for p in pools[:-1]], pools, strict=True))
-        chans = [self.features[b - 2].num_features for _, b in self.stage_bounds]  # BN before each pool
-        convs = [sum(isinstance(self.features[j], nn.Conv2d) for j in range(a, b)) for a, b in self.stage_bounds]
+        chans = list(self.encoder.out_channels)
+        convs = [sum(isinstance(features[j], nn.Conv2d) for j in range(a, b)) for a, b in self.stage_bounds]
         decoder = []
         for k in reversed(range(5)):  # mirror: same conv count, ending in the previous stage's width
             cout = chans[k - 1] if k > 0 else chans[0]
@@ -62,7 +57,7 @@ class SegNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         switches = []
         for start, pool in self.stage_bounds:
-            x = self.features[start:pool](x)
+            x = self.encoder.features[start:pool](x)
             x, switch = pool_with_switch(x)
             switches.append(switch)
         for block, switch in zip(self.decoder, reversed(switches), strict=True):

@@ -1,11 +1,11 @@
-"""U-Net (Ronneberger et al., 2015), classic and with a ResNet-34 encoder."""
+"""U-Net (Ronneberger et al., 2015), classic and with an encoder (ResNet-34 by default)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from segrt.train.models.backbones.resnet import ResNet
+from segrt.train.models.encoders import get_encoder
 from segrt.train.models.layers import conv_bn_relu, upsample_to
 
 
@@ -38,19 +38,21 @@ class UNet(nn.Module):
 
 
 class UNetResNet(nn.Module):
-    """ResNet encoder (strides 2..32) with a U-Net decoder of bilinear upsampling + skips,
-    the segmentation_models.pytorch recipe. Input sides must be multiples of 32."""
+    """An encoder with features at strides 2..32 (a ResNet by default) and a U-Net decoder of
+    bilinear upsampling + skips, the segmentation_models.pytorch recipe. The model keeps the
+    name ``unet_resnet34``; ``encoder`` picks another. Input sides must be multiples of 32."""
 
-    def __init__(self, num_classes: int, backbone: str = "resnet34", pretrained: str | None = None,
-                 decoder: tuple[int, ...] = (256, 128, 64, 32, 16), width: float = 1.0) -> None:
+    def __init__(self, num_classes: int, encoder: str = "resnet34", pretrained: str | None = None,
+                 decoder: tuple[int, ...] = (256, 128, 64, 32, 16), width: float | None = None) -> None:
         super().__init__()
-        self.encoder = ResNet(backbone, width=width)
-        decoder = tuple(max(8, int(d * width)) for d in decoder)
-        if pretrained:
-            from segrt.train.models.backbones import load_pretrained
+        self.encoder = get_encoder(encoder, pretrained, width=width)
+        if tuple(self.encoder.strides) != (2, 4, 8, 16, 32):
+            from segrt.errors import ModelError
 
-            load_pretrained(self.encoder, pretrained)
-        enc = self.encoder.channels  # strides 2, 4, 8, 16, 32
+            raise ModelError(f"unet_resnet34 needs an encoder with features at strides 2, 4, 8, 16, 32; "
+                             f"{encoder} has {self.encoder.strides}")
+        decoder = tuple(max(8, int(d * (width or 1.0))) for d in decoder)
+        enc = self.encoder.out_channels  # strides 2, 4, 8, 16, 32
         skips = (enc[3], enc[2], enc[1], enc[0], 0)
         cin = enc[4]
         blocks = []

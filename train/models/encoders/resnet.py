@@ -1,8 +1,16 @@
-"""ResNet-18/34/50 (He et al., 2016), torchvision parameter names, optional dilation."""
+"""ResNet-18/34/50 (He et al., 2016), torchvision parameter names, optional dilation.
+
+Matching names let users who have ImageNet weights as a torchvision ``state_dict`` file
+load them (``pretrained: path/to/resnet34.pth``) without torchvision installed.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
+
+from segrt.train.models.encoders.base import Encoder
 
 
 class BasicBlock(nn.Module):
@@ -51,7 +59,9 @@ DEPTHS = {"resnet18": (BasicBlock, (2, 2, 2, 2)), "resnet34": (BasicBlock, (3, 4
 STEMS = ("conv7", "patch4", "patch2conv3")
 
 
-class ResNet(nn.Module):
+class ResNet(Encoder):
+    skipped_prefixes = ("fc.",)  # torchvision's classifier
+
     """Returns features at strides 2 (stem), 4, 8, 16, 32 from :meth:`forward`.
 
     ``dilate=(False, False, True)`` replaces layer4's stride with dilation (output stride 16,
@@ -67,8 +77,13 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, name: str = "resnet34", dilate: tuple[bool, bool, bool] = (False, False, False),
-                 width: float = 1.0, stem: str = "conv7") -> None:
+                 width: float = 1.0, stem: str = "conv7", output_stride: int | None = None) -> None:
         super().__init__()
+        if output_stride is not None:  # the encoder contract's way to ask for dilation
+            dilations = {32: (False, False, False), 16: (False, False, True), 8: (False, True, True)}
+            if output_stride not in dilations:
+                raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+            dilate = dilations[output_stride]
         if name not in DEPTHS:
             raise ValueError(f"unknown ResNet {name!r}; valid: {', '.join(DEPTHS)}")
         if stem not in STEMS:
@@ -93,7 +108,11 @@ class ResNet(nn.Module):
         self.layer2 = self._layer(block, c[1], layers[1], 2, dilate[0])
         self.layer3 = self._layer(block, c[2], layers[2], 2, dilate[1])
         self.layer4 = self._layer(block, c[3], layers[3], 2, dilate[2])
-        self.channels = (c[0], *(v * block.expansion for v in c))
+        self.out_channels = (c[0], *(v * block.expansion for v in c))
+        strides = [2 if stem == "conv7" else 4, 4]  # stem, layer1 (after the max-pool or patch stem)
+        for dilated in dilate:  # layer2..4 halve the resolution unless dilated
+            strides.append(strides[-1] * (1 if dilated else 2))
+        self.strides = tuple(strides)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -112,9 +131,15 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        """Features at strides 2 (4 with the patch stem), 4, 8, 16 and 32."""
+        """Features at ``self.strides``: 2 (4 with a patch stem), 4, 8, 16 and 32 undilated."""
         stem = self.relu(self.bn1(self.conv1(x)))
         c1 = self.layer1(self.maxpool(stem))
         c2 = self.layer2(c1)
         c3 = self.layer3(c2)
         return [stem, c1, c2, c3, self.layer4(c3)]
+
+
+# registered factories (partials keep ResNet's signature, so unknown options are named errors)
+resnet18 = partial(ResNet, "resnet18")
+resnet34 = partial(ResNet, "resnet34")
+resnet50 = partial(ResNet, "resnet50")

@@ -1,14 +1,15 @@
 """MobileNetV2 (Sandler et al., 2018) features, torchvision parameter names.
 
 The final 1x1 conv to 1280 channels (``features.18``) is not built: segmentation heads use
-the 320-channel output. :data:`UNBUILT` names it for :func:`load_pretrained`.
+the 320-channel output; loading torchvision's weights skips it and the classifier.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-UNBUILT = ("features.18.",)
+from segrt.train.models.encoders.base import Encoder
+
 # expansion t, channels c, repeats n, stride s (the paper's table 2)
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
             (6, 160, 3, 2), (6, 320, 1, 1))
@@ -35,14 +36,17 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
-    """Returns (low-level features at stride 4, 24 ch; high-level at stride 16 or 32, 320 ch).
+class MobileNetV2(Encoder):
+    """Features at strides 2, 4, 8, 16 and 32 (16, 24, 32, 96 and 320 channels at width 1):
+    the output of the last block at each stride.
 
     ``output_stride=16`` turns the last stride-2 stage into dilation 2, as DeepLab v3+ uses.
     ``width`` is the paper's width multiplier (channels rounded to multiples of 8).
     """
 
-    def __init__(self, output_stride: int = 16, width: float = 1.0) -> None:
+    skipped_prefixes = ("features.18.", "classifier.")
+
+    def __init__(self, output_stride: int = 32, width: float = 1.0) -> None:
         super().__init__()
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
@@ -52,17 +56,27 @@ class MobileNetV2(nn.Module):
 
         layers: list[nn.Module] = [ConvBNReLU6(3, ch(32), 3, 2)]
         cin, stride_so_far, dilation = ch(32), 2, 1
+        taps: list[tuple[int, int, int]] = []  # (stride, index of the stage's last layer, channels)
         for t, c_full, n, s in SETTINGS:
             c = ch(c_full)
             if s == 2 and stride_so_far == output_stride:
                 dilation, s = dilation * 2, 1
+            if s == 2:
+                taps.append((stride_so_far, len(layers) - 1, cin))
             stride_so_far *= s
             for i in range(n):
                 layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, dilation))
                 cin = c
+        taps.append((stride_so_far, len(layers) - 1, cin))
         self.features = nn.Sequential(*layers)
-        self.channels = (ch(24), ch(320))
+        self.strides = tuple(t[0] for t in taps)
+        self.taps = tuple(t[1] for t in taps)
+        self.out_channels = tuple(t[2] for t in taps)
 
     def forward(self, x):
-        low = self.features[:4](x)
-        return low, self.features[4:](low)
+        feats, start = [], 0
+        for end in self.taps:
+            x = self.features[start:end + 1](x)
+            feats.append(x)
+            start = end + 1
+        return feats

