@@ -12,8 +12,11 @@ import numpy as np
 
 from segrt import __version__
 from segrt.errors import SegrtError
+from segrt.zoo import default_for
 
-DEFAULT_MODEL = "fcn8s_camvid.onnx"  # the real-time default: INT8 runs it 2x faster than FP32
+# The default network's FP32 file (with its .pt beside it); `segrt run` picks the INT8 file of
+# the same network at a smaller input on the CPU (segrt.zoo.DEFAULTS).
+DEFAULT_MODEL = "fpn_lite0_camvid.onnx"
 
 
 def default_model() -> Path:
@@ -38,7 +41,7 @@ def info(as_json: bool) -> None:
               "versions": envinfo.versions(),
               "backends": {k: {"usable": ok, "why": why} for k, (ok, why) in envinfo.backends().items()},
               "window": dict(zip(("usable", "why"), window_support(), strict=True)),
-              "default_model": str(default_model())}
+              "default_model": {d: str(default_for(d)) for d in ("cpu", "cuda", "tensorrt")}}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -187,7 +190,8 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
 @cli.command()
 @click.argument("source")
 @click.option("--model", "-m", type=click.Path(path_type=Path), default=None,
-              help="Model: .onnx (ONNX Runtime), .engine (TensorRT) or .pt [default: the shipped Fast-SCNN].")
+              help="Model: .onnx (ONNX Runtime), .engine (TensorRT) or .pt [default: the shipped default for "
+                   "--device; see 'segrt models'].")
 @click.option("--output", "-o", multiple=True,
               help="Write the overlay: FILE.mp4/.avi or a folder/ of JPEGs; repeat for several.")
 @click.option("--show", is_flag=True, help="Show a window (q quit, space pause, m mode, +/- alpha, s snapshot).")
@@ -244,9 +248,31 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
                  "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps}
-    result = run_app(source, model or default_model(), list(output), show, report, max_frames,
+    result = run_app(source, model or default_for(device), list(output), show, report, max_frames,
                      config_path, overrides, data_root, progress, serve=serve, frames_csv=frames_csv)
     click.echo(result)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def models(as_json: bool) -> None:
+    """The shipped models: val mIoU, input size, precision, size, and which is the default where.
+
+    Val mIoU is CamVid val scored at 480x360 (the manifest's, or for a quantized file its
+    accuracy gate's). Pass a file name from here to --model (in segrt/zoo/).
+    """
+    from segrt.zoo import listing, zoo_dir
+
+    rows = listing()
+    if as_json:
+        click.echo(json.dumps({"folder": str(zoo_dir()), "models": rows}, indent=2))
+        return
+    click.echo(f"{'file':42} {'precision':16} {'input':8} {'val mIoU':>8} {'MB':>5}  default")
+    for r in rows:
+        miou = f"{100 * r['val_miou']:.1f}" if r["val_miou"] is not None else "–"
+        click.echo(f"{r['file']:42} {r['precision'] or '–':16} {r['input'] or '–':8} {miou:>8} {r['mb']:>5}  "
+                   f"{', '.join(r['default_for'])}")
+    click.echo(f"(in {zoo_dir()}; .pt checkpoints need torch: segrt export FILE.pt makes the ONNX)")
 
 
 from segrt.cli_engines import bench, build, quantize  # noqa: E402  (commands defined there)
@@ -262,6 +288,7 @@ SHORT_HELP = {
     "eval": "mIoU and per-class IoU on a dataset split; plots, compare, flicker.",
     "export": "Checkpoint → ONNX with the argmax inside, plus its manifest.",
     "info": "Versions, this machine, and which backends are usable here.",
+    "models": "The shipped models, their accuracy, and the default per device.",
     "quantize": "FP16 or INT8 ONNX behind a val-mIoU accuracy gate.",
     "run": "Segment a video, stream, camera or folder with overlay and FPS.",
     "train": "Train a model from a YAML recipe; resume exactly.",

@@ -15,7 +15,7 @@ class TrainConfig:
     # which checkpoint the zoo ships: the best on val, or the last epoch's
     ship: Literal["best", "last"] = "best"
     # constructor arguments of the model, e.g. {encoder: resnet50} or {width: 0.5}
-    model_args: dict[str, str | int | float | bool] = field(default_factory=dict)
+    model_args: dict[str, str | int | float | bool | tuple[int, ...]] = field(default_factory=dict)
     # the encoder's pretrained weights: a name the encoder knows ("imagenet") or a state_dict file
     pretrained: str | None = None
     # the encoder's learning rate is lr × this: below 1 keeps pretrained features from being

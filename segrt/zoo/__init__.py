@@ -1,0 +1,57 @@
+"""The shipped models: ONNX files with their manifests (runnable without torch) and FP16
+checkpoints (re-export, fine-tune). Torch-free: listing reads manifests only.
+
+Two defaults, each chosen by measurement (README, "The two defaults"): on a GPU the most
+accurate model that runs in real time there; on the CPU an INT8 file that ONNX Runtime runs
+fast, of the same network at a smaller input.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+GPU_DEFAULT = "fpn_lite0_camvid.onnx"
+CPU_DEFAULT = "fpn_lite0_camvid_384x288.int8.onnx"
+DEFAULTS = {"cpu": CPU_DEFAULT, "cuda": GPU_DEFAULT, "tensorrt": GPU_DEFAULT}
+
+
+def zoo_dir() -> Path:
+    return Path(str(resources.files("segrt.zoo")))
+
+
+def default_for(device: str | None) -> Path:
+    """The shipped default model for ``device`` (cpu, cuda, tensorrt; None = cpu)."""
+    return zoo_dir() / DEFAULTS[device or "cpu"]
+
+
+def _miou(doc: dict) -> float | None:
+    """Val mIoU of a manifest: the export's own metrics, else the accuracy gate's score of a
+    quantized file (on the frames the gate used: all of val unless --eval-frames)."""
+    miou = (doc.get("metrics") or {}).get("miou")
+    if miou is None:
+        miou = ((doc.get("quantization") or {}).get("gate") or {}).get("miou")
+    return miou
+
+
+def listing(folder: Path | None = None) -> list[dict]:
+    """One row per shipped model file: ONNX files from their manifests, and checkpoints that
+    have no ONNX of the same stem (they need torch, or ``segrt export``)."""
+    folder = folder or zoo_dir()
+    rows = []
+    for path in sorted(folder.glob("*.onnx")):
+        manifest = path.with_suffix(".json")
+        doc = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        pre = doc.get("preprocess") or {}
+        rows.append({"name": path.name.removesuffix(".onnx"), "file": path.name, "architecture": doc.get("architecture"),
+                     "precision": doc.get("precision"), "input": f"{pre.get('width')}x{pre.get('height')}",
+                     "val_miou": _miou(doc), "mb": round(path.stat().st_size / 1e6, 1),
+                     "default_for": sorted(d for d, f in DEFAULTS.items() if f == path.name)})
+    onnx_stems = {p.stem for p in folder.glob("*.onnx")}
+    for path in sorted(folder.glob("*.pt")):
+        if path.stem not in onnx_stems:
+            rows.append({"name": path.stem, "file": path.name, "architecture": None, "precision": "fp16 checkpoint",
+                         "input": None, "val_miou": None, "mb": round(path.stat().st_size / 1e6, 1),
+                         "default_for": []})
+    return rows

@@ -53,14 +53,19 @@ def test_wrong_input_shape_is_refused():
             net.infer(np.zeros((1, 3, 10, 10), np.float32))
 
 
-def test_shipped_model_sees_road_below_and_sky_above_on_the_dashcam(dashcam):
+SHIPPED_ONNX = sorted((default_model().parent).glob("*.onnx"))
+
+
+@pytest.mark.parametrize("model", SHIPPED_ONNX, ids=lambda p: p.name)
+def test_shipped_model_sees_road_below_and_sky_above_on_the_dashcam(model, dashcam):
+    """Every shipped ONNX file, on a frame of footage CamVid never saw (a sunny US highway)."""
     import cv2
 
     cap = cv2.VideoCapture(str(dashcam))
     for _ in range(30):
         ok, frame = cap.read()
     assert ok
-    with open_backend(default_model()) as net:
+    with open_backend(model) as net:
         classes = net.manifest.classes
         x = net.input_buffer()
         Preprocessor(net.manifest.preprocess)(frame, out=x[0])
@@ -70,6 +75,19 @@ def test_shipped_model_sees_road_below_and_sky_above_on_the_dashcam(dashcam):
     top = labels[: int(h * 0.15)]
     assert (bottom_centre == classes.index("Road")).mean() > 0.6
     assert (top == classes.index("Sky")).mean() > 0.5
+
+
+def test_the_defaults_exist_and_differ_by_device():
+    from segrt.engines.manifest import load_verified_manifest
+    from segrt.zoo import default_for, listing
+
+    cpu, gpu = default_for("cpu"), default_for("cuda")
+    assert default_for(None) == cpu and default_for("tensorrt") == gpu
+    assert load_verified_manifest(cpu).precision == "int8"  # the CPU default runs INT8 on ONNX Runtime
+    assert load_verified_manifest(gpu).architecture == load_verified_manifest(cpu).architecture
+    rows = {r["file"]: r for r in listing()}
+    assert rows[cpu.name]["default_for"] == ["cpu"] and rows[gpu.name]["default_for"] == ["cuda", "tensorrt"]
+    assert all(r["val_miou"] is not None for r in rows.values() if r["file"].endswith(".onnx"))
 
 
 def test_model_changed_after_export_is_refused(model_copy):

@@ -93,7 +93,7 @@ def test_segnet_switch_unpooling_equals_pytorch_index_unpooling():
 
 
 def test_unknown_model_lists_the_valid_names():
-    with pytest.raises(SegrtError, match="valid models: deeplabv3plus, fastscnn, fcn8s, segnet"):
+    with pytest.raises(SegrtError, match="valid models: deeplabv3plus, fastscnn, fcn8s, fpn, segnet"):
         build_model("segformer", num_classes=11)
 
 
