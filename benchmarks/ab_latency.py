@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_speedup import block_medians  # noqa: E402
+from int8_speedup import block_medians, timing_arguments  # noqa: E402
 
 
 def measure(models: list[Path], threads: int, blocks: int, per_block: int, warmup: int) -> list[dict]:
@@ -57,11 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="+", type=Path, help="the reference .onnx first, then the others")
-    ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads [2]")
-    ap.add_argument("--blocks", type=int, default=15, help="alternating blocks per model [15]")
-    ap.add_argument("--per-block", type=int, default=20, help="timed calls per block [20]")
-    ap.add_argument("--warmup", type=int, default=20, help="untimed calls per session first [20]")
-    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    timing_arguments(ap)
     args = ap.parse_args(argv)
     missing = [m for m in args.models if not m.is_file()]
     if missing or len(args.models) < 2:

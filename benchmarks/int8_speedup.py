@@ -86,16 +86,21 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from segrt import envinfo
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("models", nargs="+", type=Path, help="FP32 .onnx files, each with MODEL.int8.onnx beside it")
+def timing_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every interleaved-timing script takes (threads, blocks, warm-up, --out)."""
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads [2]")
     ap.add_argument("--blocks", type=int, default=15, help="alternating blocks per model [15]")
     ap.add_argument("--per-block", type=int, default=20, help="timed calls per block [20]")
     ap.add_argument("--warmup", type=int, default=20, help="untimed calls per session first [20]")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from segrt import envinfo
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("models", nargs="+", type=Path, help="FP32 .onnx files, each with MODEL.int8.onnx beside it")
+    timing_arguments(ap)
     args = ap.parse_args(argv)
     missing = [m for m in args.models if not m.is_file() or not int8_sibling(m).is_file()]
     if missing:

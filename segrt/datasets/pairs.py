@@ -25,21 +25,18 @@ import numpy as np
 from segrt.config import load_config
 from segrt.datasets.base import ImageListDataset
 from segrt.datasets.camvid import read_image
-from segrt.datasets.folder import IMAGE_SUFFIXES, ClassSpec
+from segrt.datasets.folder import IMAGE_SUFFIXES, FolderSpec
 from segrt.errors import DataError
 
 
 @dataclass(frozen=True)
-class PairsSpec:
-    classes: tuple[ClassSpec, ...]
+class PairsSpec(FolderSpec):
+    """The folder layout's classes and ignore_index, plus colours that mean "no class"."""
+
     void_colors: tuple[tuple[int, int, int], ...] = ()
-    ignore_index: int = 255
 
     def __post_init__(self) -> None:
-        if not self.classes:
-            raise ValueError("key 'classes' must list at least one class")
-        if not 0 <= self.ignore_index <= 255 or self.ignore_index < len(self.classes):
-            raise ValueError(f"key 'ignore_index' must be in {len(self.classes)}..255, got {self.ignore_index}")
+        super().__post_init__()
         for color in [c.color for c in self.classes] + list(self.void_colors):
             if len(color) != 3 or not all(0 <= v <= 255 for v in color):
                 raise ValueError(f"colours must be three values 0..255, got {list(color)}")

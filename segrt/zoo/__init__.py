@@ -44,7 +44,8 @@ def listing(folder: Path | None = None) -> list[dict]:
         manifest = path.with_suffix(".json")
         doc = json.loads(manifest.read_text()) if manifest.is_file() else {}
         pre = doc.get("preprocess") or {}
-        rows.append({"name": path.name.removesuffix(".onnx"), "file": path.name, "architecture": doc.get("architecture"),
+        rows.append({"name": path.name.removesuffix(".onnx"), "file": path.name,
+                     "architecture": doc.get("architecture"),
                      "precision": doc.get("precision"), "input": f"{pre.get('width')}x{pre.get('height')}",
                      "val_miou": _miou(doc), "mb": round(path.stat().st_size / 1e6, 1),
                      "default_for": sorted(d for d, f in DEFAULTS.items() if f == path.name)})

@@ -3,8 +3,9 @@
 Encoder MobileNetV2 (default, real-time), a ResNet or EfficientNet-Lite0, each run at output
 stride 16 (the last stride-2 stage dilated). ``separable`` makes ASPP's and the decoder's 3x3
 convolutions depthwise-separable, as the paper does on Xception: over a 1280-channel
-EfficientNet-Lite0 head, a dense 3x3 ASPP branch alone would hold 1.5 M parameters. The image-pooling branch of ASPP is a global
-mean broadcast back with Expand, which TensorRT and ONNX Runtime handle at any size.
+EfficientNet-Lite0 head, a dense 3x3 ASPP branch alone would hold 1.5 M parameters. The
+image-pooling branch of ASPP is a global mean broadcast back with Expand, which TensorRT and
+ONNX Runtime handle at any size.
 """
 
 from __future__ import annotations

@@ -52,6 +52,16 @@ class Encoder(nn.Module):
         load_state_strictly(self, path, self.skipped_prefixes)
 
 
+def run_stages(layers: nn.Sequential, ends: tuple[int, ...], x) -> list:
+    """Runs ``layers`` in order and returns the output after each index in ``ends``."""
+    feats, start = [], 0
+    for end in ends:
+        x = layers[start:end + 1](x)
+        feats.append(x)
+        start = end + 1
+    return feats
+
+
 def load_state_strictly(module: nn.Module, path: str | Path, skipped: tuple[str, ...] = ()) -> None:
     """Loads a ``state_dict`` file into ``module``: every key used, every shape checked; only
     keys starting with ``skipped`` (a classifier the module does not build) are left out.

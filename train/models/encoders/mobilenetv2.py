@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from segrt.train.models.encoders.base import Encoder
+from segrt.train.models.encoders.base import Encoder, run_stages
 
 # expansion t, channels c, repeats n, stride s (the paper's table 2)
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -74,9 +74,4 @@ class MobileNetV2(Encoder):
         self.out_channels = tuple(t[2] for t in taps)
 
     def forward(self, x):
-        feats, start = [], 0
-        for end in self.taps:
-            x = self.features[start:end + 1](x)
-            feats.append(x)
-            start = end + 1
-        return feats
+        return run_stages(self.features, self.taps, x)

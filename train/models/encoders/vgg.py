@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from segrt.train.models.encoders.base import Encoder
+from segrt.train.models.encoders.base import Encoder, run_stages
 
 CFG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -41,9 +41,4 @@ class VGG16BN(Encoder):
         self.out_channels = tuple(self.features[p - 2].num_features for p in self.pools)  # BN before each pool
 
     def forward(self, x):
-        feats, start = [], 0
-        for pool in self.pools:
-            x = self.features[start:pool + 1](x)
-            feats.append(x)
-            start = pool + 1
-        return feats
+        return run_stages(self.features, self.pools, x)
