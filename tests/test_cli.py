@@ -5,7 +5,7 @@ import pytest
 from segrt import __version__
 from segrt.cli import cli, main
 
-COMMANDS = [["info"], ["data"], ["data", "camvid"], ["train"], ["export"], ["run"]]
+COMMANDS = [["info"], ["data"], ["data", "camvid"], ["train"], ["export"], ["run"], ["models"]]
 
 
 def test_version(capsys):
@@ -33,6 +33,22 @@ def test_info_json_reports_backends_and_why(capsys):
     assert doc["backends"]["onnxruntime"]["usable"] is True
     assert doc["backends"]["tensorrt"]["why"]  # always says why (not) usable
     assert doc["gpu"]["why"] and doc["machine"]["cores"] >= 1
+
+
+def test_models_lists_the_shipped_files_and_the_default_per_device(capsys):
+    from segrt.zoo import CPU_DEFAULT, GPU_DEFAULT, zoo_dir
+
+    main(["models"])
+    lines = capsys.readouterr().out.splitlines()
+    cpu = next(line for line in lines if line.startswith(CPU_DEFAULT))
+    gpu = next(line for line in lines if line.startswith(GPU_DEFAULT))
+    assert cpu.rstrip().endswith("cpu") and "int8" in cpu
+    assert gpu.rstrip().endswith("cuda, tensorrt")
+    main(["models", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    files = {r["file"] for r in doc["models"]}
+    assert files == {p.name for p in zoo_dir().iterdir() if p.suffix == ".onnx"} | {
+        p.name for p in zoo_dir().glob("*.pt") if not p.with_suffix(".onnx").exists()}
 
 
 def test_unknown_option_exits_2(capsys):

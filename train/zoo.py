@@ -79,6 +79,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     with open_backend(onnx_path, threads=threads) as backend:
         metrics = evaluate_backend(backend, val, progress=False)
         latency = measure_latency(backend)
+    int8 = int8_entry(onnx_path, cfg.dataset, data_root, val, threads) if cfg.dataset == "camvid" else None
     stages = training_stages(run, cfg.init_from)
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
@@ -87,6 +88,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
            "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
            "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
            "cpu_latency": {**latency, "threads": threads, "backend": "onnxruntime"},
+           **({"int8": int8} if int8 else {}),
            "train_seconds": sum(st["seconds"] for st in stages), "epochs": sum(st["epochs"] for st in stages),
            "stages": stages,
            "trained_on_device": ckpt.get("device") or cfg.device, "machine": envinfo.machine(),
@@ -95,11 +97,35 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     return row
 
 
+def int8_entry(onnx_path: Path, dataset: str, data_root: Path | None, val, threads: int) -> dict:
+    """INT8 (ONNX Runtime QDQ, 64 calibration frames of the train split) of the exported model:
+    its val mIoU against FP32's (the accuracy gate) and its CPU latency. Written beside the
+    FP32 export in the run folder, whether or not it passes the gate (``passed`` says)."""
+    from segrt.calibration.cache import calibration_tensor, read_frames
+    from segrt.engines.manifest import load_verified_manifest
+    from segrt.engines.quantize import quantize_model
+
+    frames = read_frames(f"{dataset}:train", 64, data_root)
+    data, key, _ = calibration_tensor(frames, load_verified_manifest(onnx_path).preprocess, progress=False)
+
+    def evaluate(path: Path) -> dict:
+        with open_backend(path, threads=threads) as backend:
+            return evaluate_backend(backend, val, progress=False)
+
+    result = quantize_model(onnx_path, "int8", "onnxruntime", evaluate,
+                            (data, {"source": f"{dataset}:train", "frames": len(frames), "sha256": key}),
+                            force=True, echo=lambda _: None)
+    with open_backend(result.output, threads=threads) as backend:
+        latency = measure_latency(backend)
+    return {"miou": result.gate.miou, "delta_points": round(result.gate.delta, 2),
+            "passed_gate": result.gate.passed, "cpu_latency": {**latency, "threads": threads}}
+
+
 def table(rows: list[dict]) -> str:
     classes = list(rows[0]["per_class_iou"]) if rows else []
     full = "x".join(map(str, FULL_SIZE))
-    head = ["model", "encoder init", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", *classes, "CPU ms",
-            "recipe", "training"]
+    head = ["model", "encoder init", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", *classes,
+            "CPU ms FP32", "CPU ms INT8 (mIoU)", "recipe", "training"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         hours = r["train_seconds"] / 3600
@@ -108,7 +134,9 @@ def table(rows: list[dict]) -> str:
             f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
-            f"{r['cpu_latency']['p50_ms']:.1f}", f"`{r['recipe']}`",
+            f"{r['cpu_latency']['p50_ms']:.1f}",
+            f"{r['int8']['cpu_latency']['p50_ms']:.1f} ({100 * r['int8']['miou']:.1f})" if "int8" in r else "–",
+            f"`{r['recipe']}`",
             f"{'+'.join(str(st['epochs']) for st in r.get('stages') or [r])} ep, {hours:.1f} h, "
             f"{r['trained_on_device']}"]) + " |")
     return "\n".join(lines)
@@ -128,9 +156,21 @@ def shipped_megabytes(zoo_dir: Path) -> float:
     return sum(p.stat().st_size for p in Path(zoo_dir).iterdir() if p.suffix in (".pt", ".onnx")) / 1e6
 
 
+def all_rows(results_dir: Path, built: list[dict]) -> list[dict]:
+    """The table's rows: the entries just built and every other ``zoo_*.json`` already in
+    ``results_dir`` (models measured before, whose runs may live on another machine), most
+    accurate first."""
+    rows = {r["name"]: r for r in built}
+    for path in sorted(Path(results_dir).glob("zoo_*.json")):
+        row = json.loads(path.read_text())
+        rows.setdefault(row["name"], row)
+    return sorted(rows.values(), key=lambda r: -r["miou"])
+
+
 def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_dir: Path,
           results_dir: Path, train: bool = True, readme: Path | None = None) -> list[dict]:
-    rows = [build_entry(p, data_root, runs_dir, zoo_dir, results_dir, train) for p in config_paths]
+    built = [build_entry(p, data_root, runs_dir, zoo_dir, results_dir, train) for p in config_paths]
+    rows = all_rows(results_dir, built)
     total = shipped_megabytes(zoo_dir)
     if total > BUDGET_MB:
         raise SegrtError(f"shipped weights in {zoo_dir} total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "

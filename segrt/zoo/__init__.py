@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 GPU_DEFAULT = "fpn_lite0_camvid.onnx"
-CPU_DEFAULT = "fpn_lite0_camvid_384x288.int8.onnx"
+CPU_DEFAULT = "fpn_lite0_camvid_352x256.int8.onnx"
 DEFAULTS = {"cpu": CPU_DEFAULT, "cuda": GPU_DEFAULT, "tensorrt": GPU_DEFAULT}
 
 
