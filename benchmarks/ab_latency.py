@@ -6,7 +6,7 @@ Every session stays open; they are timed in alternating blocks (``--blocks`` of
 ``--per-block`` calls each, after warm-up), so a slow spell on a shared machine hits all of
 them alike. Per model: the median of its block medians (ms), the fastest block median, and
 the ratio to the first model (the reference) of both. Sessions are segrt's ONNX Runtime
-backend, as ``segrt run`` opens them (denormals flushed to zero).
+backend, as ``segrt run`` opens them.
 Prints a Markdown table; ``--out`` writes it as JSON with the machine, the versions and the command.
 """
 

@@ -63,8 +63,13 @@ def test_model_args_mapping_is_typed(tmp_path):
     cfg = load_config(write(tmp_path, "model: unet\nmodel_args: {base: 32, bilinear: true, backbone: r}\n"),
                       TrainConfig)
     assert cfg.model_args == {"base": 32, "bilinear": True, "backbone": "r"}
-    with pytest.raises(ConfigError, match=r"key 'model_args.base': expected str or int or float or bool"):
-        load_config(write(tmp_path, "model: unet\nmodel_args: {base: [1]}\n"), TrainConfig)
+    with pytest.raises(ConfigError, match=r"key 'model_args.base': expected str or int or float or bool or tuple"):
+        load_config(write(tmp_path, "model: unet\nmodel_args: {base: {a: 1}}\n"), TrainConfig)
+    with pytest.raises(ConfigError, match=r"key 'model_args.decoder': expected str or int or float or bool or tuple"):
+        load_config(write(tmp_path, "model: unet\nmodel_args: {decoder: [1, a]}\n"), TrainConfig)
+    # a list of integers (e.g. decoder widths) is an argument too, as a tuple
+    cfg = load_config(write(tmp_path, "model: unet_resnet34\nmodel_args: {decoder: [64, 32]}\n"), TrainConfig)
+    assert cfg.model_args == {"decoder": (64, 32)}
 
 
 def test_missing_file_is_a_config_error(tmp_path):

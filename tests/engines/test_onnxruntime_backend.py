@@ -113,3 +113,12 @@ def test_unknown_suffix_lists_the_backends(tmp_path):
     f.write_bytes(b"x")
     with pytest.raises(SegrtError, match=r"valid model file suffixs: \.onnx|valid model file suffix"):
         open_backend(f)
+
+
+def test_opening_a_model_leaves_the_process_float_state_alone():
+    """ONNX Runtime's set_denormal_as_zero would flush denormals in the calling thread for the
+    rest of the process (numpy, hypothesis and user code would see it); segrt does not set it."""
+    with open_backend(default_model()) as net:
+        net.infer(net.input_buffer())
+    tiny = np.float64(1e-310)
+    assert tiny * 1.0 != 0 and np.finfo(np.float32).smallest_subnormal * np.float32(1.0) != 0
