@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -12,15 +11,15 @@ import numpy as np
 
 from segrt import __version__
 from segrt.errors import SegrtError
-from segrt.zoo import default_for
+from segrt.zoo import GPU_DEFAULT, default_for, zoo_dir
 
-# The default network's FP32 file (with its .pt beside it); `segrt run` picks the INT8 file of
-# the same network at a smaller input on the CPU (segrt.zoo.DEFAULTS).
-DEFAULT_MODEL = "fpn_lite0_camvid.onnx"
+# The default network's full-size file (with its .pt beside it); `segrt run` picks the INT8 file
+# of the same network at a smaller input on the CPU (segrt.zoo.DEFAULTS).
+DEFAULT_MODEL = GPU_DEFAULT
 
 
 def default_model() -> Path:
-    return Path(str(resources.files("segrt.zoo").joinpath(DEFAULT_MODEL)))
+    return zoo_dir() / DEFAULT_MODEL
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

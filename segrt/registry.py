@@ -49,3 +49,16 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+
+def unknown_options(factory, options: dict, exclude: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """(the keys of ``options`` that ``factory`` does not take, sorted; the names it takes).
+    A factory with ``**kwargs`` takes everything. Lets a registry refuse a misspelt option
+    by name instead of failing inside the constructor."""
+    import inspect
+
+    params = inspect.signature(factory).parameters
+    accepted = [p for p in params if p not in exclude and params[p].kind is not params[p].VAR_KEYWORD]
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return [], accepted
+    return sorted(set(options) - set(accepted)), accepted

@@ -22,13 +22,11 @@ MODELS.register("fpn")("segrt.train.models.fpn:SemanticFPN")
 
 def build_model(name: str, num_classes: int, **kwargs):
     """Model ``name``; an argument its constructor does not take is an error naming the valid ones."""
-    import inspect
-
     from segrt.errors import ModelError
+    from segrt.registry import unknown_options
 
     cls = MODELS.load(name)
-    accepted = [p for p in inspect.signature(cls).parameters if p != "num_classes"]
-    unknown = sorted(set(kwargs) - set(accepted))
+    unknown, accepted = unknown_options(cls, kwargs, exclude=("num_classes",))
     if unknown:
         hint = " ('backbone' is now 'encoder')" if "backbone" in unknown and "encoder" in accepted else ""
         raise ModelError(f"model {name!r} takes no argument {', '.join(map(repr, unknown))}{hint}; "

@@ -22,18 +22,15 @@ def get_encoder(name: str, pretrained: str | None = None, **kwargs):
     """The encoder ``name`` built with ``kwargs`` (those left None are not passed: the
     encoder's defaults hold); ``pretrained``: a named weight set (``"imagenet"``) or a local
     ``state_dict`` file, loaded strictly. An option the encoder does not take is an error."""
-    import inspect
-
     from segrt.errors import ModelError
+    from segrt.registry import unknown_options
 
     factory = ENCODERS.load(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    accepted = inspect.signature(factory).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        unknown = sorted(set(kwargs) - set(accepted))
-        if unknown:
-            raise ModelError(f"encoder {name!r} takes no option {', '.join(map(repr, unknown))}; "
-                             f"it takes: {', '.join(accepted) or 'none'}")
+    unknown, accepted = unknown_options(factory, kwargs)
+    if unknown:
+        raise ModelError(f"encoder {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                         f"it takes: {', '.join(accepted) or 'none'}")
     encoder = factory(**kwargs)
     if pretrained:
         encoder.load_pretrained(pretrained)
