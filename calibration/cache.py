@@ -20,7 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from segrt.datasets import default_data_root
-from segrt.errors import DataError
+from segrt.errors import DataError, SegrtError
+from segrt.files import atomic_output
 from segrt.preprocess import Preprocess, Preprocessor
 
 DEFAULT_SOURCE = "camvid:train"
@@ -92,11 +93,9 @@ def calibration_tensor(frames: list[np.ndarray], spec: Preprocess, cache_dir: st
                                    disable=None if progress is None else not progress)):
         prep(frame, out=data[i])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_output(path, "calibration cache") as tmp, open(tmp, "wb") as f:
             np.savez(f, data=data, key=np.array(key))
-        tmp.replace(path)
-    except OSError:  # a read-only or full cache folder costs speed next time, not this run
-        tmp.unlink(missing_ok=True)
+    except SegrtError:  # a read-only or full cache folder costs speed next time, not this run
+        pass
     return data, key, False

@@ -10,6 +10,7 @@ import numpy as np
 
 from segrt.datasets.camvid import CamVid
 from segrt.errors import DataError
+from segrt.images import read_image
 from segrt.preprocess import Preprocess, Preprocessor
 
 
@@ -33,7 +34,7 @@ def folder_frames(folder: str | Path, count: int = 64) -> Iterator[np.ndarray]:
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     for i in evenly_spaced(len(files), count) if files else []:
-        frame = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
+        frame = read_image(files[i], cv2.IMREAD_COLOR)
         if frame is None:
             raise DataError(f"{files[i]}: not a readable image; remove it from the calibration folder")
         yield frame

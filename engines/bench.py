@@ -20,7 +20,6 @@ import concurrent.futures
 import csv
 import json
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from segrt.engines.latency import measure_latency
 from segrt.errors import SegrtError
+from segrt.files import atomic_output, save_figure, write_text_atomic
 
 SORT_KEYS = {"fps": ("pipeline_fps", True), "latency": ("p50_ms", False), "miou": ("miou", True),
              "name": ("model", False)}
@@ -234,12 +234,10 @@ def write_results(rows: list[dict], opts: BenchOptions, out_dir: Path, batch: in
            "speedup_vs": baseline, "speedups": speedups(table, baseline)}
     _atomic(paths["json"], json.dumps(doc, indent=2) + "\n")
     cols = list(dict.fromkeys(k for r in table for k in r))
-    tmp = paths["csv"].with_name(paths["csv"].name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_output(paths["csv"], "benchmark results") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(table)
-    os.replace(tmp, paths["csv"])
     _atomic(paths["md"], markdown(table, batch, baseline) + "\n")
     chart = fps_vs_miou(table, out_dir / "bench.png")
     if chart is not None:
@@ -248,8 +246,6 @@ def write_results(rows: list[dict], opts: BenchOptions, out_dir: Path, batch: in
 
 
 def _atomic(path: Path, text: str) -> None:
-    from segrt.files import write_text_atomic
-
     write_text_atomic(path, text, "benchmark results")
 
 
@@ -273,8 +269,6 @@ def fps_vs_miou(table: list[dict], out: Path) -> Path | None:
     ax.set(xlabel=label, ylabel="val mIoU (%)", title="speed vs accuracy")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    save_figure(fig, out, 110)
     plt.close(fig)
-    os.replace(tmp, out)
     return out

@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from segrt.engines.manifest import check_labels
 from segrt.errors import SegrtError
+from segrt.files import save_figure
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocessor
 
@@ -34,6 +36,7 @@ def evaluate_backend(backend, ds, progress: bool | None = None) -> dict:
         image, label = ds.read(i)
         prep(image, out=x[0])
         pred = cv2.resize(backend.infer(x)[0], label.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        check_labels(pred, m, getattr(backend, "path", m.name))
         cm.update(label, pred)
         frame_scores.append(frame_miou(label, pred, len(m.classes)))
     return {**cm.compute(), "classes": list(m.classes), "frames": len(ds), "split": ds.split,
@@ -128,7 +131,7 @@ def flicker_plot(results: dict[str, dict], out: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save_figure(fig, out, 100)
     plt.close(fig)
     return out
 

@@ -19,7 +19,7 @@ import numpy as np
 from segrt import __version__
 from segrt.engines.manifest import ModelManifest, manifest_from_checkpoint
 from segrt.errors import ModelError
-from segrt.files import sha256_file
+from segrt.files import PendingOutput, sha256_file
 
 OPSET = 18  # the dynamo exporter's native opset; TensorRT 10.3+ parses it
 INPUT_NAME, OUTPUT_NAME = "image", "labels"
@@ -66,8 +66,8 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
 
     wrapper = LabelMap(net).eval()
     example = torch.zeros(1, 3, spec_dict["height"], spec_dict["width"])
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.stem + ".partial.onnx")
+    pending = PendingOutput(output, "ONNX model", parents=True)
+    tmp = pending.tmp
     dims = None
     if dynamic:
         h32, w32 = torch.export.Dim("h32", min=2, max=128), torch.export.Dim("w32", min=2, max=128)
@@ -88,13 +88,14 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
         if fp16_storage:
             model, _ = store_weights_fp16(model)
             onnx.checker.check_model(model)
+        graph_opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
         onnx.save(model, str(tmp))
-    except Exception:
-        tmp.unlink(missing_ok=True)
+    except BaseException:
+        pending.discard()
         raise
 
     manifest = manifest_from_checkpoint(
-        ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(tmp), opset,
+        ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(tmp), graph_opset,
         provenance={
             "trained_on": ckpt.get("trained_on"), "epoch": ckpt.get("epoch"), "dynamic_axes": dynamic,
             "trained_input_size": list(trained_size),
@@ -102,16 +103,19 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "segrt_version": __version__, "torch_version": torch.__version__,
             "python": platform.python_version()})
-    if check_frames:
-        agree = parity(net, tmp, manifest, check_frames)
-        manifest = dataclasses.replace(manifest, provenance={
-            **manifest.provenance, "parity": {"agreement": round(agree, 6), "frames": len(check_frames)}})
-        if agree < min_agreement:
-            tmp.unlink(missing_ok=True)
-            raise ModelError(f"{output}: ONNX Runtime and torch agree on only {agree:.3%} of pixels "
-                             f"(need {min_agreement:.1%}); not written. Report the model and opset as a bug, "
-                             "or try another --opset")
-    tmp.replace(output)
+    try:
+        if check_frames:
+            agree = parity(net, tmp, manifest, check_frames)
+            manifest = dataclasses.replace(manifest, provenance={
+                **manifest.provenance, "parity": {"agreement": round(agree, 6), "frames": len(check_frames)}})
+            if agree < min_agreement:
+                raise ModelError(f"{output}: ONNX Runtime and torch agree on only {agree:.3%} of pixels "
+                                 f"(need {min_agreement:.1%}); not written. Report the model and opset as a bug, "
+                                 "or try another --opset")
+    except BaseException:
+        pending.discard()
+        raise
+    pending.commit()
     manifest.save(output)
     return manifest
 

@@ -51,11 +51,9 @@ class ModelManifest:
 
     def save(self, model_path: Path) -> Path:
         """Writes ``model.json`` beside ``model_path`` (temporary name, then rename)."""
-        path = manifest_path(model_path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
-        return path
+        from segrt.files import write_text_atomic
+
+        return write_text_atomic(manifest_path(model_path), self.to_json(), "manifest")
 
 
 def manifest_from_checkpoint(ckpt: dict, name: str, checkpoint_sha256: str, model_sha256: str,
@@ -89,12 +87,19 @@ def load_manifest(model_path: str | Path) -> ModelManifest:
         raise ModelError(
             f"{path}: manifest missing beside {Path(model_path).name}; export the model with "
             "'segrt export' (it writes both files)")
+    from segrt.files import read_user_text
+
+    text = read_user_text(path, "manifest", MAX_MANIFEST_BYTES, ModelError)
     try:
-        d = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable manifest ({exc}); re-export the model") from None
+        d = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise ModelError(f"{path}: unreadable manifest ({detail}); re-export the model") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise ModelError(f"{path}: not a segrt manifest (expected format {FORMAT}); re-export the model")
+    problem = _check_fields(d)
+    if problem:
+        raise ModelError(f"{path}: {problem}; fix the manifest or re-export the model")
     try:
         m = ModelManifest(
             name=d["name"], architecture=d["architecture"], classes=tuple(d["classes"]),
@@ -112,6 +117,56 @@ def load_manifest(model_path: str | Path) -> ModelManifest:
     if len(m.palette) != len(m.classes):
         raise ModelError(f"{path}: {len(m.classes)} classes but {len(m.palette)} palette colours")
     return m
+
+
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_SIDE = 16384  # pixels: input sizes beyond this are refused, as images and videos are
+
+
+def _check_fields(d: dict) -> str | None:
+    """What is wrong with a parsed manifest's typed fields, or None."""
+    from segrt.files import excerpt
+
+    def number(v: object) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+    classes, palette, pre = d.get("classes"), d.get("palette"), d.get("preprocess")
+    if not isinstance(classes, list) or not 1 <= len(classes) <= 255 or not all(isinstance(c, str) and 0 < len(c)
+                                                                              <= 64 for c in classes):
+        return "'classes' must be a list of 1-255 class names (strings of 1-64 characters)"
+    if not isinstance(palette, list) or len(palette) != len(classes):
+        return f"'palette' must hold one colour per class ({len(classes)})"
+    for colour in palette:
+        if not (isinstance(colour, list) and len(colour) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in colour)):
+            return f"palette entry {excerpt(colour)} is not three integers 0-255"
+    if not isinstance(pre, dict):
+        return "'preprocess' must be a mapping"
+    for key in ("width", "height"):
+        v = pre.get(key)
+        if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE):
+            return f"preprocess {key} {excerpt(v)} must be an integer 1-{MAX_SIDE}"
+    for key in ("mean", "std"):
+        v = pre.get(key)
+        if not (isinstance(v, list) and len(v) == 3 and all(number(x) for x in v)):
+            return f"preprocess {key} {excerpt(v)} must be three numbers (R, G, B)"
+    if any(x <= 0 for x in pre["std"]):
+        return f"preprocess std {excerpt(pre['std'])} must be positive"
+    for key in ("name", "architecture", "precision", "input_name", "output_name", "model_sha256"):
+        if not isinstance(d.get(key), str):
+            return f"'{key}' must be a string"
+    if not (isinstance(d.get("opset"), int) and 0 <= d["opset"] <= 100):
+        return f"'opset' {excerpt(d.get('opset'))} must be an integer 0-100"
+    return None
+
+
+def check_labels(labels, manifest: ModelManifest, path: str | Path) -> None:
+    """A label map holding a class index the manifest has no name for: the manifest belongs to
+    another model (one with more classes)."""
+    top = int(labels.max()) if labels.size else 0
+    if top >= len(manifest.classes):
+        raise ModelError(f"{path}: the model predicts class index {top}, but its manifest names only "
+                         f"{len(manifest.classes)} classes; the manifest belongs to another model: re-export it")
 
 
 def load_verified_manifest(model_path: str | Path) -> ModelManifest:

@@ -79,6 +79,11 @@ class OnnxRuntimeBackend(ManifestBackend):
         if len(inp.shape) != 4 or inp.shape[1] != 3 or inp.type != "tensor(float)":
             raise ModelError(f"{self.path}: input {inp.name} is {inp.type} {inp.shape}, segrt feeds float "
                              "(N, 3, H, W); export the model with 'segrt export'")
+        fixed = [d for d in inp.shape[2:] if isinstance(d, int)]
+        if len(fixed) == 2 and tuple(fixed) != (m.preprocess.height, m.preprocess.width):
+            raise ModelError(f"{self.path}: the graph takes {fixed[1]}x{fixed[0]} input but its manifest says "
+                             f"{m.preprocess.width}x{m.preprocess.height}; the manifest belongs to another model: "
+                             "re-export it")
         if len(out.shape) != 3 or out.type != "tensor(uint8)":
             raise ModelError(f"{self.path}: output {out.name} is {out.type} {out.shape}, segrt expects a uint8 "
                              "(N, H, W) label map (argmax in the graph); export the model with 'segrt export'")

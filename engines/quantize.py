@@ -37,7 +37,7 @@ import onnx
 from segrt.engines.manifest import ModelManifest, load_verified_manifest
 from segrt.engines.sensitivity import QDQ_OPS, layer_sensitivity
 from segrt.errors import ModelError, SegrtError
-from segrt.files import sha256_file
+from segrt.files import atomic_output, check_paths, sha256_file
 
 TARGETS = ("onnxruntime", "tensorrt")
 # ONNX Runtime's CPU kernels have no FP16 ArgMax; onnxconverter-common's list blocks Resize,
@@ -283,8 +283,7 @@ def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[
     if precision == "int8" and calibration is None:
         raise SegrtError("INT8 needs calibration frames")
     output = Path(output) if output else default_output(model, precision, target)
-    if output.resolve() == model.resolve():
-        raise SegrtError(f"-o {output}: that is the input model; choose another output name")
+    check_paths({"MODEL": model}, {"--output": output})
     echo(f"scoring FP32 {model.name} …")
     reference = evaluate(model)
 
@@ -341,8 +340,8 @@ def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[
         gate.forced = not gate.passed
         manifest = dataclasses.replace(manifest, quantization={**manifest.quantization, "gate": gate.to_dict(),
                                                                "attempts": attempts})
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(candidate), str(output))
+        with atomic_output(output, "quantized model", parents=True) as tmp:
+            shutil.copyfile(candidate, tmp)
         manifest.save(output)
         return QuantizeResult(output, manifest, gate, exclusions, attempts)
     finally:

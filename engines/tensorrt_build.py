@@ -17,7 +17,7 @@ from typing import Any
 from segrt.engines.cuda_memory import gpu_info
 from segrt.engines.manifest import ModelManifest, load_verified_manifest, manifest_path
 from segrt.errors import ModelError, SegrtError
-from segrt.files import sha256_file
+from segrt.files import sha256_file, write_bytes_atomic
 
 DEFAULT_WORKSPACE_MB = 2048
 
@@ -136,14 +136,10 @@ def build_engine(onnx_path: str | Path, output: str | Path | None = None, worksp
         raise ModelError(f"{onnx_path}: TensorRT could not build an engine (see the log above); "
                          "try a larger --workspace or report the model")
     timing_cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp_cache = timing_cache.with_name(timing_cache.name + ".tmp")
-    tmp_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
-    tmp_cache.replace(timing_cache)
+    write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()), "timing cache")
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".partial")
-    tmp.write_bytes(bytes(serialized))
-    tmp.replace(output)
+    write_bytes_atomic(output, bytes(serialized), "engine")
     tensors = [("input", network.get_input(i)) for i in range(network.num_inputs)]
     tensors += [("output", network.get_output(i)) for i in range(network.num_outputs)]
     io = [{"name": t.name, "mode": mode, "shape": dims(t.shape), "dtype": str(t.dtype)} for mode, t in tensors]

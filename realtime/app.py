@@ -17,7 +17,7 @@ from segrt import envinfo
 from segrt.config import from_dict, load_config
 from segrt.engines.base import open_backend
 from segrt.errors import SegrtError
-from segrt.files import write_text_atomic
+from segrt.files import check_paths, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import run_loop
@@ -33,18 +33,22 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
             progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None) -> str:
     """Runs the loop; writes the report if asked; returns the end-of-run table."""
     overrides = overrides or {}
+    outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
+    files = [o for o in outputs if o not in ("null", "window")]
+    check_paths({"SOURCE": source_uri if Path(source_uri).exists() else None, "--model": model,
+                 "--config": config_path},
+                {"--output": files, "--report": report, "--frames-csv": frames_csv})
+    for flag, path in (("--report", report), ("--frames-csv", frames_csv)):
+        if path is not None and not is_special(path) and not Path(path).parent.is_dir():
+            raise SegrtError(f"{flag} {shown(path)}: folder {shown(Path(path).parent)} does not exist; create it "
+                             "first")
+        if path is not None and Path(path).is_dir():
+            raise SegrtError(f"{flag} {shown(path)} is a folder; give a file name")
     if config_path is not None:
         cfg = load_config(config_path, RunConfig, overrides)
     else:
         given = {k: v for k, v in overrides.items() if v is not None}
         cfg = from_dict(RunConfig, given, source="command-line options")
-    outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
-    for output in outputs:
-        if _same_file(output, source_uri):
-            raise SegrtError(f"--output {output} is the input video; choose another file name")
-    for flag, path in (("--report", report), ("--frames-csv", frames_csv)):
-        if path is not None and not Path(path).parent.is_dir():
-            raise SegrtError(f"{flag} {path}: folder {Path(path).parent} does not exist; create it first")
 
     with ExitStack() as stack:
         backend = stack.enter_context(open_backend(
@@ -59,6 +63,7 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
             height=cfg.camera_height, camera_fps=cfg.camera_fps))
         fps = source.fps or cfg.image_fps
         sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps)) for o in outputs]
+        file_sinks = list(zip(outputs, sinks, strict=True))
         if show:
             sinks.append(stack.enter_context(open_sink("window")))
         if serve:
@@ -94,7 +99,10 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         "capture_error": result.error,
         "stages": summary,
         "source": source_info,
-        "outputs": outputs, "serve": serve, "frames_csv": str(frames_csv) if frames_csv else None,
+        "outputs": [o for o, sink in file_sinks if (getattr(sink, "frames_whole", None) or 0) > 0
+                    or o in ("null", "window")],
+        "output_frames": {o: getattr(sink, "frames_whole", None) for o, sink in file_sinks},
+        "write_error": result.write_error, "serve": serve, "frames_csv": str(frames_csv) if frames_csv else None,
         "model": {"path": str(model), "name": m.name, "architecture": m.architecture,
                   "precision": m.precision, "sha256": m.model_sha256,
                   "input": [m.preprocess.width, m.preprocess.height]},
@@ -108,9 +116,16 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
     expected = source_info["frame_count"]
     truncated = (result.stopped_by == "end" and not source_info["live"] and not cfg.loop and expected
                  and result.captured < expected - max(2, expected // 100))
-    doc["truncated"] = bool(truncated)
+    doc["truncated"] = bool(truncated or result.write_error)
     if report is not None:
         write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
+    if result.write_error:
+        kept = ", ".join(f"{shown(o)} ({n or 0} frames)" for o, n in doc["output_frames"].items())
+        raise SegrtError(f"{result.write_error}; the run stopped after {result.frames_out} frames and no "
+                         f"incomplete output was kept ({kept})")
+    if result.frames_out == 0 and result.stopped_by == "end" and result.exception is None:
+        raise SegrtError(f"{shown(source_uri)}: the source gave no frames; nothing was written. Check that it "
+                         "plays (e.g. with ffplay) or re-copy it")
     if isinstance(result.exception, SegrtError):  # e.g. an unreadable image in a folder
         raise SegrtError(f"{result.exception} (after {result.frames_out} frames, which were written)")
     if result.exception is not None:
@@ -154,10 +169,3 @@ def _signals_stop():
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
-
-
-def _same_file(output: str, source: str) -> bool:
-    try:
-        return Path(output).resolve() == Path(source).resolve()
-    except OSError:
-        return False

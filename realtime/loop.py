@@ -14,7 +14,6 @@ statistics, frame age (capture → written) and, optionally, one CSV row per fra
 from __future__ import annotations
 
 import csv
-import os
 import queue
 import threading
 import time
@@ -26,6 +25,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from segrt.engines.manifest import check_labels
+from segrt.errors import WriteFailed
+from segrt.files import PendingOutput, write_error
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
 from segrt.realtime.overlay import Overlay
@@ -48,6 +50,7 @@ class LoopResult:
     error: str | None = None
     exception: BaseException | None = None
     captured: int = 0         # frames read off the source (read-ahead and dropped ones included)
+    write_error: str | None = None  # a sink could not write (full disk, …): the run stopped there
 
 
 @dataclass
@@ -59,26 +62,42 @@ class _Inferred:
 
 
 class _FrameLog:
-    """Per-frame CSV, written to a temporary name and renamed when the run ends."""
+    """Per-frame CSV, written to a temporary name and renamed when the run ends (in place for a
+    FIFO or /dev/stdout)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._file = None
         if path is not None:
-            self._tmp = path.with_name(path.name + ".partial")
-            self._file = open(self._tmp, "w", newline="")
+            self._pending = PendingOutput(path, "frame log")
+            try:
+                self._file = open(self._pending.tmp, "w", newline="")
+            except OSError as exc:
+                self._pending.discard()
+                raise write_error(path, "frame log", exc) from None
             self._writer = csv.writer(self._file)
             self._writer.writerow(CSV_FIELDS)
 
     def row(self, values: Sequence) -> None:
         if self._file is not None:
-            self._writer.writerow(values)
+            try:
+                self._writer.writerow(values)
+            except OSError as exc:
+                self._file = None
+                self._pending.discard()
+                raise WriteFailed(f"--frames-csv {self._pending.path}: cannot write ({exc.strerror}); check free "
+                                  "space") from None
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            os.replace(self._tmp, self.path)
-            self._file = None
+            try:
+                self._file.close()
+            except OSError as exc:
+                self._pending.discard()
+                raise write_error(self._pending.path, "frame log", exc) from None
+            finally:
+                self._file = None
+            self._pending.commit()
 
 
 def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int | None = None,
@@ -119,6 +138,7 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
                 taken[0] += 1
                 t0 = time.perf_counter()
                 labels = backend.infer(item.tensor[None])[0].copy()  # the backend reuses its output buffer
+                check_labels(labels, backend.manifest, getattr(backend, "path", backend.manifest.name))
                 _put(inferred, _Inferred(item, labels, item.prepare_s, time.perf_counter() - t0), stop)
         except BaseException as exc:  # noqa: BLE001  re-raised on the main thread
             worker_error.append(exc)
@@ -131,6 +151,7 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
                disable=None if progress is None else not progress)
     log = _FrameLog(frames_csv)
     frames_out, ages, stopped_by, prev_index = 0, [], "end", -1
+    write_error: str | None = None
     worker = threading.Thread(target=infer_worker, name="segrt-infer", daemon=True)
     capture.start()
     worker.start()
@@ -158,8 +179,12 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
                 out = overlay.compose(c.frame, color,
                                       hud_lines(timer, backend, capture.stats) if overlay.hud else ())
             with timer.stage("write"):
-                for sink in sinks:
-                    sink.write(out)
+                try:
+                    for sink in sinks:
+                        sink.write(out)
+                except WriteFailed as exc:
+                    stopped_by, write_error = "write_error", str(exc)
+                    break
             age = (time.perf_counter() - c.t_capture) * 1000.0
             ages.append(age)
             frames_out += 1
@@ -195,7 +220,8 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
     # a frame taken by inference but not written (a stop in between) does not count as in
     frames_in = min(taken[0], frames_out) if stopped_by in ("interrupt", "window") else taken[0]
     return LoopResult(frames_in, frames_out, timer, stopped_by, capture.stats.dropped, ages,
-                      capture.stats.outages, capture.stats.error, capture.stats.exception, capture.stats.captured)
+                      capture.stats.outages, capture.stats.error, capture.stats.exception, capture.stats.captured,
+                      write_error)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

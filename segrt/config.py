@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from segrt.errors import ConfigError
+from segrt.files import excerpt, read_user_text, shown
 
 T = TypeVar("T")
 
@@ -27,16 +28,7 @@ def load_config(path: str | Path, cls: type[T], overrides: dict[str, Any] | None
     replace keys of the file before validation.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the path") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+    raw = load_yaml(path, "config")
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(raw).__name__}")
@@ -44,14 +36,64 @@ def load_config(path: str | Path, cls: type[T], overrides: dict[str, Any] | None
     return from_dict(cls, raw, source=str(path))
 
 
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 32
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML without aliases (a few bytes of nested aliases expand to gigabytes) and without
+    duplicate keys (the later one would silently win)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*name) are not accepted in segrt "
+                              "files; write the value out")
+        if len(self.resolver_exact_paths) > MAX_YAML_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error follows
+                continue
+            if duplicate:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {excerpt(key)} appears twice; keep one")
+        return super().construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_yaml_map)
+
+
+def load_yaml(path: Path, what: str = "config") -> object:
+    """Parses a YAML file strictly: a regular UTF-8 file of at most 1 MiB, no aliases, no
+    duplicate keys, at most 32 levels deep; every error is one line naming the file."""
+    text = read_user_text(path, what, MAX_YAML_BYTES, ConfigError)
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+    except ConfigError as exc:
+        raise ConfigError(f"{shown(path)}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{shown(path)}:{where} is not valid YAML; fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{shown(path)}: nested too deeply; is it the right file?") from None
+
+
 def from_dict(cls: type[T], raw: dict[str, Any], source: str = "<config>", prefix: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, checking keys and types recursively."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(sorted(fields))}"
+            f"{source}: unknown key {excerpt(prefix + str(unknown[0]))}; valid keys: {', '.join(sorted(fields))}"
         )
     values = {}
     for name, field in fields.items():
@@ -105,7 +147,7 @@ def _check(tp: Any, value: Any, source: str, key: str) -> Any:
             if isinstance(value, bool):  # YAML 1.1 reads on/off/yes/no as booleans
                 hint = " (YAML read on/off/yes/no as a boolean: quote the value)"
             raise ConfigError(
-                f"{source}: key '{key}': expected one of {', '.join(map(repr, args))}, got {value!r}{hint}"
+                f"{source}: key '{key}': expected one of {', '.join(map(repr, args))}, got {excerpt(value)}{hint}"
             )
         return value
     if tp is float:
@@ -121,5 +163,5 @@ def _check(tp: Any, value: Any, source: str, key: str) -> Any:
 
 def _fail(source: str, key: str, expected: str, value: Any) -> typing.NoReturn:
     raise ConfigError(
-        f"{source}: key '{key}': expected {expected}, got {type(value).__name__} {value!r}"
+        f"{source}: key '{key}': expected {expected}, got {type(value).__name__} {excerpt(value)}"
     )

@@ -13,6 +13,10 @@ class DataError(SegrtError):
     """A dataset, video or image is missing, unreadable or not what it should be."""
 
 
+class WriteFailed(DataError):
+    """An output could not be written whole (full disk, a vanished folder, …)."""
+
+
 class ModelError(SegrtError):
     """A model file or its manifest is missing, corrupt or does not match."""
 

@@ -1,9 +1,36 @@
-"""File helpers shared by the runtime, training and dataset code (torch-free)."""
+"""The one write path for everything segrt writes, and the checks of outputs against inputs
+(torch-free; used by the runtime, export, quantization, training and dataset code).
+
+Every file or folder segrt writes goes through :func:`atomic_output`: the content is written
+under a unique hidden name in the target folder (``.NAME.segrt-tmp-PID-TOKEN.SUFFIX``, a name
+no user file has), flushed to disk, and renamed over the target only when complete. On an
+error, an exception or a signal (SIGTERM and SIGHUP end the command through ``SystemExit``,
+see :func:`install_signal_cleanup`) the temporary is removed and the target is untouched.
+Special files (a FIFO, a character device, ``/dev/stdout``) are written in place, never
+replaced by a regular file.
+
+Before any work, commands call :func:`check_paths` with every input and output path: an
+output that is an input (the same file by any name, sidecar manifests included), or two
+outputs that are one file, is a one-line error and nothing is written.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import secrets
+import shutil
+import signal
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+
+from segrt.errors import SegrtError
+
+TEMP_TAG = ".segrt-tmp-"
+_LIVE: set[Path] = set()  # temporaries being written; removed by the signal handler and at exit
+_STREAMS = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -15,26 +42,291 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def write_text_atomic(path: str | Path, text: str, what: str = "file") -> Path:
-    """Writes ``text`` to ``path`` through a temporary name and a rename, so readers never see
-    half a file and an earlier version survives a failed write. A path that is not a regular
-    file (a pipe, /dev/stdout) is written directly. Failures become one-line errors."""
-    import os
-
-    from segrt.errors import SegrtError
-
-    path = Path(path)
-    direct = path.exists() and not path.is_file()
-    target = path if direct else path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def is_special(path: str | Path) -> bool:
+    """True for paths that must be written in place: FIFOs, devices, sockets, /dev/stdout."""
+    if str(path).startswith(_STREAMS):
+        return True
     try:
-        with open(target, "w") as f:
-            f.write(text)
-            f.flush()
-        if not direct:
-            os.replace(target, path)
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def temp_path(path: Path) -> Path:
+    """A fresh hidden name beside ``path`` that keeps its suffix (writers pick formats by it)."""
+    return path.with_name(f".{path.stem}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def write_error(path: Path, what: str, exc: OSError) -> SegrtError:
+    return SegrtError(f"{shown(path)}: cannot write the {what} ({exc.strerror or exc}); check free space, "
+                      "permissions and that the folder exists")
+
+
+class PendingOutput:
+    """One output being written: ``tmp`` is where to write (``path`` itself for a special
+    file); :meth:`commit` flushes it and renames it over ``path``, :meth:`discard` removes it.
+    ``directory``: the content is a folder (frames, a dataset), renamed into place whole; the
+    target must not exist or be empty."""
+
+    def __init__(self, path: str | Path, what: str = "file", directory: bool = False,
+                 parents: bool = False) -> None:
+        self.path, self.what, self.directory = Path(path), what, directory
+        self.special = not directory and is_special(self.path)
+        self.tmp = self.path if self.special else temp_path(self.path)
+        self._made: list[Path] = []  # parent folders made here; removed again if left empty
+        if parents and not self.special:
+            missing = [d for d in [self.path.parent, *self.path.parent.parents] if not d.exists()]
+            for d in reversed(missing):
+                try:
+                    d.mkdir()
+                except OSError as exc:
+                    self._remove_made()
+                    raise write_error(self.path, what, exc) from None
+                self._made.append(d)
+        if not self.special:
+            _LIVE.add(self.tmp)
+            if directory:
+                try:
+                    self.tmp.mkdir()
+                except OSError as exc:
+                    _LIVE.discard(self.tmp)
+                    self._remove_made()
+                    raise write_error(self.path, what, exc) from None
+
+    def commit(self) -> Path:
+        if self.special:
+            return self.path
+        try:
+            if not self.tmp.exists():
+                raise SegrtError(f"{shown(self.path)}: the {self.what} was not written (the writer produced "
+                                 "no file)")
+            _fsync(self.tmp)
+            if self.directory and self.path.is_dir() and not any(self.path.iterdir()):
+                self.path.rmdir()
+            os.replace(self.tmp, self.path)
+            _fsync(self.path.parent)
+        except OSError as exc:
+            self.discard()
+            raise write_error(self.path, self.what, exc) from None
+        except BaseException:
+            self.discard()
+            raise
+        _LIVE.discard(self.tmp)
+        return self.path
+
+    def discard(self) -> None:
+        if not self.special:
+            remove_path(self.tmp)
+            _LIVE.discard(self.tmp)
+        self._remove_made()
+
+    def _remove_made(self) -> None:
+        for d in reversed(self._made):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only if still empty
+        self._made = []
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, what: str = "file", directory: bool = False,
+                  parents: bool = False) -> Iterator[Path]:
+    """Yields the path to write ``path``'s content to; renames it over ``path`` when the block
+    ends normally, removes it otherwise (see :class:`PendingOutput`; ``parents`` makes missing
+    folders, removed again on failure)."""
+    pending = PendingOutput(path, what, directory, parents)
+    try:
+        yield pending.tmp
     except OSError as exc:
-        if not direct:
-            Path(target).unlink(missing_ok=True)
-        raise SegrtError(f"{path}: cannot write the {what} ({exc.strerror or exc}); check free space, "
-                         "permissions and that the folder exists") from None
-    return path
+        pending.discard()
+        raise write_error(pending.path, what, exc) from None
+    except BaseException:
+        pending.discard()
+        raise
+    pending.commit()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, what: str = "file") -> Path:
+    """Writes ``data`` to ``path`` through :func:`atomic_output`."""
+    with atomic_output(path, what) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str, what: str = "file") -> Path:
+    """Writes ``text`` (UTF-8) to ``path`` through :func:`atomic_output`."""
+    return write_bytes_atomic(path, text.encode(), what)
+
+
+def write_image(path: str | Path, image, what: str = "image") -> Path:
+    """Writes a BGR uint8 image (format by suffix) through :func:`atomic_output`."""
+    import cv2
+
+    with atomic_output(path, what) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise SegrtError(f"{shown(path)}: cannot write the {what}; check the suffix (.png, .jpg), free space "
+                             "and permissions")
+    return Path(path)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Saves a matplotlib figure (format by suffix) through :func:`atomic_output`."""
+    with atomic_output(path, "plot") as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    return Path(path)
+
+
+def _fsync(path: Path) -> None:
+    paths = [path] if not path.is_dir() else [path, *(p for p in path.rglob("*") if p.is_file())]
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:  # directories on some filesystems cannot be fsynced
+            pass
+        finally:
+            os.close(fd)
+
+
+def remove_path(path: Path) -> None:
+    """Removes a file or folder tree if it exists (cleanup; never raises)."""
+    with contextlib.suppress(OSError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def cleanup_temporaries() -> None:
+    for tmp in list(_LIVE):
+        remove_path(tmp)
+        _LIVE.discard(tmp)
+
+
+def install_signal_cleanup() -> None:
+    """SIGTERM and SIGHUP end the command with ``SystemExit(128 + signal)``, so every open
+    :func:`atomic_output` removes its temporary on the way out (``segrt run`` replaces the
+    SIGTERM handler while its loop runs, to stop after the frame in hand)."""
+    import atexit
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            signal.signal(sig, handler)
+    atexit.register(cleanup_temporaries)
+
+
+def shown(path: str | Path, limit: int = 120) -> str:
+    """A path as error messages show it: control characters escaped, long names shortened."""
+    text = str(path).encode("unicode_escape", "backslashreplace").decode("ascii") \
+        if any(ord(c) < 32 or c == "\x7f" for c in str(path)) else str(path)
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-limit // 2:]
+
+
+def read_user_text(path: str | Path, what: str, limit: int = 1 << 20, error: type[SegrtError] = SegrtError) -> str:
+    """The text of a small file the user gave (a config, a manifest): refused with a one-line
+    error when it is missing, not a regular file (``/dev/zero``, a FIFO), over ``limit``
+    bytes, or not UTF-8."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError) as exc:
+        raise error(f"{shown(path)}: cannot read the {what} ({getattr(exc, 'strerror', None) or exc}); check the "
+                    "path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{shown(path)}: the {what} must be a regular file, not a device, pipe or folder")
+    if st.st_size > limit:
+        raise error(f"{shown(path)}: the {what} is {st.st_size} bytes, over the {limit}-byte limit; is it the "
+                    "right file?")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{shown(path)}: cannot read the {what} ({exc.strerror}); check permissions") from None
+    if len(data) > limit:
+        raise error(f"{shown(path)}: the {what} is over the {limit}-byte limit; is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{shown(path)}: the {what} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about user values."""
+    text = repr(value)
+    return one_line(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def one_line(message: str, limit: int = 600) -> str:
+    """An error message as one bounded line: newlines escaped, the middle of a long one cut."""
+    text = message.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 100] + " … " + text[-97:]
+
+
+def sidecars(path: Path) -> list[Path]:
+    """Files a model path brings along: its manifest (``model.onnx`` → ``model.json``)."""
+    if path.suffix.lower() in (".onnx", ".engine", ".plan"):
+        from segrt.engines.manifest import manifest_path
+
+        return [manifest_path(path)]
+    return []
+
+
+def _identity(path: Path) -> tuple:
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", real)
+
+
+def _expand(paths: Mapping[str, str | Path | None | Iterable[str | Path]]) -> list[tuple[str, Path]]:
+    out = []
+    for label, value in paths.items():
+        values = [value] if isinstance(value, str | Path) or value is None else list(value)
+        for v in values:
+            if v is None:
+                continue
+            if str(v) == "":
+                raise SegrtError(f"{label}: empty path; give a file name")
+            p = Path(v)
+            out.append((label, p))
+            out.extend((f"{label} (manifest of {shown(p)})", s) for s in sidecars(p))
+    return out
+
+
+def check_paths(inputs: Mapping[str, str | Path | None | Iterable[str | Path]],
+                outputs: Mapping[str, str | Path | None | Iterable[str | Path]]) -> None:
+    """One-line error, before anything is written, if an output is an input (same file by any
+    name, or inside an input folder), two outputs are the same file, or an output path is
+    empty. Labels name the argument (``--report``, ``SOURCE``); sidecar manifests of model
+    paths (``.onnx``, ``.engine``) are checked as well."""
+    ins = _expand(inputs)
+    outs = _expand(outputs)
+    in_ids = {_identity(p): (label, p) for label, p in ins}
+    in_dirs = [(label, os.path.realpath(p)) for label, p in ins if p.is_dir()]
+    seen: dict[tuple, tuple[str, Path]] = {}
+    for label, p in outs:
+        if is_special(p):
+            continue
+        ident = _identity(p)
+        if ident in in_ids:
+            other, q = in_ids[ident]
+            raise SegrtError(f"{label} {shown(p)} is the input {other} {shown(q)}; writing it would destroy "
+                             "the input: choose another output name")
+        real = os.path.realpath(p)
+        for other, folder in in_dirs:
+            if real.startswith(folder.rstrip(os.sep) + os.sep):
+                raise SegrtError(f"{label} {shown(p)} is inside the input folder {other} {shown(folder)}; "
+                                 "write it somewhere else")
+        if ident in seen:
+            other, q = seen[ident]
+            raise SegrtError(f"{label} {shown(p)} and {other} {shown(q)} are the same file; give each output "
+                             "its own name")
+        seen[ident] = (label, p)

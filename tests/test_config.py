@@ -73,7 +73,7 @@ def test_model_args_mapping_is_typed(tmp_path):
 
 
 def test_missing_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="cannot read the config"):
         load_config(tmp_path / "nope.yaml", Outer)
 
 

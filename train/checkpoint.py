@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -16,9 +15,10 @@ FORMAT = "segrt-checkpoint/1"
 
 def save(path: Path, payload: dict) -> None:
     """Write atomically: a crash mid-write never leaves a truncated ``best.pt``."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    from segrt.files import atomic_output
+
+    with atomic_output(path, "checkpoint") as tmp:
+        torch.save({"format": FORMAT, **payload}, tmp)
 
 
 def read_torch_file(path: str | Path, what: str, fix: str, weights_only: bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,9 +61,13 @@ class TrainConfig:
         return self.crop_width or self.input_width, self.crop_height or self.input_height
 
     def __post_init__(self) -> None:
-        for name in ("input_width", "input_height", "epochs", "batch_size", "eval_every"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"key '{name}' must be positive, got {getattr(self, name)}")
+        limits = {"input_width": (32, 8192), "input_height": (32, 8192), "epochs": (1, 100_000),
+                  "batch_size": (1, 4096), "eval_every": (1, 100_000), "warmup_epochs": (0, 100_000),
+                  "threads": (0, 1024), "seed": (0, 2**32 - 1)}
+        for name, (lo, hi) in limits.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"key '{name}' must be in [{lo}, {hi}], got {value}")
         if self.input_width % 32 or self.input_height % 32:
             raise ValueError(
                 f"input size {self.input_width}x{self.input_height} must be a multiple of 32 "
@@ -72,12 +77,13 @@ class TrainConfig:
             if crop < 0 or crop > full or crop % 32:
                 raise ValueError(f"key '{name}' must be 0 (= input size) or a multiple of 32 up to {full}, "
                                  f"got {crop}")
-        if self.aux_weight < 0:
-            raise ValueError(f"key 'aux_weight' must be >= 0, got {self.aux_weight}")
-        if not 0 < self.encoder_lr_mult <= 10:
-            raise ValueError(f"key 'encoder_lr_mult' must be in (0, 10], got {self.encoder_lr_mult}")
-        if self.lr <= 0:
-            raise ValueError(f"key 'lr' must be positive, got {self.lr}")
+        ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
+                  "encoder_lr_mult": (0.0, 10.0, False)}
+        for name, (lo, hi, closed) in ranges.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):
+                raise ValueError(f"key '{name}' must be a number in {'[' if closed else '('}{lo:g}, {hi:g}], "
+                                 f"got {value}")
         lo, hi = self.scale_range
-        if not 0 < lo <= hi:
-            raise ValueError(f"key 'scale_range' must be 0 < low <= high, got {self.scale_range}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.05 <= lo <= hi <= 8):
+            raise ValueError(f"key 'scale_range' must be 0.05 <= low <= high <= 8, got {list(self.scale_range)}")

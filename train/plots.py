@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segrt.files import save_figure, write_image
+
 
 def _pyplot():
     import matplotlib
@@ -32,7 +34,7 @@ def training_curves(metrics_csv: Path, out: Path) -> Path:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save_figure(fig, out, 100)
     plt.close(fig)
     return out
 
@@ -53,7 +55,7 @@ def confusion_matrix(mat: np.ndarray, classes: Sequence[str], out: Path) -> Path
                 ax.text(j, i, f"{norm[i, j]:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if norm[i, j] > 50 else "black")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save_figure(fig, out, 100)
     plt.close(fig)
     return out
 
@@ -73,6 +75,4 @@ def prediction_grid(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], 
     header = np.full((26, 3 * width, 3), 32, np.uint8)
     for i, title in enumerate(("frame", "ground truth", "prediction")):
         cv2.putText(header, title, (i * width + 8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (240, 240, 240), 1, cv2.LINE_AA)
-    if not cv2.imwrite(str(out), np.vstack([header, *rows])):
-        raise OSError(f"{out}: cannot write image")
-    return out
+    return write_image(out, np.vstack([header, *rows]), "prediction grid")

@@ -6,7 +6,6 @@ import contextlib
 import csv
 import dataclasses
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from segrt.datasets import open_dataset
 from segrt.errors import ConfigError, SegrtError
+from segrt.files import atomic_output, shown
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
 from segrt.train import checkpoint, distributed, plots
@@ -136,29 +136,43 @@ def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int) -> to
     return torch.from_numpy(enet_weights(train_set.class_frequencies(num_classes)))
 
 
+RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "curves.png", "confusion.png", "predictions.png")
+
+
 def fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None = None,
-        stop_after: int | None = None) -> dict | None:
+        stop_after: int | None = None, overwrite: bool = False) -> dict | None:
     """Train ``cfg.model`` on ``cfg.dataset``'s train split, evaluate on val; writes into ``out_dir``:
     ``last.pt``, ``best.pt`` (by val mIoU), ``metrics.csv`` and, at the end, ``curves.png``,
     ``confusion.png`` and ``predictions.png`` (of ``best.pt``). Returns the best metrics.
 
     ``resume`` continues exactly (weights, optimiser, schedule, random state) from a
-    ``last.pt``; ``stop_after`` ends after that epoch while keeping the schedule of
-    ``cfg.epochs``, for time-boxed sessions that resume later. ``data_root=None`` uses the
-    dataset's default location (see :func:`segrt.datasets.open_dataset`). Under torchrun only rank 0
-    evaluates and writes; the other ranks return None.
+    ``last.pt``; a folder that already holds a run needs ``resume`` or ``overwrite`` (which
+    removes that run's files once everything else has been checked). ``stop_after`` ends after
+    that epoch while keeping the schedule of ``cfg.epochs``, for time-boxed sessions that
+    resume later. ``data_root=None`` uses the dataset's default location (see
+    :func:`segrt.datasets.open_dataset`). Under torchrun only rank 0 evaluates and writes; the
+    other ranks return None.
     """
     ddp = distributed.setup()
     try:
-        return _fit(cfg, data_root, out_dir, resume, stop_after, ddp)
+        return _fit(cfg, data_root, out_dir, resume, stop_after, ddp, overwrite)
     finally:
         distributed.teardown(ddp)
 
 
+def _check_out_dir(out_dir: Path, resume: Path | None, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SegrtError(f"--out {shown(out_dir)}: exists and is not a folder; name a folder for the run")
+    held = [n for n in RUN_FILES if (out_dir / n).exists()]
+    if held and resume is None and not overwrite:
+        raise SegrtError(f"--out {shown(out_dir)} already holds a training run ({', '.join(held)}); continue it with "
+                         f"--resume {shown(out_dir / 'last.pt')}, replace it with --overwrite, or pick a new --out")
+
+
 def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None, stop_after: int | None,
-         ddp: distributed.Dist) -> dict | None:
+         ddp: distributed.Dist, overwrite: bool = False) -> dict | None:
+    _check_out_dir(out_dir, resume, overwrite)
     device, amp_dtype = resolve_device(cfg, ddp.local_rank)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
@@ -178,6 +192,9 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,
                                          sampler=sampler, drop_last=True, num_workers=0,
                                          pin_memory=device.type == "cuda")
+    if len(loader) == 0:
+        raise ConfigError(f"key 'batch_size': {cfg.batch_size} is more than the {len(train_set)} training frames "
+                          f"(per process); use batch_size <= {len(train_set)}")
     weights = class_weights(cfg, train_set, len(classes))
     loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), ignore)
 
@@ -200,6 +217,16 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     start, best = 1, {"miou": -math.inf}
     if resume is not None:
         state = checkpoint.load(resume)
+        if state.get("model") != cfg.model or dict(state.get("model_args", {})) != dict(cfg.model_args):
+            raise ConfigError(f"--resume {shown(resume)} holds {state.get('model')} {state.get('model_args')}, not "
+                              f"{cfg.model} {dict(cfg.model_args)}; resume with the config it was trained with")
+        missing = [k for k in ("optimizer", "scheduler", "torch_rng", "numpy_rng", "epoch", "best") if k not in state]
+        if missing:
+            raise ConfigError(f"--resume {shown(resume)} is not a last.pt (no {missing[0]}: a best.pt or shipped "
+                              "checkpoint); resume from the run's last.pt, or start from it with init_from:")
+        if (cfg.aux_weight > 0) != ("aux_head" in state):
+            raise ConfigError(f"--resume {shown(resume)} was trained with{'out' if 'aux_head' not in state else ''} "
+                              "an auxiliary head; keep aux_weight as it was")
         model.load_state_dict(state["state_dict"])
         if cfg.aux_weight > 0:
             trained.head.load_state_dict(state["aux_head"])
@@ -215,16 +242,21 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
             "torch_version": torch.__version__, "device": str(device)}
     log_file, log = None, None
     if ddp.main:  # one writer: checkpoints, log and plots come from rank 0 only
+        if overwrite and resume is None:  # everything was checked: the old run goes now
+            for name in RUN_FILES:
+                (out_dir / name).unlink(missing_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SegrtError(f"--out {shown(out_dir)}: cannot create the folder ({exc.strerror})") from None
         log_path = out_dir / "metrics.csv"
         new_log = not log_path.exists() or resume is None
         if not new_log:  # a run killed after logging an epoch but before saving it logs it again
             with open(log_path, newline="") as f:
                 rows = list(csv.reader(f))
             kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < start]
-            tmp = log_path.with_name(log_path.name + ".tmp")
-            with open(tmp, "w", newline="") as f:
+            with atomic_output(log_path, "training log") as tmp, open(tmp, "w", newline="") as f:
                 csv.writer(f).writerows(kept)
-            os.replace(tmp, log_path)
         log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
         log = csv.writer(log_file)
         if new_log:
@@ -256,8 +288,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                 "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
                 "world_size": ddp.world, **({"metrics": metrics} if metrics else {}),
                 **({"aux_head": trained.head.state_dict()} if cfg.aux_weight > 0 else {})})
-            shown = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
-            tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{shown} ({seconds:.0f}s)")
+            val_text = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
+            tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{val_text} ({seconds:.0f}s)")
     finally:
         if log_file is not None:
             log_file.close()

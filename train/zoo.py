@@ -71,7 +71,8 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     if not (run / "best.pt").exists():
         if not train:
             raise SegrtError(f"{run / 'best.pt'}: not trained yet; run without --no-train")
-        fit(cfg, data_root, run)
+        last = run / "last.pt"  # a run killed part-way continues; other leftovers are replaced
+        fit(cfg, data_root, run, resume=last if last.exists() else None, overwrite=not last.exists())
     shipped = checkpoint.slim(run / f"{cfg.ship}.pt", zoo_dir / f"{name}.pt")
     onnx_path = run / f"{name}.onnx"
     export_onnx(shipped, onnx_path, name=name)

@@ -1,4 +1,9 @@
-"""A folder of numbered JPEG (or PNG) frames: frame_000001.jpg, …"""
+"""A folder of numbered JPEG (or PNG) frames: frame_000001.jpg, …
+
+The frames go to a hidden temporary folder beside the target, renamed to the target when the
+run ends with every frame written; the target must be new or empty, so no frame of an earlier
+run (or any other file) is ever overwritten.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segrt.errors import DataError
+from segrt.errors import DataError, WriteFailed
+from segrt.files import PendingOutput, shown
 
 
 class ImageFolderSink:
@@ -17,21 +23,38 @@ class ImageFolderSink:
         if image_format not in ("jpg", "png"):
             raise DataError(f"image format must be jpg or png, got {image_format!r}")
         self.folder = Path(str(target))
+        if self.folder.exists() and not self.folder.is_dir():
+            raise DataError(f"--output {shown(target)}: exists and is not a folder; name a new folder")
+        if self.folder.is_dir() and any(self.folder.iterdir()):
+            raise DataError(f"--output {shown(target)}: folder exists and is not empty; name a new folder "
+                            "(segrt never writes over files it did not make)")
+        if not self.folder.parent.is_dir():
+            raise DataError(f"--output {shown(target)}: folder {shown(self.folder.parent)} does not exist; "
+                            "create it first")
         self.image_format = image_format
         self.frames_written = 0
+        self.frames_whole: int | None = None
+        self.error: str | None = None
+        self._pending: PendingOutput | None = None
 
     def __enter__(self) -> "ImageFolderSink":
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DataError(f"--output {self.folder}: cannot create folder ({exc.strerror})") from None
+        self._pending = PendingOutput(self.folder, "frame folder", directory=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        assert self._pending is not None
+        if self.error is not None or exc[0] is not None:
+            self.frames_whole = 0
+            self._pending.discard()
+            return
+        self.frames_whole = self.frames_written
+        self._pending.commit()
 
     def write(self, frame: np.ndarray) -> None:
-        path = self.folder / f"frame_{self.frames_written + 1:06d}.{self.image_format}"
+        assert self._pending is not None
+        path = self._pending.tmp / f"frame_{self.frames_written + 1:06d}.{self.image_format}"
         if not cv2.imwrite(str(path), frame):
-            raise DataError(f"{path}: cannot write image; check the folder is writable and the disk is not full")
+            self.error = "cannot write an image"
+            raise WriteFailed(f"--output {shown(self.folder)}: cannot write frame {self.frames_written + 1}; check "
+                              "the folder is writable and the disk is not full")
         self.frames_written += 1

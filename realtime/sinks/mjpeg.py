@@ -60,7 +60,7 @@ setInterval(poll, 1000); poll();
 def parse_address(value: str) -> tuple[str, int]:
     """'HOST:PORT', ':PORT' or 'PORT' → (host, port); an empty host listens on all interfaces."""
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise SegrtError(f"--serve {value!r}: expected HOST:PORT such as 0.0.0.0:8080 or 127.0.0.1:8080")
     return host or "0.0.0.0", int(port)
 

@@ -1,8 +1,10 @@
-"""Video files through OpenCV's VideoWriter, written atomically.
+"""Video files through OpenCV's VideoWriter, written atomically and checked.
 
-Frames go to ``NAME.partial.mp4`` and the file is renamed to ``NAME.mp4`` when the writer
-closes, on success and on Ctrl-C alike, so an earlier video of the same name is never
-replaced by a truncated one while a run is in progress.
+Frames go to a hidden temporary beside ``NAME.mp4`` (see :mod:`segrt.files`), renamed to
+``NAME.mp4`` when the writer closes and the file reads back with every frame written, so an
+earlier video of the same name is never replaced by a truncated one. OpenCV's writer reports
+no errors, so the sink watches the file grow while it writes (a full disk stops a run within
+a few frames, exit 2) and reads the finished file back before it takes the final name.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segrt.errors import DataError
+from segrt.errors import DataError, WriteFailed
+from segrt.files import PendingOutput, shown
 
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}  # codecs every OpenCV wheel can write
+CHECK_EVERY = 16  # frames between checks that the file still grows
+MIN_FREE = 1 << 20  # bytes; less free space than this stops the run as a write failure
 
 
 class VideoSink:
@@ -24,25 +29,35 @@ class VideoSink:
     def __init__(self, target: str | None, fps: float = 25.0, **_: object) -> None:
         path = Path(str(target))
         if path.suffix.lower() not in FOURCC:
-            raise DataError(f"--output {path}: video suffix must be one of {', '.join(FOURCC)} "
+            raise DataError(f"--output {shown(path)}: video suffix must be one of {', '.join(FOURCC)} "
                             "(or end with / for a folder of images)")
         if not path.parent.is_dir():
-            raise DataError(f"--output {path}: folder {path.parent} does not exist; create it first")
+            raise DataError(f"--output {shown(path)}: folder {shown(path.parent)} does not exist; create it first")
+        if path.is_dir():
+            raise DataError(f"--output {shown(path)} is a folder; end it with / for a folder of images")
         self.path = path
-        self.partial = path.with_name(f"{path.stem}.partial{path.suffix}")
         self.fps = fps
         self.frames_written = 0
+        self.frames_whole: int | None = None  # after close: frames the file reads back with
         self._writer: cv2.VideoWriter | None = None
+        self._pending: PendingOutput | None = None
+        self._last_size = -1
+        self.error: str | None = None  # set when the file could not be written whole
 
     def __enter__(self) -> "VideoSink":
         return self
 
     def _open(self, width: int, height: int) -> None:
+        self._pending = PendingOutput(self.path, "video")
+        if self._pending.special:
+            raise DataError(f"--output {shown(self.path)}: a video needs a regular file (MP4 and AVI are not "
+                            "streamable); write to a file")
         fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
-        self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (width, height))
+        self._writer = cv2.VideoWriter(str(self._pending.tmp), fourcc, self.fps, (width, height))
         if not self._writer.isOpened():
-            raise DataError(f"--output {self.path}: OpenCV cannot write this video; check the "
-                            "folder is writable and the disk is not full")
+            self._pending.discard()
+            raise WriteFailed(f"--output {shown(self.path)}: OpenCV cannot write this video; check the "
+                              "folder is writable and the disk is not full")
 
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
@@ -52,13 +67,47 @@ class VideoSink:
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(frame)
         self.frames_written += 1
+        if self.frames_written % CHECK_EVERY == 0:
+            self._check_growing()
+
+    def _check_growing(self) -> None:
+        assert self._pending is not None
+        try:
+            size = self._pending.tmp.stat().st_size
+            st = os.statvfs(self._pending.tmp.parent)
+            free = st.f_bavail * st.f_frsize
+        except OSError as exc:
+            self.error = f"vanished ({exc.strerror})"
+            raise WriteFailed(f"--output {shown(self.path)}: the video being written {self.error}") from None
+        if size <= self._last_size or free < MIN_FREE:
+            self.error = "disk full"
+            raise WriteFailed(f"--output {shown(self.path)}: cannot write the video: the disk is full "
+                              f"({free // 1024} KiB free); free space or write elsewhere")
+        self._last_size = size
 
     def __exit__(self, *exc: object) -> None:
         if self._writer is None:
             return
         self._writer.release()
         self._writer = None
-        if self.frames_written:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+        assert self._pending is not None
+        self.frames_whole = readable_frames(self._pending.tmp) if self.error is None else 0
+        if self.error is None and self.frames_whole < self.frames_written:
+            self.error = (f"the finished file reads back with {self.frames_whole} of its {self.frames_written} "
+                          "frames (disk full or failing)")
+        if self.error is not None or not self.frames_written:
+            self.frames_whole = 0
+            self._pending.discard()  # never an incomplete video under the final name
+            return
+        self._pending.commit()
+
+
+def readable_frames(path: Path) -> int:
+    """Frames a finished video file declares and OpenCV can open (0 when it does not open)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return 0
+        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        cap.release()

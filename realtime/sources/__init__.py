@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
+import stat
 from typing import Protocol
 
 import numpy as np
 
 from segrt.errors import DataError
+from segrt.files import shown
 from segrt.registry import Registry
 
 
@@ -45,7 +47,19 @@ USAGE = ("a source is a video file or stream URL, an image folder, camvid:SPLIT[
 
 
 def parse_source(uri: str) -> tuple[str, str]:
-    """URI → (kind, argument); explicit ``kind:arg`` or inferred from what the path is."""
+    """URI → (kind, argument); explicit ``kind:arg`` or inferred from what the path is. An
+    existing file or folder is always a file or folder source, whatever characters its name
+    has (``wow!.mp4``, ``dashcam:2024.mp4``); URLs, pipelines and cameras only otherwise."""
+    if not uri:
+        raise DataError(f"SOURCE: empty; {USAGE}")
+    try:
+        mode = os.stat(uri).st_mode
+    except (OSError, ValueError):  # missing, a name too long or with a NUL: not a path
+        mode = 0
+    if stat.S_ISDIR(mode):
+        return "folder", uri
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+        return "file", uri
     if "://" in uri or "!" in uri:  # a stream URL or a GStreamer pipeline
         return "file", uri
     m = re.fullmatch(r"([a-z]+):(.*)", uri)
@@ -54,12 +68,7 @@ def parse_source(uri: str) -> tuple[str, str]:
         return m.group(1), m.group(2)
     if uri.isdigit() or re.fullmatch(r"/dev/video\d+", uri):
         return "webcam", uri
-    path = Path(uri)
-    if path.is_dir():
-        return "folder", uri
-    if path.is_file():
-        return "file", uri
-    raise DataError(f"source '{uri}': no such file or folder; {USAGE}")
+    raise DataError(f"source '{shown(uri)}': no such file or folder; {USAGE}")
 
 
 def open_source(uri: str, **options) -> Source:

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 
 from segrt.errors import DataError
+from segrt.files import shown
+from segrt.images import check_size
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 TIMEOUT_MS = 5000
@@ -76,7 +78,13 @@ class VideoSource:
         self._cap = self._open_capture()
         if not self._cap.isOpened():
             self._cap.release()
-            raise DataError(f"{self.uri}: cannot open as {self._what()}")
+            raise DataError(f"{shown(self.uri)}: cannot open as {self._what()}")
+        width, height = (int(self._cap.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            check_size(width, height, shown(self.uri))  # from the container header, before decoding
+        except DataError:
+            self._cap.release()
+            raise
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and fps > 0 else None
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from segrt.errors import DataError
+from segrt.images import read_image
 
 CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
            "Fence", "Car", "Pedestrian", "Bicyclist")
@@ -101,7 +102,7 @@ class CamVid:
         sample = self.samples[i]
         if sample.label is None:
             raise DataError(f"{sample.image}: no label map in {self.root / (self.split + 'annot')}")
-        label = cv2.imread(str(sample.label), cv2.IMREAD_UNCHANGED)
+        label = read_image(sample.label, cv2.IMREAD_UNCHANGED)
         if label is None or label.ndim != 2:
             raise DataError(f"{sample.label}: not a single-channel label PNG; re-fetch the dataset")
         return check_label(label, sample.label, len(CLASSES), VOID)
@@ -125,13 +126,6 @@ def check_pair(image: np.ndarray, label: np.ndarray, label_path: Path) -> tuple[
         raise DataError(f"{label_path}: label map is {label.shape[1]}x{label.shape[0]} but its image is "
                         f"{image.shape[1]}x{image.shape[0]}; labels must be pixel-aligned with their images")
     return image, label
-
-
-def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"{path}: cannot be read as an image; the file is missing or corrupt")
-    return image
 
 
 def palette_array(with_void: bool = True) -> np.ndarray:

