@@ -116,12 +116,15 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
     expected = source_info["frame_count"]
     truncated = (result.stopped_by == "end" and not source_info["live"] and not cfg.loop and expected
                  and result.captured < expected - max(2, expected // 100))
-    doc["truncated"] = bool(truncated or result.write_error)
+    write_error = result.write_error or next(  # a sink that found its file incomplete on closing
+        (f"--output {shown(o)}: {sink.error}" for o, sink in file_sinks if getattr(sink, "error", None)), None)
+    doc["write_error"] = write_error
+    doc["truncated"] = bool(truncated or write_error)
     if report is not None:
         write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
-    if result.write_error:
+    if write_error:
         kept = ", ".join(f"{shown(o)} ({n or 0} frames)" for o, n in doc["output_frames"].items())
-        raise SegrtError(f"{result.write_error}; the run stopped after {result.frames_out} frames and no "
+        raise SegrtError(f"{write_error}; the run stopped after {result.frames_out} frames and no "
                          f"incomplete output was kept ({kept})")
     if result.frames_out == 0 and result.stopped_by == "end" and result.exception is None:
         raise SegrtError(f"{shown(source_uri)}: the source gave no frames; nothing was written. Check that it "

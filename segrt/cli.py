@@ -366,6 +366,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.exceptions.UsageError as exc:  # one line, like every other error
+        where = exc.ctx.command_path if exc.ctx is not None else "segrt"
+        click.echo(f"error: {one_line(exc.format_message())} (see '{where} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -49,9 +49,13 @@ class _StrictLoader(yaml.SafeLoader):
             event = self.peek_event()
             raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*name) are not accepted in segrt "
                               "files; write the value out")
-        if len(self.resolver_exact_paths) > MAX_YAML_DEPTH:
-            raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels")
-        return super().compose_node(parent, index)
+        self.depth = getattr(self, "depth", 0) + 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels; is it the right file?")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
         seen = set()

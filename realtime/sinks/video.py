@@ -20,7 +20,7 @@ from segrt.files import PendingOutput, shown
 
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}  # codecs every OpenCV wheel can write
 CHECK_EVERY = 16  # frames between checks that the file still grows
-MIN_FREE = 1 << 20  # bytes; less free space than this stops the run as a write failure
+MIN_FREE = 64 << 10  # bytes; less free space than this stops the run as a write failure
 
 
 class VideoSink:
@@ -53,7 +53,8 @@ class VideoSink:
             raise DataError(f"--output {shown(self.path)}: a video needs a regular file (MP4 and AVI are not "
                             "streamable); write to a file")
         fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
-        self._writer = cv2.VideoWriter(str(self._pending.tmp), fourcc, self.fps, (width, height))
+        # an absolute path: FFmpeg would read "out:1.mp4" as the protocol "out"
+        self._writer = cv2.VideoWriter(os.path.abspath(self._pending.tmp), fourcc, self.fps, (width, height))
         if not self._writer.isOpened():
             self._pending.discard()
             raise WriteFailed(f"--output {shown(self.path)}: OpenCV cannot write this video; check the "
@@ -104,7 +105,7 @@ class VideoSink:
 
 def readable_frames(path: Path) -> int:
     """Frames a finished video file declares and OpenCV can open (0 when it does not open)."""
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(os.path.abspath(path))
     try:
         if not cap.isOpened():
             return 0

