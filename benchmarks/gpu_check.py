@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     slug = (gpu.get("name") or "nogpu").lower().replace(" ", "_")
     out = args.out or REPO / "benchmarks" / "results" / f"gpu_check_{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    from segrt.files import write_text_atomic
+
+    write_text_atomic(out, json.dumps(results, indent=2) + "\n", "results")
     print(f"wrote {out}")
     statuses = json.dumps(results["checks"])
     return 1 if '"status": "failed"' in statuses else 0

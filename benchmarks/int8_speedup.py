@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                "threads": args.threads, "blocks": args.blocks, "per_block": args.per_block, "warmup": args.warmup,
                "rows": rows, "markdown": table, "machine": envinfo.machine(), "versions": envinfo.versions()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(doc, indent=2) + "\n")
+        from segrt.files import write_text_atomic
+
+        write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n", "results")
         print(f"wrote {args.out}")
     return 0
 

@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
            "command": " ".join(["python3", "benchmarks/long_run.py", *(argv or sys.argv[1:])]),
            "run_command": " ".join(["segrt", *cmd[3:]])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    from segrt.files import write_text_atomic
+
+    write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n", "results")
     print(f"{run['frames_in']} frames in, {run['frames_out']} out, {run['fps']:.1f} FPS; RSS after warm-up "
           f"{start:.1f} MB, end {end:.1f} MB ({growth:+.2f}%), peak {peak:.1f} MB → {'OK' if ok else 'FAIL'}")
     print(f"wrote {args.out}")

@@ -93,4 +93,11 @@ def open_backend(path: str | Path, **options) -> Backend:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")
+    if path.suffix.lower() == ".pt":
+        from segrt.errors import require_module
+
+        onnx = path.with_suffix(".onnx")
+        require_module("torch", f"{path.name} (a PyTorch checkpoint)",
+                       f"run {onnx.name} instead (no torch needed)" if onnx.is_file() else
+                       "pip install torch, or export it to ONNX on a machine with torch (segrt export)")
     return BACKENDS.load(path.suffix.lower()).from_path(path, **options)

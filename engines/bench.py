@@ -136,6 +136,10 @@ def run_bench(paths: list[str], opts: BenchOptions, echo=print) -> list[dict]:
         if "error" in row:
             echo(f"  failed: {row['error']}")
         rows.append(row)
+    names = [Path(p).name for p in paths]
+    for row in rows:  # two files with one name (a/m.onnx, b/m.onnx) are told apart by their paths
+        if names.count(row["model"]) > 1:
+            row["model"] = row["path"]
     return rows
 
 

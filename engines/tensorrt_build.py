@@ -67,7 +67,7 @@ class _Progress:
                 self.bars: dict[str, Any] = {}
 
             def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-                self.bars[phase_name] = tqdm(total=num_steps, desc=phase_name, leave=False)
+                self.bars[phase_name] = tqdm(total=num_steps, desc=phase_name, leave=False, disable=None)
 
             def step_complete(self, phase_name: str, step: int) -> bool:
                 bar = self.bars.get(phase_name)

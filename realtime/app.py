@@ -126,6 +126,11 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         kept = ", ".join(f"{shown(o)} ({n or 0} frames)" for o, n in doc["output_frames"].items())
         raise SegrtError(f"{write_error}; the run stopped after {result.frames_out} frames and no "
                          f"incomplete output was kept ({kept})")
+    dead = [o for o in result.outages if not o["recovered"]]
+    if dead and result.stopped_by == "end":
+        raise SegrtError(f"{shown(source_uri)}: the stream stayed dead after {dead[-1]['attempts']} reconnect attempts "
+                         f"({dead[-1]['seconds']:.0f} s); the {result.frames_out} frames before the outage were "
+                         "written. Check the camera or server, or raise reconnect_attempts in the run config")
     if result.frames_out == 0 and result.stopped_by == "end" and result.exception is None:
         raise SegrtError(f"{shown(source_uri)}: the source gave no frames; nothing was written. Check that it "
                          "plays (e.g. with ffplay) or re-copy it")

@@ -79,7 +79,9 @@ class Overlay:
 
         self.controls = Controls(mode=mode, alpha=alpha)  # validates both
         self.hud = hud
-        unknown = [c for c in only if c not in classes]
+        by_lower = {c.lower(): c for c in classes}  # --classes road,car means Road,Car
+        unknown = [c for c in only if c.lower() not in by_lower]
+        only = [by_lower[c.lower()] for c in only if c.lower() in by_lower]
         if unknown:
             raise ValueError(f"classes {', '.join(unknown)} are not the model's; it has: {', '.join(classes)}")
         palette = [p for p in palette_rgb]

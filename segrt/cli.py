@@ -21,7 +21,7 @@ import numpy as np
 from segrt import __version__
 from segrt.errors import SegrtError
 from segrt.files import one_line, shown
-from segrt.options import THREADS
+from segrt.options import MODEL, THREADS
 from segrt.zoo import GPU_DEFAULT, default_for, zoo_dir
 
 # The default network's full-size file (with its .pt beside it); `segrt run` picks the INT8 file
@@ -116,7 +116,7 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 
 
 @cli.command("eval")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL, required=False)
 @click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default="camvid",
               show_default=True)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
@@ -125,7 +125,7 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 @click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the metrics as JSON.")
 @click.option("--plots", type=click.Path(path_type=Path), default=None,
               help="Folder for confusion.png, worst_frames.png (and flicker.png).")
-@click.option("--compare", "other", type=click.Path(path_type=Path), default=None,
+@click.option("--compare", "other", type=MODEL, default=None,
               help="A second model scored the same way; prints per-class deltas (e.g. INT8 vs FP32).")
 @click.option("--flicker", "flicker_source", default=None,
               help="A video or camvid:SPLIT/SEQUENCE: share of pixels whose label flips frame to frame.")
@@ -133,10 +133,11 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 @click.option("--threads", type=THREADS, default=0, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
               help="ONNX Runtime provider for .onnx, torch device for .pt; .engine is TensorRT.")
-def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, report: Path | None,
+def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | None, report: Path | None,
              plots: Path | None, other: Path | None, flicker_source: str | None, flicker_frames: int,
              threads: int, device: str) -> None:
-    """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, .engine or a .pt checkpoint).
+    """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, .engine, a .pt checkpoint, or a
+    shipped model's name; default: the shipped default for --device).
 
     All go through the same preprocessing and the same torch-free metric code; predictions
     are scored at the labels' resolution (nearest upscale), as the overlay shows them.
@@ -149,6 +150,7 @@ def evaluate(model: Path, dataset: str, split: str, data_root: Path | None, repo
     from segrt.datasets import open_dataset
     from segrt.files import check_paths, remove_path
 
+    model = model or default_for(device)
     flicker_path = flicker_source if flicker_source and Path(flicker_source).exists() else None
     check_paths({"MODEL": model, "--compare": other, "--data-root": data_root, "--flicker": flicker_path},
                 {"--report": report, "--plots": plots})
@@ -244,9 +246,9 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
 
 @cli.command()
 @click.argument("source")
-@click.option("--model", "-m", type=click.Path(path_type=Path), default=None,
-              help="Model: .onnx (ONNX Runtime), .engine (TensorRT) or .pt [default: the shipped default for "
-                   "--device; see 'segrt models'].")
+@click.option("--model", "-m", type=MODEL, default=None,
+              help="Model: .onnx (ONNX Runtime), .engine (TensorRT), .pt, or a shipped model's name such as "
+                   "unet_camvid [default: the shipped default for --device; see 'segrt models'].")
 @click.option("--output", "-o", multiple=True,
               help="Write the overlay: FILE.mp4/.avi or a folder/ of JPEGs; repeat for several.")
 @click.option("--show", is_flag=True, help="Show a window (q quit, space pause, m mode, +/- alpha, s snapshot).")

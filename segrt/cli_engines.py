@@ -10,11 +10,13 @@ import click
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
 from segrt.files import check_paths, shown
-from segrt.options import THREADS, check_output_suffix
+from segrt.options import MODEL, THREADS, ModelArg, check_output_suffix
+
+ONNX_MODEL = ModelArg((".onnx",))
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=ONNX_MODEL)
 @click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True)
 @click.option("--target", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime", show_default=True,
               help="INT8 layout: ONNX Runtime's fusable QDQ (fast on CPU) or TensorRT's Q/DQ (ModelOpt).")
@@ -90,7 +92,7 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=ONNX_MODEL)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Engine file [default: MODEL with .engine suffix].")
 @click.option("--workspace", type=click.IntRange(min=64), default=2048, show_default=True,
@@ -118,7 +120,7 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
 
 
 @click.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("models", nargs=-1, type=MODEL)
 @click.option("--video", default=None, help="Video for the pipeline FPS [default: none, model-only numbers].")
 @click.option("--pipeline-frames", type=click.IntRange(min=10), default=300, show_default=True,
               help="Frames of the video the pipeline runs.")
@@ -147,14 +149,17 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
     """Latency, pipeline FPS, mIoU, load time, memory and size of every MODEL, side by side.
 
     MODELS are any mix of .pt checkpoints (PyTorch eager), .onnx (FP32/FP16/INT8 on ONNX
-    Runtime) and .engine files (TensorRT). Each runs in its own process.
+    Runtime), .engine files (TensorRT) and shipped model names [default: the shipped default
+    for --device]. Each runs in its own process.
 
     \b
     segrt bench model.pt model.onnx model.fp16.onnx model.int8.onnx \\
         --video dashcam.mp4 --baseline model.pt
     """
     from segrt.engines.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
+    from segrt.zoo import default_for
 
+    models = models or (default_for(device),)
     for m in models:
         if not m.is_file():
             raise SegrtError(f"{shown(m)}: model file not found")
@@ -162,7 +167,7 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
                  "--data-root": data_root}, {"--out-dir": out_dir})
     if video is not None and not Path(video).exists() and "://" not in video:
         raise SegrtError(f"--video {video}: no such file")
-    if baseline is not None and baseline not in [m.name for m in models]:
+    if baseline is not None and baseline not in [m.name for m in models] + [str(m) for m in models]:
         raise SegrtError(f"--baseline {baseline}: not one of the models ({', '.join(m.name for m in models)})")
     opts = BenchOptions(video, pipeline_frames, dataset, split, str(data_root) if data_root else None,
                         eval_frames, batch, runs, warmup, threads, device)

@@ -10,7 +10,7 @@ import click
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
 from segrt.files import check_paths
-from segrt.options import check_output_suffix
+from segrt.options import CHECKPOINT, check_output_suffix
 
 
 @click.command()
@@ -58,7 +58,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Output .onnx [default: CHECKPOINT with .onnx suffix].")
 @click.option("--opset", type=click.IntRange(17, 21), default=None,

@@ -97,7 +97,7 @@ def from_dict(cls: type[T], raw: dict[str, Any], source: str = "<config>", prefi
     unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key {excerpt(prefix + str(unknown[0]))}; valid keys: {', '.join(sorted(fields))}"
+            f"{source}: unknown key {excerpt(prefix + str(unknown[0]), 130)}; valid keys: {', '.join(sorted(fields))}"
         )
     values = {}
     for name, field in fields.items():

@@ -18,3 +18,26 @@ def check_output_suffix(output: Path, suffix: str) -> None:
     if output.suffix.lower() != suffix:
         raise SegrtError(f"--output {shown(output)}: must end in {suffix} (the manifest beside it takes the "
                          "same name with .json)")
+
+
+class ModelArg(click.ParamType):
+    """A model file path or a shipped model's name (``segrt models``), resolved to a file;
+    ``prefer`` orders the suffixes tried for a bare name."""
+
+    name = "model"
+
+    def __init__(self, prefer: tuple[str, ...] = (".onnx", ".pt")) -> None:
+        self.prefer = prefer
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, Path):
+            return value
+        from segrt.zoo import resolve_model
+
+        flag = param.opts[0] if param is not None and param.opts and param.opts[0].startswith("-") else \
+            (param.name.upper() if param is not None and param.name else "MODEL")
+        return resolve_model(value, self.prefer, flag)
+
+
+MODEL = ModelArg()
+CHECKPOINT = ModelArg((".pt",))

@@ -25,7 +25,7 @@ class SegTrain(Dataset):
         self.base_scale = spec.width / ds.read_label(0).shape[1]
         self.rng = np.random.default_rng(seed)
         self.items = []
-        for i in tqdm(range(len(ds)), desc=f"loading {ds.split}", unit="frame", leave=False):
+        for i in tqdm(range(len(ds)), desc=f"loading {ds.split}", unit="frame", leave=False, disable=None):
             image, label = ds.read(i)
             self.items.append((np.ascontiguousarray(image[:, :, ::-1]), label))
 

@@ -49,7 +49,7 @@ def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.
                     memory_format: torch.memory_format = torch.contiguous_format) -> float:
     net.train()
     total, n = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False)
+    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
     for x, y in bar:
         x, y = x.to(device, non_blocking=True, memory_format=memory_format), y.to(device, non_blocking=True)
         autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
@@ -83,7 +83,7 @@ def evaluate(net, ds, spec: Preprocess, device: torch.device | str = "cpu",
     cm = ConfusionMatrix(len(ds.classes))  # ignores labels outside 0..n-1 (void/ignore)
     keep_at = set(np.linspace(0, len(ds) - 1, keep).round().astype(int)) if keep else set()
     samples = []
-    for i in tqdm(range(len(ds)), desc=f"eval {ds.split}", unit="frame", leave=False):
+    for i in tqdm(range(len(ds)), desc=f"eval {ds.split}", unit="frame", leave=False, disable=None):
         image, label = ds.read(i)
         x = torch.from_numpy(prep(image)[None]).to(device)
         logits = F.interpolate(net(x).float(), size=label.shape, mode="bilinear", align_corners=False)

@@ -28,9 +28,6 @@ class ImageFolderSink:
         if self.folder.is_dir() and any(self.folder.iterdir()):
             raise DataError(f"--output {shown(target)}: folder exists and is not empty; name a new folder "
                             "(segrt never writes over files it did not make)")
-        if not self.folder.parent.is_dir():
-            raise DataError(f"--output {shown(target)}: folder {shown(self.folder.parent)} does not exist; "
-                            "create it first")
         self.image_format = image_format
         self.frames_written = 0
         self.frames_whole: int | None = None
@@ -38,7 +35,7 @@ class ImageFolderSink:
         self._pending: PendingOutput | None = None
 
     def __enter__(self) -> "ImageFolderSink":
-        self._pending = PendingOutput(self.folder, "frame folder", directory=True)
+        self._pending = PendingOutput(self.folder, "frame folder", directory=True, parents=True)
         return self
 
     def __exit__(self, *exc: object) -> None:

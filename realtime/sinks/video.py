@@ -31,8 +31,8 @@ class VideoSink:
         if path.suffix.lower() not in FOURCC:
             raise DataError(f"--output {shown(path)}: video suffix must be one of {', '.join(FOURCC)} "
                             "(or end with / for a folder of images)")
-        if not path.parent.is_dir():
-            raise DataError(f"--output {shown(path)}: folder {shown(path.parent)} does not exist; create it first")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise DataError(f"--output {shown(path)}: {shown(path.parent)} is not a folder")
         if path.is_dir():
             raise DataError(f"--output {shown(path)} is a folder; end it with / for a folder of images")
         self.path = path
@@ -48,7 +48,7 @@ class VideoSink:
         return self
 
     def _open(self, width: int, height: int) -> None:
-        self._pending = PendingOutput(self.path, "video")
+        self._pending = PendingOutput(self.path, "video", parents=True)  # -o new/x.mp4 makes new/
         if self._pending.special:
             raise DataError(f"--output {shown(self.path)}: a video needs a regular file (MP4 and AVI are not "
                             "streamable); write to a file")

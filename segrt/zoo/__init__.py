@@ -26,6 +26,32 @@ def default_for(device: str | None) -> Path:
     return zoo_dir() / DEFAULTS[device or "cpu"]
 
 
+def names(folder: Path | None = None) -> list[str]:
+    """Every shipped model's name (its file stem: fcn8s_camvid, fpn_lite0_camvid_352x256.int8)."""
+    folder = folder or zoo_dir()
+    return sorted({p.name.removesuffix(p.suffix) for p in folder.iterdir() if p.suffix in (".onnx", ".pt")})
+
+
+def resolve_model(value: str | Path, prefer: tuple[str, ...] = (".onnx", ".pt"), flag: str = "--model") -> Path:
+    """A model argument as a file: an existing path as given, else a shipped model by name
+    (``unet_camvid`` → ``segrt/zoo/unet_camvid.onnx``, the first of ``prefer`` that exists; a
+    name with its suffix picks that file). Anything else is a one-line error listing the names."""
+    from segrt.errors import ModelError
+    from segrt.files import shown
+
+    path = Path(value)
+    if str(value) == "":
+        raise ModelError(f"{flag}: empty; give a model file or a shipped model name (segrt models)")
+    if path.exists() or len(path.parts) > 1:
+        return path
+    folder = zoo_dir()
+    for candidate in [folder / path.name, *(folder / f"{path.name}{s}" for s in prefer)]:
+        if candidate.is_file() and candidate.suffix in (".onnx", ".pt", ".engine", ".plan"):
+            return candidate
+    raise ModelError(f"{flag} {shown(value)}: no such file, and not a shipped model; shipped: "
+                     f"{', '.join(names(folder))} (see 'segrt models')")
+
+
 def _miou(doc: dict) -> float | None:
     """Val mIoU of a manifest: the export's own metrics, else the accuracy gate's score of a
     quantized file (on the frames the gate used: all of val unless --eval-frames)."""

@@ -76,12 +76,15 @@ def test_stream_cut_mid_run_is_reopened_and_the_outage_recorded(short_clip, tmp_
     assert doc["outages"][0]["seconds"] >= 0.5 and doc["outages"][0]["attempts"] >= 1
 
 
-def test_stream_that_never_comes_back_ends_the_run_with_what_was_written(short_clip, tmp_path):
+def test_stream_that_never_comes_back_ends_the_run_with_what_was_written(short_clip, tmp_path, capsys):
     cam = Camera(short_clip, fps=30).start()
     threading.Timer(1.0, cam.stop).start()
     out = tmp_path / "o.mp4"
-    doc = run_json(tmp_path, cam.url, "-o", out, "--config",
-                   write_config(tmp_path, "reconnect_attempts: 2\nreconnect_max_wait: 0.5\n"))
+    with pytest.raises(SystemExit) as exit_info:  # a failure, exit 2, with what was kept stated
+        run_json(tmp_path, cam.url, "-o", out, "--config",
+                 write_config(tmp_path, "reconnect_attempts: 2\nreconnect_max_wait: 0.5\n"))
+    assert exit_info.value.code == 2 and "stayed dead after 2 reconnect attempts" in capsys.readouterr().err
+    doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["stopped_by"] == "end" and doc["outages"][-1]["recovered"] is False
     cap = cv2.VideoCapture(str(out))
     assert doc["frames_out"] > 0 and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == doc["frames_out"]

@@ -80,11 +80,17 @@ def test_video_sink_appears_only_when_closed(tmp_path):
     assert not (tmp_path / "o.partial.mp4").exists()
 
 
-def test_video_sink_rejects_unknown_suffix_and_missing_folder(tmp_path):
+def test_video_sink_rejects_unknown_suffix_and_makes_missing_folders(tmp_path):
     with pytest.raises(DataError, match="suffix must be one of .mp4, .avi"):
         open_sink("video", str(tmp_path / "o.mov"))
-    with pytest.raises(DataError, match="does not exist"):
-        open_sink("video", str(tmp_path / "missing" / "o.mp4"))
+    with open_sink("video", str(tmp_path / "new" / "deeper" / "o.mp4")) as sink:
+        sink.write(np.zeros((64, 96, 3), np.uint8))
+    assert (tmp_path / "new" / "deeper" / "o.mp4").is_file()
+    with pytest.raises(RuntimeError), open_sink("video", str(tmp_path / "gone" / "o.mp4")) as sink:
+        sink.write(np.zeros((64, 96, 3), np.uint8))
+        sink.error = "failed"  # a failed write: the folders made for it go again
+        raise RuntimeError
+    assert not (tmp_path / "gone").exists()
 
 
 def test_image_sink_numbers_frames(tmp_path):
