@@ -135,7 +135,8 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         raise SegrtError(f"{shown(source_uri)}: the source gave no frames; nothing was written. Check that it "
                          "plays (e.g. with ffplay) or re-copy it")
     if isinstance(result.exception, SegrtError):  # e.g. an unreadable image in a folder
-        raise SegrtError(f"{result.exception} (after {result.frames_out} frames, which were written)")
+        done = f"after {result.frames_out} frames, which were written" if result.frames_out else "nothing was written"
+        raise SegrtError(f"{result.exception} ({done})")
     if result.exception is not None:
         raise SegrtError(f"{source_uri}: reading failed after {result.frames_out} frames ({result.error}); "
                          "those frames were written")

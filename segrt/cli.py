@@ -215,8 +215,7 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
                 with open_source(flicker_source, data_root=data_root) as src:
                     flick[label] = ev.flicker(backend, ev.frames_of(src), flicker_frames)
                 if flick[label]["pairs"] < 1:
-                    raise SegrtError(f"--flicker {shown(flicker_source)}: needs at least 2 frames, got "
-                                     f"{flick[label]['pairs'] + 1 if flick[label]['pairs'] else 'fewer'}; "
+                    raise SegrtError(f"--flicker {shown(flicker_source)}: needs at least 2 frames and gave fewer; "
                                      "nothing was written")
         results[label] = metrics
         click.echo(f"== {label} ({metrics['backend']})")

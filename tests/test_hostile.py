@@ -188,7 +188,7 @@ CASES = {
     "png_bomb_in_a_folder_source": lambda t, c, d: (
         ["run", str(_bomb_folder(t / "frames"))], "16384"),
     "zero_frame_video": lambda t, c, d: (
-        ["run", str(_zero_frames(t / "z.mp4")), "-o", str(t / "o.mp4"), "--report", str(t / "r.json")], "z.mp4"),
+        ["run", str(_zero_frames(t / "z.avi")), "-o", str(t / "o.mp4")], "gave no frames; nothing was written"),
     "newline_in_a_missing_name": lambda t, c, d: (["run", str(t / "a\nb.mp4")], "a\\nb.mp4"),
     "unknown_source_kind": lambda t, c, d: (["run", "dashcam:2024"], "unknown source kind"),
     # eval over nothing; flicker over fewer than 2 frames
@@ -271,10 +271,12 @@ def _bomb_folder(folder: Path) -> Path:
 
 
 def _zero_frames(path: Path) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 48))
+    """A valid AVI container holding no frames."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
     writer.release()
-    if not path.exists():
-        path.write_bytes(b"")
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened() and not cap.read()[0]
+    cap.release()
     return path
 
 
@@ -348,6 +350,14 @@ def test_two_runs_writing_one_output_never_corrupt_it(tmp_path, clip):
         assert p.wait(timeout=240) == 0, p.stderr.read()
     assert _frames_in(tmp_path / "same.mp4") in (5, 9)  # one whole video, whichever finished last
     assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]
+
+
+def test_zero_frame_video_report_lists_no_output(tmp_path):
+    src = _zero_frames(tmp_path / "z.avi")
+    result = segrt("run", str(src), "-o", "o.mp4", "--report", "r.json", cwd=tmp_path)
+    assert result.returncode == 2 and "gave no frames" in result.stderr, result.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["frames_out"] == 0 and doc["outputs"] == [] and not (tmp_path / "o.mp4").exists()
 
 
 def test_eval_compare_of_two_files_with_one_name_keys_by_path(tmp_path, tiny_camvid):
