@@ -21,13 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from segrt.engines.manifest import check_labels
 from segrt.errors import WriteFailed
-from segrt.files import PendingOutput, write_error
+from segrt.files import PendingOutput, write_error, write_image
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
 from segrt.realtime.overlay import Overlay
@@ -196,7 +195,7 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
                      *(round(1000 * s[k][-1], 3) for k in timer.stages), round(age, 3), gap, capture.stats.dropped))
             if controls.snapshot:
                 controls.snapshot = False
-                cv2.imwrite(str(snapshot_dir / f"segrt_snapshot_{frames_out:06d}.png"), out)
+                write_image(snapshot_dir / f"segrt_snapshot_{frames_out:06d}.png", out, "snapshot")
             bar.update(1)
             if bar.n % 10 == 0:
                 bar.set_postfix_str(live_line(timer, capture.stats), refresh=False)

@@ -453,10 +453,16 @@ def test_sigterm_during_run_finishes_whole_outputs(delay, tmp_path, dashcam):
 
 
 @pytest.mark.parametrize("delay", [2.0, 5.0])
-def test_sigterm_during_export_train_and_import_leaves_no_temporaries(delay, tmp_path, tiny_camvid, camvid_root):
+def test_sigterm_during_export_quantize_train_and_import_leaves_no_temporaries(delay, tmp_path, tiny_camvid,
+                                                                             camvid_root):
     ckpt = _ckpt(tmp_path)
     rc = _terminate_after(["export", str(ckpt), "-o", "out/m.onnx", "--no-check"], tmp_path, delay)
     assert rc != 0 or (tmp_path / "out" / "m.json").exists()
+    model = model_copy(tmp_path / "q")
+    rc = _terminate_after(["quantize", str(model), "--precision", "int8", "--data-root", str(tiny_camvid),
+                           "--calib-frames", "4"], tmp_path, delay + 1)
+    assert rc != 0 or (tmp_path / "q" / "m.int8.json").exists()
+    _no_temporaries(tmp_path)
     rc = _terminate_after(["train", "--config", yaml_file(tmp_path, TRAIN.replace("epochs: 1", "epochs: 50")),
                            "--data-root", str(tiny_camvid), "--out", "run"], tmp_path, delay + 3)
     assert rc == 128 + signal.SIGTERM
