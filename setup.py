@@ -43,6 +43,9 @@ setup(
         "pyyaml>=6.0",
         "click>=8.1",
         "tqdm>=4.66",
+        # H.264 mp4 output (libx264 in its FFmpeg build), which browsers play; OpenCV's mp4v
+        # (MPEG-4 Part 2) is only the fallback where PyAV is missing
+        "av>=12",
     ],
     extras_require={
         # torch is not pinned: pick the build for your machine (CPU or CUDA) before this.

@@ -102,6 +102,7 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         "outputs": [o for o, sink in file_sinks if (getattr(sink, "frames_whole", None) or 0) > 0
                     or o in ("null", "window")],
         "output_frames": {o: getattr(sink, "frames_whole", None) for o, sink in file_sinks},
+        "output_codecs": {o: sink.codec for o, sink in file_sinks if getattr(sink, "codec", None)},
         "write_error": result.write_error, "serve": serve, "frames_csv": str(frames_csv) if frames_csv else None,
         "model": {"path": str(model), "name": m.name, "architecture": m.architecture,
                   "precision": m.precision, "sha256": m.model_sha256,

@@ -1,10 +1,16 @@
-"""Video files through OpenCV's VideoWriter, written atomically and checked.
+"""Video files, written atomically and checked.
+
+``.mp4`` is H.264 (libx264 through PyAV, whose wheels bundle FFmpeg), which browsers, GitHub
+and editors play; where PyAV or its H.264 encoder is missing, or the frame has odd sides,
+OpenCV's MPEG-4 Part 2 (``mp4v``) is the fallback, and the report says which codec was used.
+``.avi`` is Motion-JPEG through OpenCV.
 
 Frames go to a hidden temporary beside ``NAME.mp4`` (see :mod:`segrt.files`), renamed to
 ``NAME.mp4`` when the writer closes and the file reads back with every frame written, so an
-earlier video of the same name is never replaced by a truncated one. OpenCV's writer reports
-no errors, so the sink watches the file grow while it writes (a full disk stops a run within
-a few frames, exit 2) and reads the finished file back before it takes the final name.
+earlier video of the same name is never replaced by a truncated one. PyAV raises on a failed
+write; OpenCV's writer reports nothing, so the sink also watches the file grow while it
+writes (a full disk stops a run within a few frames, exit 2) and reads the finished file back
+before it takes the final name.
 """
 
 from __future__ import annotations
@@ -19,6 +25,60 @@ from segrt.errors import DataError, WriteFailed
 from segrt.files import PendingOutput, shown
 
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}  # codecs every OpenCV wheel can write
+H264_OPTIONS = {"preset": "ultrafast", "crf": "23"}  # 4-7 ms a 960x540 frame on one core here
+
+
+def h264_available() -> bool:
+    """True when PyAV is installed with an H.264 encoder (its wheels have libx264)."""
+    try:
+        import av
+
+        av.codec.Codec("libx264", "w")
+        return True
+    except Exception:  # noqa: BLE001  not installed, or built without libx264
+        return False
+
+
+class _OpenCVWriter:
+    def __init__(self, path: str, suffix: str, fps: float, size: tuple[int, int]) -> None:
+        self.codec = {".mp4": "mpeg4 part 2 (mp4v, OpenCV)", ".avi": "mjpeg (OpenCV)"}[suffix]
+        self._w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*FOURCC[suffix]), fps, size)
+        if not self._w.isOpened():
+            raise OSError("OpenCV cannot open a writer for it")
+
+    def write(self, frame: np.ndarray) -> None:
+        self._w.write(frame)
+
+    def close(self) -> None:
+        self._w.release()
+
+
+class _H264Writer:
+    codec = "h264 (libx264, PyAV)"
+
+    def __init__(self, path: str, fps: float, size: tuple[int, int]) -> None:
+        from fractions import Fraction
+
+        import av
+
+        self._av = av
+        self._container = av.open(path, "w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = size
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = dict(H264_OPTIONS, movflags="+faststart")
+        self._stream.codec_context.thread_count = 1  # the other core runs the model
+
+    def write(self, frame: np.ndarray) -> None:
+        for packet in self._stream.encode(self._av.VideoFrame.from_ndarray(frame, format="bgr24")):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        finally:
+            self._container.close()
 CHECK_EVERY = 16  # frames between checks that the file still grows
 MIN_FREE = 64 << 10  # bytes; less free space than this stops the run as a write failure
 
@@ -39,7 +99,8 @@ class VideoSink:
         self.fps = fps
         self.frames_written = 0
         self.frames_whole: int | None = None  # after close: frames the file reads back with
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: _OpenCVWriter | _H264Writer | None = None
+        self.codec: str | None = None
         self._pending: PendingOutput | None = None
         self._last_size = -1
         self.error: str | None = None  # set when the file could not be written whole
@@ -52,13 +113,18 @@ class VideoSink:
         if self._pending.special:
             raise DataError(f"--output {shown(self.path)}: a video needs a regular file (MP4 and AVI are not "
                             "streamable); write to a file")
-        fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
         # an absolute path: FFmpeg would read "out:1.mp4" as the protocol "out"
-        self._writer = cv2.VideoWriter(os.path.abspath(self._pending.tmp), fourcc, self.fps, (width, height))
-        if not self._writer.isOpened():
+        target, suffix = os.path.abspath(self._pending.tmp), self.path.suffix.lower()
+        try:
+            if suffix == ".mp4" and width % 2 == 0 and height % 2 == 0 and h264_available():
+                self._writer = _H264Writer(target, self.fps, (width, height))
+            else:
+                self._writer = _OpenCVWriter(target, suffix, self.fps, (width, height))
+        except Exception as exc:  # noqa: BLE001  PyAV's and OpenCV's errors alike
             self._pending.discard()
-            raise WriteFailed(f"--output {shown(self.path)}: OpenCV cannot write this video; check the "
-                              "folder is writable and the disk is not full")
+            raise WriteFailed(f"--output {shown(self.path)}: cannot write this video ({exc}); check the "
+                              "folder is writable and the disk is not full") from None
+        self.codec = self._writer.codec
 
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
@@ -66,7 +132,12 @@ class VideoSink:
             self._size = (frame.shape[1], frame.shape[0])
         if (frame.shape[1], frame.shape[0]) != self._size:  # the viewer switched mode mid-run
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(frame)
+        try:
+            self._writer.write(frame)
+        except Exception as exc:  # noqa: BLE001  PyAV raises on a failed write (full disk, …)
+            self.error = f"write failed ({exc})"
+            raise WriteFailed(f"--output {shown(self.path)}: cannot write the video: the disk is full or failing "
+                              f"({exc}); free space or write elsewhere") from None
         self.frames_written += 1
         if self.frames_written % CHECK_EVERY == 0:
             self._check_growing()
@@ -89,7 +160,10 @@ class VideoSink:
     def __exit__(self, *exc: object) -> None:
         if self._writer is None:
             return
-        self._writer.release()
+        try:
+            self._writer.close()
+        except Exception as exc:  # noqa: BLE001  the last packets or the index could not be written
+            self.error = self.error or f"closing failed ({exc})"
         self._writer = None
         assert self._pending is not None
         self.frames_whole = readable_frames(self._pending.tmp) if self.error is None else 0

@@ -60,3 +60,37 @@ def test_browser_shows_the_live_stream_and_stats(short_clip, tmp_path):
     # the stream is drawn: many colours (frame + overlay), not a blank page or a broken image icon
     assert len(np.unique(view // 16, axis=0)) > 50
     assert json.loads(report.read_text())["stopped_by"] == "interrupt"
+
+
+PAGE = """<!doctype html><html><body style="margin:0;background:#000">
+<video id="v" src="{src}" muted autoplay playsinline width="960" height="540"></video>
+<div id="state">none</div>
+<script>
+const v = document.getElementById('v'), s = document.getElementById('state');
+setInterval(() => {{ s.textContent = 'readyState=' + v.readyState + ' error=' + (v.error ? v.error.code : 0); }}, 100);
+</script></body></html>"""
+
+
+def _chromium(tmp_path, profile, *args):
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / profile}",
+         "--allow-file-access-from-files", "--autoplay-policy=no-user-gesture-required",
+         "--virtual-time-budget=4000", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it with apt-get)")
+def test_the_mp4_segrt_writes_plays_in_a_browser(short_clip, tmp_path):
+    out, report = tmp_path / "overlay.mp4", tmp_path / "r.json"
+    subprocess.run([sys.executable, "-m", "segrt", "run", str(short_clip), "-o", str(out), "--report", str(report),
+                    "--no-progress"], check=True, capture_output=True, timeout=300)
+    assert json.loads(report.read_text())["output_codecs"][str(out)].startswith("h264")
+    page = tmp_path / "page.html"
+    page.write_text(PAGE.format(src=out.name))
+    dom = _chromium(tmp_path, "p1", "--dump-dom", page.as_uri()).stdout
+    state = dom.split('id="state">', 1)[1].split("<", 1)[0]
+    assert state.startswith(("readyState=2", "readyState=3", "readyState=4")) and "error=0" in state, state
+    shot = tmp_path / "shot.png"
+    _chromium(tmp_path, "p2", "--window-size=960,600", f"--screenshot={shot}", page.as_uri())
+    video = cv2.imread(str(shot))[:540]
+    assert video.std() > 20  # a decoded frame of road, cars and overlay colours, not a black box
