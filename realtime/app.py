@@ -21,7 +21,7 @@ from segrt.files import check_paths, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import run_loop
-from segrt.realtime.overlay import Overlay
+from segrt.realtime.overlay import Overlay, named_palette
 from segrt.realtime.sinks import open_sink, sink_kind
 from segrt.realtime.sources import open_source
 from segrt.realtime.timing import format_table
@@ -55,7 +55,8 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
             model, threads=cfg.threads, device=cfg.device, rebuild=cfg.rebuild))
         m = backend.manifest
         try:
-            overlay = Overlay(m.classes, m.palette, cfg.alpha, cfg.legend, cfg.hud, cfg.mode, cfg.classes)
+            overlay = Overlay(m.classes, named_palette(cfg.palette, m.classes, m.palette), cfg.alpha, cfg.legend,
+                              cfg.hud, cfg.mode, cfg.classes)
         except ValueError as exc:
             raise SegrtError(f"--classes: {exc}") from None
         source = stack.enter_context(open_source(
@@ -108,7 +109,7 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
                   "precision": m.precision, "sha256": m.model_sha256,
                   "input": [m.preprocess.width, m.preprocess.height]},
         "backend": {"name": backend.name, "threads": cfg.threads, "device": cfg.device},
-        "config": {"alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
+        "config": {"palette": cfg.palette, "alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
                    "classes": list(cfg.classes), "realtime": cfg.realtime, "loop": cfg.loop},
         "machine": envinfo.machine(),
         "versions": envinfo.versions(),
@@ -156,6 +157,28 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
     if result.stopped_by not in ("end", "max_frames"):
         table += f"\nstopped by {result.stopped_by}; everything up to that frame was written"
     return table
+
+
+def default_output(source_uri: str) -> Path | None:
+    """Where ``segrt run`` saves without -o: ``runs/run/NAME.mp4`` in the first free numbered
+    folder (``runs/run``, ``runs/run2``, …; ``$SEGRT_RUNS_DIR`` instead of ``runs``), for
+    sources that end (files, folders, CamVid); None for cameras and streams."""
+    from segrt.realtime.sources import parse_source
+    from segrt.realtime.sources.video import is_gstreamer, is_network
+
+    try:
+        kind, arg = parse_source(source_uri)
+    except SegrtError:
+        return None  # run_app reports the bad source
+    if kind not in ("file", "folder", "camvid") or is_network(arg) or is_gstreamer(arg):
+        return None
+    stem = Path(arg.rstrip("/")).stem if kind != "camvid" else "camvid_" + arg.replace("/", "_")
+    base = Path(os.environ.get("SEGRT_RUNS_DIR") or "runs")
+    for i in range(1, 100000):
+        folder = base / ("run" if i == 1 else f"run{i}")
+        if not folder.exists():
+            return folder / f"{stem or 'overlay'}.mp4"
+    raise SegrtError(f"{base}: no free runs/runN folder; clean up {base}")
 
 
 @contextlib.contextmanager

@@ -19,6 +19,9 @@ class RunConfig:
     image_fps: float = 10.0   # playback rate of videos written from image folders
     mode: Literal["overlay", "mask", "side"] = "overlay"  # 'm' in the window cycles them
     classes: tuple[str, ...] = ()   # colour only these classes (names); empty = all
+    # "model": the manifest's colours (CamVid's own for the shipped models); "contrast": colours
+    # that stay apart on real footage (CamVid's make Road and Car both purple, Sky grey)
+    palette: Literal["model", "contrast"] = "model"
     realtime: bool = False    # replay files at their native FPS, dropping frames like a camera
     loop: bool = False        # start a file again when it ends (demos, soak tests)
     reconnect_attempts: int = 10    # live streams: reopen attempts per outage; 0 = stop at the first

@@ -14,6 +14,28 @@ import numpy as np
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+# High-contrast colours (RGB) by class name: no two road-scene classes alike, none grey or
+# sky-blue, so Sky, Road and Car stand out on real footage. Other classes take CONTRAST_CYCLE.
+CONTRAST = {"Sky": (0, 210, 255), "Building": (200, 80, 0), "Pole": (170, 170, 255), "Road": (255, 0, 255),
+            "Pavement": (255, 150, 0), "Tree": (0, 200, 0), "SignSymbol": (255, 255, 0), "Fence": (150, 95, 40),
+            "Car": (0, 40, 200), "Pedestrian": (255, 40, 40), "Bicyclist": (0, 255, 170)}
+CONTRAST_CYCLE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+                  (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+                  (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195),
+                  (128, 128, 0), (255, 215, 180), (0, 0, 128), (255, 255, 255))
+PALETTES = ("model", "contrast")
+
+
+def named_palette(name: str, classes: Sequence[str],
+                  model_palette: Sequence[Sequence[int]]) -> tuple[tuple[int, int, int], ...]:
+    """The colours to draw ``classes`` with: the model's own, or the high-contrast set."""
+    if name == "model":
+        return tuple((int(r), int(g), int(b)) for r, g, b in model_palette)
+    if name == "contrast":
+        return tuple(CONTRAST.get(c, CONTRAST_CYCLE[i % len(CONTRAST_CYCLE)]) for i, c in enumerate(classes))
+    raise ValueError(f"palette {name!r}: choose one of {', '.join(PALETTES)}")
+
+
 def bgr_lut(palette_rgb: Sequence[Sequence[int]]) -> np.ndarray:
     """RGB palette (C rows) → uint8 (256, 3) BGR lookup table; labels ≥ C map to black."""
     lut = np.zeros((256, 3), np.uint8)
@@ -85,6 +107,7 @@ class Overlay:
         if unknown:
             raise ValueError(f"classes {', '.join(unknown)} are not the model's; it has: {', '.join(classes)}")
         palette = [p for p in palette_rgb]
+        self.palette = tuple(tuple(int(v) for v in p) for p in palette)
         shown = [c for c in classes if not only or c in only]
         self.lut = bgr_lut(palette)
         # classes left out are transparent: the frame shows through (black in mask mode)

@@ -14,3 +14,11 @@ __version__ = "0.1.0"
 import os as _os
 
 _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def __getattr__(name: str):  # segrt.Segmenter without importing OpenCV at `import segrt`
+    if name == "Segmenter":
+        from segrt.api import Segmenter
+
+        return Segmenter
+    raise AttributeError(f"module 'segrt' has no attribute {name!r}")

@@ -267,6 +267,8 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
               help="Blend, colours only, or frame and colours side by side [default: overlay].")
 @click.option("--classes", default=None, metavar="A,B", help="Colour only these classes, e.g. Road,Car.")
 @click.option("--alpha", type=float, default=None, help="Overlay opacity 0..1 [default: 0.5].")
+@click.option("--palette", type=click.Choice(["model", "contrast"]), default=None,
+              help="Class colours: the model's own (CamVid's) or high-contrast [default: model].")
 @click.option("--legend/--no-legend", default=None, help="Draw the class legend [default: on].")
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
 @click.option("--threads", type=THREADS, default=None, help="Inference threads; 0 = all cores.")
@@ -281,12 +283,14 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
               help="CamVid folder for camvid: sources.")
 @click.option("--progress/--no-progress", default=None,
               help="Live status line [default: on a terminal].")
+@click.option("--no-save", is_flag=True,
+              help="Without -o, write nothing (benchmarking) instead of saving under runs/.")
 def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, serve: str | None,
         report: Path | None, frames_csv: Path | None, max_frames: int | None, realtime: bool | None,
         loop: bool | None, config_path: Path | None, mode: str | None, classes: str | None,
         alpha: float | None, legend: bool | None, hud: bool | None, threads: int | None, device: str | None,
-        rebuild: bool | None, camera_width: int | None, camera_height: int | None, camera_fps: float | None,
-        data_root: Path | None, progress: bool | None) -> None:
+        palette: str | None, rebuild: bool | None, camera_width: int | None, camera_height: int | None,
+        camera_fps: float | None, data_root: Path | None, progress: bool | None, no_save: bool) -> None:
     """Segment SOURCE frame by frame with a colour overlay, and time every stage.
 
     SOURCE is a video file, a stream URL (rtsp://, http://), an image folder,
@@ -297,16 +301,26 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
     segrt run dashcam.mp4 --output overlay.mp4 --report run.json
     segrt run 0 --show --serve 0.0.0.0:8080
     segrt run rtsp://camera/stream --serve :8080 --output recording.mp4
-    """
-    from segrt.realtime.app import run_app
 
-    overrides = {"alpha": alpha, "legend": legend, "hud": hud, "threads": threads, "device": device,
+    Without -o, --show or --serve, a file, folder or CamVid source is saved as an H.264 mp4
+    in a new numbered folder under runs/ ($SEGRT_RUNS_DIR; runs/run, runs/run2, …, relative to
+    where you run it) and the path is printed; --no-save writes nothing.
+    """
+    from segrt.realtime.app import default_output, run_app
+
+    overrides = {"alpha": alpha, "palette": palette, "legend": legend, "hud": hud, "threads": threads, "device": device,
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
                  "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps}
-    result = run_app(source, model or default_for(device), list(output), show, report, max_frames,
-                     config_path, overrides, data_root, progress, serve=serve, frames_csv=frames_csv)
+    saved = None
+    if not (output or show or serve or no_save):
+        saved = default_output(source)
+    result = run_app(source, model or default_for(device), [*output, *([str(saved)] if saved else [])], show,
+                     report, max_frames, config_path, overrides, data_root, progress, serve=serve,
+                     frames_csv=frames_csv)
     click.echo(result)
+    if saved is not None and saved.is_file():
+        click.echo(f"saved {saved} (--no-save to write nothing, -o to choose)")
 
 
 @cli.command()

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# `segrt run` without -o saves under runs/: in tests, under a temporary folder (subprocesses too)
+os.environ.setdefault("SEGRT_RUNS_DIR", str(Path(__import__("tempfile").mkdtemp(prefix="segrt-test-runs-"))))
 SHARED = Path(os.environ.get("SEGRT_SHARED", REPO.parent / "shared"))
 CAMVID = SHARED / "datasets" / "camvid"
 DASHCAM = SHARED / "videos" / "highway_dashcam_960x540.mp4"
