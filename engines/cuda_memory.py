@@ -165,7 +165,7 @@ def gpu_info(device: int = 0) -> dict:
     try:
         import pycuda.driver as cuda
     except ImportError:
-        raise GpuUnavailable("neither cuda-python nor pycuda is installed: pip install 'segrt[tensorrt]'") from None
+        raise GpuUnavailable("neither cuda-python nor pycuda is installed: pip install -e '.[tensorrt]'") from None
     try:
         cuda.init()
         dev = cuda.Device(device)
@@ -187,5 +187,5 @@ def open_cuda(prefer: str = "auto", device: int = 0) -> CudaMemory:
             return CudaPython(device) if name == "cuda-python" else PyCuda(device)
         except ImportError:
             continue
-    raise GpuUnavailable(f"{' or '.join(order)} is not installed: pip install 'segrt[tensorrt]' "
+    raise GpuUnavailable(f"{' or '.join(order)} is not installed: pip install -e '.[tensorrt]' "
                          "(cuda-python) or 'segrt[pycuda]'")

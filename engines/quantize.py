@@ -218,7 +218,7 @@ def int8_tensorrt(src: Path, dst: Path, data: np.ndarray, input_name: str, exclu
     FP16 elsewhere). Returns the tool used."""
     version = modelopt_version()
     if version is None:
-        raise SegrtError("INT8 for TensorRT needs NVIDIA ModelOpt: pip install 'segrt[quantize]' "
+        raise SegrtError("INT8 for TensorRT needs NVIDIA ModelOpt: pip install -e '.[quantize]' "
                          "(or --target onnxruntime for ONNX Runtime on CPU)")
     calib = dst.with_name(dst.stem + ".calib.npz")
     np.savez(calib, **{input_name: data})

@@ -44,7 +44,7 @@ class TensorRTBackend(ManifestBackend):
         try:
             import tensorrt as trt
         except ImportError:
-            raise SegrtError(f"{self.path}: running an engine needs TensorRT: pip install 'segrt[tensorrt]'; "
+            raise SegrtError(f"{self.path}: running an engine needs TensorRT: pip install -e '.[tensorrt]'; "
                              "or run the .onnx with ONNX Runtime") from None
         mismatch = check_engine_matches(self.manifest, self.path, trt.__version__, gpu)
         if mismatch and not self.rebuild:

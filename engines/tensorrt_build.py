@@ -95,7 +95,7 @@ def build_engine(onnx_path: str | Path, output: str | Path | None = None, worksp
     try:
         import tensorrt as trt
     except ImportError:
-        raise SegrtError("segrt build needs TensorRT: pip install 'segrt[tensorrt]' (desktop) or use "
+        raise SegrtError("segrt build needs TensorRT: pip install -e '.[tensorrt]' (desktop) or use "
                          "JetPack's python3-libnvinfer (Jetson)") from None
     timing_cache = timing_cache or default_timing_cache()
 

@@ -51,7 +51,7 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     segrt quantize model.onnx --precision int8                     # ONNX Runtime, CPU
     segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
     """
-    _require("onnx", "quantize", "pip install 'segrt[quantize]'")
+    _require("onnx", "quantize", "pip install -e '.[quantize]'")
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
     from segrt.engines.base import open_backend

