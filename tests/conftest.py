@@ -13,22 +13,60 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # `segrt run` without -o saves under runs/: in tests, under a temporary folder (subprocesses too)
 os.environ.setdefault("SEGRT_RUNS_DIR", str(Path(__import__("tempfile").mkdtemp(prefix="segrt-test-runs-"))))
-SHARED = Path(os.environ.get("SEGRT_SHARED", REPO.parent / "shared"))
-CAMVID = SHARED / "datasets" / "camvid"
-DASHCAM = SHARED / "videos" / "highway_dashcam_960x540.mp4"
+
+
+def _camvid_dir() -> Path:
+    """CamVid for the tests, never skipped for: $SEGRT_CAMVID (a local copy, as CI sets), else
+    the copy `segrt data camvid` made, else ../shared beside a development checkout."""
+    from segrt.datasets import default_data_root
+
+    env = os.environ.get("SEGRT_CAMVID")
+    for candidate in ([Path(env).expanduser()] if env else []) + [default_data_root() / "camvid",
+                                                                   REPO.parent / "shared" / "datasets" / "camvid"]:
+        if (candidate / "train").is_dir() and (candidate / "valannot").is_dir():
+            return candidate
+    return default_data_root() / "camvid"
+
+
+def _dashcam_path() -> Path:
+    env = os.environ.get("SEGRT_DEMO_VIDEO")
+    if env:
+        return Path(env).expanduser()
+    shared = REPO.parent / "shared" / "videos" / "highway_dashcam_960x540.mp4"
+    if shared.is_file():
+        return shared
+    from segrt.datasets.fetch import cache_root
+
+    return cache_root() / "videos" / "solidWhiteRight.mp4"
+
+
+CAMVID = _camvid_dir()
+DASHCAM = _dashcam_path()
 
 
 @pytest.fixture(scope="session")
 def camvid_root() -> Path:
+    """CamVid (train and val). Missing here means `segrt data camvid` downloads it once (the
+    README's test command does that first); a failure is an error, never a skip."""
     if not (CAMVID / "train").is_dir():
-        pytest.skip(f"CamVid copy not found at {CAMVID} (set SEGRT_SHARED)")
+        from segrt.cli import main
+
+        try:
+            main(["data", "camvid", "--root", str(CAMVID)])
+        except SystemExit as exc:
+            if exc.code:
+                raise RuntimeError(f"CamVid is not at {CAMVID} and could not be fetched; set SEGRT_CAMVID to a "
+                                   "local copy") from None
     return CAMVID
 
 
 @pytest.fixture(scope="session")
 def dashcam() -> Path:
+    """The demo clip (downloaded once and checked by SHA-256 if not given by SEGRT_DEMO_VIDEO)."""
     if not DASHCAM.is_file():
-        pytest.skip(f"dashcam clip not found at {DASHCAM} (set SEGRT_SHARED)")
+        from segrt.datasets.fetch import demo_video
+
+        assert demo_video() == DASHCAM
     return DASHCAM
 
 

@@ -20,25 +20,29 @@ def commands(prefix: str) -> list[str]:
 
 
 def test_ci_runs_the_readme_test_command():
-    (test_command,) = commands("python3 -m pytest")
+    (test_command,) = commands("./quickstart test")
     ci_lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
     assert test_command in ci_lines
+    assert "../shared" not in README  # a clone has no ../shared beside it
 
 
-def test_readme_demo_command_runs(dashcam, tmp_path, monkeypatch):
-    demo = commands("segrt run ../shared")[0]
-    monkeypatch.chdir(REPO)
-    if not (REPO / shlex.split(demo)[2]).is_file():
-        pytest.skip("the README's relative clip path does not exist from this checkout")
-    out, report = tmp_path / "demo.mp4", tmp_path / "demo.json"
-    args = shlex.split(demo)[1:]
-    for flag, path in (("--output", out), ("--report", report)):  # into tmp_path, not the checkout
-        if flag in args:
-            args[args.index(flag) + 1] = str(path)
-        else:
-            args += [flag, str(path)]
-    main(args + ["--max-frames", "5", "--no-progress"])
-    assert out.is_file() and report.is_file()
+def test_readme_set_up_is_two_commands_of_one_script():
+    assert commands("./quickstart ") == ["./quickstart demo", "./quickstart test"]
+    script = (REPO / "quickstart").read_text()
+    assert "segrt\" demo" in script and "pytest" in script
+
+
+def test_the_demo_command_saves_a_playable_overlay_and_report(dashcam, tmp_path, monkeypatch, capsys):
+    """What `./quickstart demo` ends in: `segrt demo` (with the clip from SEGRT_DEMO_VIDEO)."""
+    import cv2
+
+    monkeypatch.setenv("SEGRT_DEMO_VIDEO", str(dashcam))
+    out = tmp_path / "demo.mp4"
+    main(["demo", "-o", str(out)])
+    printed = capsys.readouterr().out
+    assert f"saved {out}" in printed and "221 frames in" in printed
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 221
+    assert out.with_suffix(".json").is_file()
 
 
 @pytest.mark.parametrize("command", commands("segrt "))

