@@ -51,6 +51,16 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     segrt quantize model.onnx --precision int8                     # ONNX Runtime, CPU
     segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
     """
+    run_quantize(model, precision, target, output, calib_source, calib_frames, data_root, threshold, force,
+                 exclude, auto, eval_frames, threads)
+
+
+def run_quantize(model: Path, precision: str, target: str = "onnxruntime", output: Path | None = None,
+                 calib_source: str = "camvid:train", calib_frames: int = 64, data_root: Path | None = None,
+                 threshold: float = 1.0, force: bool = False, exclude: tuple[str, ...] = (), auto: bool = False,
+                 eval_frames: int | None = None, threads: int = 0) -> Path:
+    """`segrt quantize`'s work (also the middle step of `segrt export --precision`); returns the
+    file written."""
     _require("onnx", "quantize", "pip install -e '.[quantize]'")
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
@@ -89,6 +99,7 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
                          "more --calib-frames, or --force")
     note = " (FORCED past the gate)" if result.gate.forced else ""
     click.echo(f"wrote {result.output} and {result.output.with_suffix('.json')}{note}")
+    return result.output
 
 
 @click.command()

@@ -60,7 +60,8 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.command()
 @click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
-              help="Output .onnx [default: CHECKPOINT with .onnx suffix].")
+              help="Output .onnx [default: CHECKPOINT with .onnx suffix; runs/export/NAME.onnx for a shipped "
+                   "model].")
 @click.option("--opset", type=click.IntRange(17, 21), default=None,
               help="ONNX opset, 17-21 [default: 18, what TensorRT 10 and 11 parse].")
 @click.option("--check/--no-check", default=True, show_default=True,
@@ -73,16 +74,27 @@ def parse_size(text: str) -> tuple[int, int]:
               help="Store weights as FP16, compute in FP32: half the file, same outputs for an FP16 checkpoint.")
 @click.option("--size", default=None, metavar="WxH",
               help="Input size to export for, multiples of 32 (e.g. 384x288) [default: the training size].")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
+              help="engine: go on to build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="fp16/int8: quantize the export behind the val-mIoU gate (as 'segrt quantize').")
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
-           data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None) -> None:
-    """Export a checkpoint to ONNX (argmax in the graph, uint8 label map) + JSON manifest.
+           data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None, fmt: str,
+           precision: str) -> None:
+    """Export a checkpoint (a .pt or a shipped model's name) to ONNX (argmax in the graph, uint8
+    label map) + JSON manifest; with --precision and --format, on to FP16/INT8 and an engine.
 
     The graph passes the ONNX checker and shape inference, and (unless --no-check) its label
     maps must agree with torch's on >= 99.5% of pixels of CamVid val frames, or nothing is
-    written.
+    written. One step to an engine: export → quantize (gate) → build, each file beside the
+    last (the separate commands do the same steps).
+
+    \b
+    segrt export runs/fcn8s/best.pt -o fcn8s.onnx
+    segrt export fcn8s_camvid --format engine --precision int8
     """
     wh = parse_size(size) if size else None
-    output = output or checkpoint.with_suffix(".onnx")
+    output = output or default_export_path(checkpoint)
     check_output_suffix(output, ".onnx")
     check_paths({"CHECKPOINT": checkpoint, "--data-root": data_root}, {"--output": output})
     _require("torch", "export", "pip install torch  # then: pip install -e '.[export]'")
@@ -110,6 +122,34 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     if frames:
         p = manifest.provenance["parity"]
         click.echo(f"parity: ONNX Runtime and torch agree on {p['agreement']:.4%} of pixels ({p['frames']} val frames)")
+    onnx_path = output
+    if precision != "fp32":
+        from segrt.cli_engines import run_quantize
+
+        onnx_path = run_quantize(output, precision, "tensorrt" if fmt == "engine" else "onnxruntime",
+                                 data_root=data_root)
+    if fmt == "engine":
+        import importlib.util
+
+        if importlib.util.find_spec("tensorrt") is None:
+            raise SegrtError(f"building the engine needs TensorRT and an NVIDIA GPU, which this machine does not "
+                             f"have; {onnx_path} and its manifest are ready: on the GPU machine run "
+                             f"'segrt build {onnx_path}'")
+        from segrt.engines.tensorrt_build import build_engine
+
+        build_engine(onnx_path, None, 2048, None, 8, echo=click.echo)
+
+
+def default_export_path(checkpoint: Path) -> Path:
+    """CHECKPOINT.onnx beside a checkpoint of yours; for a shipped model (inside the package),
+    runs/export/NAME.onnx ($SEGRT_RUNS_DIR for runs), never into the installed package."""
+    import os
+
+    from segrt.zoo import zoo_dir
+
+    if checkpoint.resolve().parent == zoo_dir().resolve():
+        return Path(os.environ.get("SEGRT_RUNS_DIR") or "runs") / "export" / f"{checkpoint.stem}.onnx"
+    return checkpoint.with_suffix(".onnx")
 
 
 @click.command()

@@ -189,3 +189,29 @@ def test_a_second_family_goes_the_whole_way(tmp_path, camvid_root):
         assert gate["reference_miou"] > 0.5 and abs(gate["delta_points"]) < 5, gate
         with open_backend(out) as net:
             assert net.infer(net.input_buffer()).shape == (1, 288, 384)
+
+
+def test_export_to_an_int8_engine_in_one_step_stops_plainly_at_the_build(tmp_path, camvid_root):
+    """`segrt export NAME --format engine --precision int8`: export, INT8 Q/DQ for TensorRT behind
+    the gate, then (no TensorRT here) one line saying the build needs TensorRT and a GPU, with the
+    INT8 ONNX and its manifest left ready for `segrt build`."""
+    import importlib.util
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    pytest.importorskip("modelopt", reason="INT8 for TensorRT needs NVIDIA ModelOpt (quantize extra)")
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed: the build would run")
+    env = {**os.environ, "SEGRT_RUNS_DIR": str(tmp_path / "runs")}
+    r = subprocess.run([sys.executable, "-m", "segrt", "export", "fcn8s_camvid", "--format", "engine", "--precision",
+                        "int8", "--data-root", str(camvid_root)], capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith("error: building the engine needs TensorRT and an NVIDIA GPU")
+    out = tmp_path / "runs" / "export"
+    manifest = json.loads((out / "fcn8s_camvid.int8-trt.json").read_text())
+    assert manifest["precision"] == "int8" and manifest["quantization"]["target"] == "tensorrt"
+    assert manifest["quantization"]["gate"]["passed"]
+    assert (out / "fcn8s_camvid.int8-trt.onnx").is_file()
