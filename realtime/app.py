@@ -73,9 +73,20 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         if not sinks:
             sinks.append(stack.enter_context(open_sink("null")))
         reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait)
+        # a file shown in a browser plays at its own frame rate, and its last frame and final
+        # numbers stay up until Ctrl-C (a file that ends before a browser connects shows nothing)
+        linger = bool(serve) and not source.live and not cfg.loop
+        realtime = cfg.realtime if overrides.get("realtime") is not None or config_path else (cfg.realtime or linger)
         with _signals_stop() as interrupt:
-            result = run_loop(source, backend, sinks, overlay, max_frames, progress, realtime=cfg.realtime,
+            result = run_loop(source, backend, sinks, overlay, max_frames, progress, realtime=realtime,
                               loop=cfg.loop, reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt)
+            if linger and result.stopped_by in ("end", "max_frames"):
+                for _, sink in file_sinks:  # the outputs are complete: finalize them now
+                    sink.__exit__(None, None, None)
+                print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
+                      f"{sinks[-1].url} until Ctrl-C", file=sys.stderr, flush=True)
+                while not interrupt.wait(0.2):
+                    pass
         source_info = {"uri": source_uri, "fps": source.fps, "frame_count": source.frame_count,
                        "live": bool(source.live)}
 

@@ -39,13 +39,15 @@ class ImageFolderSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._pending is not None
+        if self._pending is None:  # already finalized
+            return
+        pending, self._pending = self._pending, None
         if self.error is not None or exc[0] is not None:
             self.frames_whole = 0
-            self._pending.discard()
+            pending.discard()
             return
         self.frames_whole = self.frames_written
-        self._pending.commit()
+        pending.commit()
 
     def write(self, frame: np.ndarray) -> None:
         assert self._pending is not None

@@ -94,3 +94,34 @@ def test_the_mp4_segrt_writes_plays_in_a_browser(short_clip, tmp_path):
     _chromium(tmp_path, "p2", "--window-size=960,600", f"--screenshot={shot}", page.as_uri())
     video = cv2.imread(str(shot))[:540]
     assert video.std() > 20  # a decoded frame of road, cars and overlay colours, not a black box
+
+
+def test_serving_a_file_keeps_the_last_frame_and_numbers_up_until_ctrl_c(short_clip, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    run = subprocess.Popen([sys.executable, "-m", "segrt", "run", str(short_clip), "--serve", f"127.0.0.1:{port}",
+                            "-o", str(tmp_path / "o.mp4"), "--no-progress"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        stats = {}
+        while time.time() < deadline:  # 12 frames at the file's 25 FPS: about half a second
+            try:
+                stats = get_json(base + "stats.json")
+                if stats.get("frames_out") == 12:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert run.poll() is None, run.stderr.read()  # still serving after the file ended
+        assert get_json(base + "stats.json")["frames_out"] == 12
+        with urllib.request.urlopen(base + "snapshot.jpg", timeout=5) as r:
+            shot = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+        assert shot is not None and shot.shape[:2] == (540, 960)
+        assert int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 12  # finalized
+    finally:
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err
+    assert "still serving the last frame" in err
