@@ -54,7 +54,7 @@ def test_camvid_sequence_source_runs(camvid_root, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "no_such.mp4"], "source 'no_such.mp4': no such file or folder"),
-    (["run", "{clip}", "--model", "missing.onnx"], "missing.onnx: model file not found"),
+    (["run", "{clip}", "--model", "missing.onnx"], "missing.onnx: no such file, and not a shipped model"),
     (["run", "{clip}", "--output", "{clip}"], "is the input SOURCE"),
     (["run", "{clip}", "--alpha", "2"], "alpha' must be within 0..1"),
     (["run", "{clip}", "--report", "/no/such/dir/r.json"], "does not exist"),
