@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from segrt.engines.latency import measure_latency
-from segrt.errors import SegrtError
+from segrt.errors import DataError, SegrtError
 from segrt.files import atomic_output, save_figure, write_text_atomic
 
 SORT_KEYS = {"fps": ("pipeline_fps", True), "latency": ("p50_ms", False), "miou": ("miou", True),
@@ -83,13 +83,18 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
                 row[f"latency_b{opts.batch}"] = {"error": str(exc).splitlines()[0][:160]}
         if opts.video:
             row["pipeline"] = _pipeline(backend, opts)
-        ds = open_dataset(opts.dataset, opts.data_root, opts.split)
-        if opts.eval_frames:
-            ds = subset(ds, opts.eval_frames)
-        metrics = evaluate_backend(backend, ds, progress=False)
-        row.update({"miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
-                    "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
-                    "eval": {"dataset": opts.dataset, "split": opts.split, "frames": metrics["frames"]}})
+        try:
+            ds = open_dataset(opts.dataset, opts.data_root, opts.split)
+        except DataError as exc:  # timing needs no dataset: say mIoU was not measured, and why
+            row["miou"] = None
+            row["eval"] = {"not_measured": str(exc).splitlines()[0][:200]}
+        else:
+            if opts.eval_frames:
+                ds = subset(ds, opts.eval_frames)
+            metrics = evaluate_backend(backend, ds, progress=False)
+            row.update({"miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
+                        "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
+                        "eval": {"dataset": opts.dataset, "split": opts.split, "frames": metrics["frames"]}})
         row["device_memory_bytes"] = _device_memory(backend)
     finally:
         backend.__exit__(None, None, None)
@@ -151,8 +156,8 @@ def flat(row: dict, batch: int) -> dict:
     return {"model": row["model"], "backend": row["backend"], "precision": row["precision"],
             "p50_ms": b1["p50_ms"], "mean_ms": b1["mean_ms"], "p95_ms": b1["p95_ms"], "p99_ms": b1["p99_ms"],
             f"b{batch}_img_s": bn.get("images_per_s"), "pipeline_fps": pipe.get("fps"),
-            "miou": round(100 * row["miou"], 2), "load_s": row["load_s"], "peak_rss_mb": row["peak_rss_mb"],
-            "file_mb": row["file_mb"]}
+            "miou": round(100 * row["miou"], 2) if row["miou"] is not None else None, "load_s": row["load_s"],
+            "peak_rss_mb": row["peak_rss_mb"], "file_mb": row["file_mb"]}
 
 
 def sort_rows(rows: list[dict], key: str) -> list[dict]:
@@ -262,7 +267,8 @@ def fps_vs_miou(table: list[dict], out: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    pts = [(r["model"], r.get("pipeline_fps") or 1000.0 / r["p50_ms"], r["miou"]) for r in table if "error" not in r]
+    pts = [(r["model"], r.get("pipeline_fps") or 1000.0 / r["p50_ms"], r["miou"]) for r in table
+           if "error" not in r and r.get("miou") is not None]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))

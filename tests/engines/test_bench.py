@@ -104,3 +104,14 @@ def test_eval_compare_plots_and_flicker(tmp_path, tiny_camvid, capsys):
     for name in ("worst_frames.png", "confusion.png", "flicker.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 1000
     assert "Δ IoU" in capsys.readouterr().out
+
+
+def test_bench_times_models_without_a_dataset_and_says_miou_was_not_measured(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    main(["bench", "--runs", "5", "--warmup", "1", "--batch", "1", "--data-root", str(tmp_path / "empty"),
+          "--out-dir", str(tmp_path / "out")])  # no MODELS: the shipped CPU default
+    printed = capsys.readouterr().out
+    assert "mIoU not measured" in printed and "the timings stand" in printed
+    doc = json.loads((tmp_path / "out" / "bench.json").read_text())
+    (row,) = doc["results"]
+    assert row["miou"] is None and row["latency_b1"]["p50_ms"] > 0 and "not_measured" in row["eval"]
