@@ -21,6 +21,8 @@ package_dir = {"segrt": "segrt"}
 for folder, package in FOLDERS.items():
     package_dir[package] = folder
     packages += [package] + [f"{package}.{p}" for p in find_packages(folder)]
+packages.append("segrt.configs")  # the YAML recipes and run settings, installed as data
+package_dir["segrt.configs"] = "configs"
 
 setup(
     name="segrt",
@@ -32,7 +34,8 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir=package_dir,
-    package_data={"segrt": ["zoo/*.onnx", "zoo/*.json", "zoo/*.pt", "datasets/*.json"]},
+    package_data={"segrt": ["zoo/*.onnx", "zoo/*.json", "zoo/*.pt", "datasets/*.json"],
+                  "segrt.configs": ["*/*.yaml"]},
     install_requires=[
         "numpy>=1.24",
         # Headless: servers and CI. Desktop users who want a window install opencv-python

@@ -265,7 +265,7 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
               help="Replay a file at its own FPS, dropping frames the way a live camera would.")
 @click.option("--loop", is_flag=True, default=None, help="Start a file again at its end.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Run settings YAML (see configs/run/default.yaml).")
+              help="Run settings YAML, or the name of an installed one (default: configs/run/default.yaml).")
 @click.option("--mode", type=click.Choice(["overlay", "mask", "side"]), default=None,
               help="Blend, colours only, or frame and colours side by side [default: overlay].")
 @click.option("--classes", default=None, metavar="A,B", help="Colour only these classes, e.g. Road,Car.")
@@ -315,6 +315,12 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
                  "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps}
+    if config_path is not None and not config_path.exists() and len(config_path.parts) == 1:
+        from importlib import resources  # a name: the run settings installed with the package
+
+        name = config_path.name.removesuffix(".yaml")
+        installed = Path(str(resources.files("segrt.configs"))) / "run" / f"{name}.yaml"
+        config_path = installed if installed.is_file() else config_path
     saved = None
     if not (output or show or serve or no_save):
         saved = default_output(source)

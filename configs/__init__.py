@@ -1,0 +1,1 @@
+"""YAML recipes and run settings, installed with segrt as package data (segrt.configs)."""
