@@ -175,6 +175,13 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
     paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))
     if not paths:
         raise SegrtError("no recipes: pass CONFIGS or run from the repository root (configs/zoo/*.yaml)")
+    from segrt.config import load_config
+    from segrt.train.config import TrainConfig
+
+    for path in paths:  # every recipe checked before any folder is made
+        load_config(path, TrainConfig)
+    check_paths({"CONFIGS": paths, "--data-root": data_root}, {"--runs": runs, "--zoo-dir": zoo_dir,
+                                                              "--results": results})
     for d in (runs, zoo_dir, results):
         d.mkdir(parents=True, exist_ok=True)
     rows = build(paths, data_root, runs, zoo_dir, results, train, readme)

@@ -131,6 +131,9 @@ CASES = {
     "train_out_is_a_file": lambda t, c, d: (
         ["train", "--config", yaml_file(t, TRAIN), "--data-root", d, "--out", yaml_file(t, "x", "f.txt")],
         "not a folder"),
+    "zoo_bad_recipe_makes_no_folders": lambda t, c, d: (
+        ["zoo", yaml_file(t, "model: fcn8s\nbogus: 1\n"), "--runs", str(t / "r"), "--zoo-dir", str(t / "z"),
+         "--results", str(t / "res")], "unknown key 'bogus'"),
     # bounded, validated YAML
     "run_config_alias_bomb": lambda t, c, d: (["run", c, "--config", yaml_file(t, ALIAS_BOMB)], "aliases"),
     "train_config_alias_bomb": lambda t, c, d: (
