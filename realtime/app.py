@@ -83,6 +83,7 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
             if linger and result.stopped_by in ("end", "max_frames"):
                 for _, sink in file_sinks:  # the outputs are complete: finalize them now
                     sink.__exit__(None, None, None)
+                sinks[-1].finished = True
                 print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
                       f"{sinks[-1].url} until Ctrl-C", file=sys.stderr, flush=True)
                 while not interrupt.wait(0.2):

@@ -80,6 +80,7 @@ class MjpegSink:
         self._closing = False
         self._snapshot_wanted = False
         self._stats = lambda: {}
+        self.finished = False  # the source ended: the last frame is all there will be
         self._server: ThreadingHTTPServer | None = None
 
     def attach(self, controls, stats) -> None:
@@ -106,7 +107,7 @@ class MjpegSink:
                     self._send(json.dumps(doc).encode(), "application/json")
                 elif path == "/snapshot.jpg":
                     sink._snapshot_wanted = True  # encode the next frame even with no stream viewer
-                    jpeg = sink._wait_frame(sink._seq, timeout=5.0)[1] or sink._jpeg
+                    jpeg = sink._jpeg if sink.finished else (sink._wait_frame(sink._seq, timeout=5.0)[1] or sink._jpeg)
                     if jpeg is None:
                         self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
                     else:

@@ -62,6 +62,7 @@ class _H264Writer:
         import av
 
         self._av = av
+        open(path, "wb").close()  # PyAV opens the file only at the first frame: fail here instead
         self._container = av.open(path, "w", format="mp4")
         self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         self._stream.width, self._stream.height = size
@@ -138,8 +139,8 @@ class VideoSink:
             self._writer.write(frame)
         except Exception as exc:  # noqa: BLE001  PyAV raises on a failed write (full disk, …)
             self.error = f"write failed ({exc})"
-            raise WriteFailed(f"--output {shown(self.path)}: cannot write the video: the disk is full or failing "
-                              f"({exc}); free space or write elsewhere") from None
+            raise WriteFailed(f"--output {shown(self.path)}: cannot write the video ({exc}); check free disk space "
+                              "and that the folder is writable") from None
         self.frames_written += 1
         if self.frames_written % CHECK_EVERY == 0:
             self._check_growing()
