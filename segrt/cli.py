@@ -364,24 +364,51 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def models(as_json: bool) -> None:
-    """The shipped models: val mIoU, input size, precision, size, and which is the default where.
+@click.option("--time/--no-time", "timed", default=True, show_default=True,
+              help="Time each ONNX model here: ONNX Runtime, 2 threads, batch 1, median of 20 runs.")
+def models(as_json: bool, timed: bool) -> None:
+    """The shipped models: val mIoU, CPU latency on this machine, input size, precision, size,
+    and which is the default where.
 
     Val mIoU is CamVid val scored at 480x360 (the manifest's, or for a quantized file its
-    accuracy gate's). Pass a file name from here to --model (in segrt/zoo/).
+    accuracy gate's). Pass a name from here to --model (segrt run VIDEO -m unet_camvid).
     """
     from segrt.zoo import listing, zoo_dir
 
     rows = listing()
+    for r in rows:
+        r["cpu_ms"] = _cpu_ms(zoo_dir() / r["file"]) if timed and r["file"].endswith(".onnx") else None
     if as_json:
         click.echo(json.dumps({"folder": str(zoo_dir()), "models": rows}, indent=2))
         return
-    click.echo(f"{'file':42} {'precision':16} {'input':8} {'val mIoU':>8} {'MB':>5}  default")
+    click.echo(f"{'name':32} {'precision':16} {'input':8} {'val mIoU':>8} {'CPU ms':>7} {'MB':>5}  default")
     for r in rows:
         miou = f"{100 * r['val_miou']:.1f}" if r["val_miou"] is not None else "–"
-        click.echo(f"{r['file']:42} {r['precision'] or '–':16} {r['input'] or '–':8} {miou:>8} {r['mb']:>5}  "
+        ms = f"{r['cpu_ms']:.1f}" if r["cpu_ms"] is not None else "–"
+        click.echo(f"{r['name']:32} {r['precision'] or '–':16} {r['input'] or '–':8} {miou:>8} {ms:>7} {r['mb']:>5}  "
                    f"{', '.join(r['default_for'])}")
-    click.echo(f"(in {zoo_dir()}; .pt checkpoints need torch: segrt export FILE.pt makes the ONNX)")
+    click.echo(f"(files in {zoo_dir()}; CPU ms: model alone on this machine, ONNX Runtime, 2 threads)")
+
+
+def _cpu_ms(path: Path, runs: int = 20) -> float | None:
+    import time
+
+    from segrt.engines.base import open_backend
+
+    try:
+        with open_backend(path, threads=2) as net:
+            x = net.input_buffer()
+            x[:] = 0.5
+            for _ in range(3):
+                net.infer(x)
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                net.infer(x)
+                times.append(time.perf_counter() - t0)
+    except SegrtError:
+        return None
+    return round(1000 * float(np.median(times)), 2)
 
 
 from segrt.cli_engines import bench, build, quantize  # noqa: E402  (commands defined there)
