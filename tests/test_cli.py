@@ -40,12 +40,14 @@ def test_models_lists_the_shipped_files_and_the_default_per_device(capsys):
 
     main(["models"])
     lines = capsys.readouterr().out.splitlines()
-    cpu = next(line for line in lines if line.startswith(CPU_DEFAULT))
-    gpu = next(line for line in lines if line.startswith(GPU_DEFAULT))
+    cpu = next(line for line in lines if line.startswith(CPU_DEFAULT.removesuffix(".onnx") + " "))
+    gpu = next(line for line in lines if line.startswith(GPU_DEFAULT.removesuffix(".onnx") + " "))
     assert cpu.rstrip().endswith("cpu") and "int8" in cpu
     assert gpu.rstrip().endswith("cuda, tensorrt")
     main(["models", "--json"])
     doc = json.loads(capsys.readouterr().out)
+    timed = {r["name"]: r["cpu_ms"] for r in doc["models"] if r["file"].endswith(".onnx")}
+    assert all(ms is not None and 0 < ms < 5000 for ms in timed.values()), timed  # measured here, each one
     files = {r["file"] for r in doc["models"]}
     assert files == {p.name for p in zoo_dir().iterdir() if p.suffix == ".onnx"} | {
         p.name for p in zoo_dir().glob("*.pt") if not p.with_suffix(".onnx").exists()}
