@@ -30,7 +30,8 @@ from segrt.zoo import CPU_DEFAULT, zoo_dir
 
 
 def segrt(*args: str, cwd: Path, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+    # without the OPENCV_* settings this pytest process may hold: segrt must quiet OpenCV itself
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "segrt", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env, **popen)
 
@@ -192,6 +193,10 @@ CASES = {
         ["run", str(_bomb_folder(t / "frames"))], "16384"),
     "zero_frame_video": lambda t, c, d: (
         ["run", str(_zero_frames(t / "z.avi")), "-o", str(t / "o.mp4")], "gave no frames; nothing was written"),
+    "truncated_video_no_ffmpeg_chatter": lambda t, c, d: (
+        ["run", str(_cut(t / "cut.mp4")), "--no-save"], "truncated or corrupt"),
+    "corrupt_png_no_opencv_chatter": lambda t, c, d: (
+        ["run", str(_bad_png_folder(t / "f")), "--no-save"], "cannot be read as an image"),
     "newline_in_a_missing_name": lambda t, c, d: (["run", str(t / "a\nb.mp4")], "a\\nb.mp4"),
     "unknown_source_kind": lambda t, c, d: (["run", "dashcam:2024"], "unknown source kind"),
     # eval over nothing; flicker over fewer than 2 frames
@@ -270,6 +275,20 @@ def _deep_manifest(model: Path) -> Path:
 def _bomb_folder(folder: Path) -> Path:
     folder.mkdir()
     png_header_claiming(folder / "0001.png", 30000, 30000)
+    return folder
+
+
+def _cut(path: Path) -> Path:
+    from tests.conftest import DASHCAM  # the real clip, cut to 40 %: FFmpeg would complain on stderr
+
+    data = DASHCAM.read_bytes()
+    path.write_bytes(data[: len(data) * 4 // 10])
+    return path
+
+
+def _bad_png_folder(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "0001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing
     return folder
 
 
