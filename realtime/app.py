@@ -148,15 +148,19 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
     if result.frames_out == 0 and result.stopped_by == "end" and result.exception is None:
         raise SegrtError(f"{shown(source_uri)}: the source gave no frames; nothing was written. Check that it "
                          "plays (e.g. with ffplay) or re-copy it")
+    kept = [shown(o) for o in doc["outputs"] if o not in ("null", "window")]
+    where = f" to {', '.join(kept)}" if kept else ""
     if isinstance(result.exception, SegrtError):  # e.g. an unreadable image in a folder
-        done = f"after {result.frames_out} frames, which were written" if result.frames_out else "nothing was written"
+        done = (f"after {result.frames_out} frames, which were written{where}" if result.frames_out and kept
+                else f"after {result.frames_out} frames" if result.frames_out else "nothing was written")
         raise SegrtError(f"{result.exception} ({done})")
     if result.exception is not None:
-        raise SegrtError(f"{source_uri}: reading failed after {result.frames_out} frames ({result.error}); "
-                         "those frames were written")
+        raise SegrtError(f"{shown(source_uri)}: reading failed after {result.frames_out} frames ({result.error})"
+                         + (f"; those frames were written{where}" if kept else ""))
     if truncated:
-        raise SegrtError(f"{source_uri}: the video ended after {result.captured} of its {expected} frames "
-                         "(truncated or corrupt); those frames were processed and written. Re-copy the file")
+        raise SegrtError(f"{shown(source_uri)}: the video ended after {result.captured} of its {expected} frames "
+                         f"(truncated or corrupt); those frames were processed{' and written' + where if kept else ''}."
+                         " Re-copy the file")
     table = format_table(summary, result.frames_out, wall)
     if result.dropped or source_info["live"] or cfg.realtime:
         table += (f"\nlive: {result.captured} captured, {result.dropped} dropped, frame age p50 "
