@@ -31,7 +31,18 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
             max_frames: int | None = None, config_path: Path | None = None,
             overrides: dict | None = None, data_root: Path | None = None,
             progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None) -> str:
-    """Runs the loop; writes the report if asked; returns the end-of-run table."""
+    """Runs the loop; writes the report if asked; returns the end-of-run table. Ctrl-C and
+    SIGTERM, from the start to the written report, end the run after the frame in hand with
+    every output and the report complete."""
+    with _signals_stop() as interrupt:
+        return _run_app(source_uri, model, outputs, show, report, max_frames, config_path, overrides, data_root,
+                        progress, serve, frames_csv, interrupt)
+
+
+def _run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show: bool, report: Path | None,
+             max_frames: int | None, config_path: Path | None, overrides: dict | None, data_root: Path | None,
+             progress: bool | None, serve: str | None, frames_csv: Path | None,
+             interrupt: threading.Event) -> str:
     overrides = overrides or {}
     outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
     files = [o for o in outputs if o not in ("null", "window")]
@@ -77,17 +88,16 @@ def run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show:
         # numbers stay up until Ctrl-C (a file that ends before a browser connects shows nothing)
         linger = bool(serve) and not source.live and not cfg.loop
         realtime = cfg.realtime if overrides.get("realtime") is not None or config_path else (cfg.realtime or linger)
-        with _signals_stop() as interrupt:
-            result = run_loop(source, backend, sinks, overlay, max_frames, progress, realtime=realtime,
-                              loop=cfg.loop, reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt)
-            if linger and result.stopped_by in ("end", "max_frames"):
-                for _, sink in file_sinks:  # the outputs are complete: finalize them now
-                    sink.__exit__(None, None, None)
-                sinks[-1].finished = True
-                print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
-                      f"{sinks[-1].url} until Ctrl-C", file=sys.stderr, flush=True)
-                while not interrupt.wait(0.2):
-                    pass
+        result = run_loop(source, backend, sinks, overlay, max_frames, progress, realtime=realtime,
+                          loop=cfg.loop, reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt)
+        if linger and result.stopped_by in ("end", "max_frames"):
+            for _, sink in file_sinks:  # the outputs are complete: finalize them now
+                sink.__exit__(None, None, None)
+            sinks[-1].finished = True
+            print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
+                  f"{sinks[-1].url} until Ctrl-C", file=sys.stderr, flush=True)
+            while not interrupt.wait(0.2):
+                pass
         source_info = {"uri": source_uri, "fps": source.fps, "frame_count": source.frame_count,
                        "live": bool(source.live)}
 
