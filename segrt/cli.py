@@ -118,134 +118,6 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
         raise SegrtError(f"{root}: CamVid is incomplete or altered (see above); re-fetch it")
 
 
-@cli.command("eval")
-@click.argument("model", type=MODEL, required=False)
-@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default="camvid",
-              show_default=True)
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder [default: where 'segrt data camvid' put it].")
-@click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the metrics as JSON.")
-@click.option("--plots", type=click.Path(path_type=Path), default=None,
-              help="Folder for confusion.png, worst_frames.png (and flicker.png).")
-@click.option("--compare", "other", type=MODEL, default=None,
-              help="A second model scored the same way; prints per-class deltas (e.g. INT8 vs FP32).")
-@click.option("--flicker", "flicker_source", default=None,
-              help="A video or camvid:SPLIT/SEQUENCE: share of pixels whose label flips frame to frame.")
-@click.option("--flicker-frames", type=click.IntRange(min=2), default=300, show_default=True)
-@click.option("--threads", type=THREADS, default=0, help="Inference threads; 0 = all cores.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
-              help="ONNX Runtime provider for .onnx, torch device for .pt; .engine is TensorRT.")
-def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | None, report: Path | None,
-             plots: Path | None, other: Path | None, flicker_source: str | None, flicker_frames: int,
-             threads: int, device: str) -> None:
-    """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, .engine, a .pt checkpoint, or a
-    shipped model's name; default: the shipped default for --device).
-
-    All go through the same preprocessing and the same torch-free metric code; predictions
-    are scored at the labels' resolution (nearest upscale), as the overlay shows them.
-
-    \b
-    segrt eval model.onnx --plots eval/ --report eval/report.json
-    segrt eval model.onnx --compare model.int8.onnx
-    segrt eval model.onnx --flicker camvid:val/0016E5 --plots eval/
-    """
-    from segrt.datasets import open_dataset
-    from segrt.files import check_paths, remove_path
-
-    model = model or default_for(device)
-    flicker_path = flicker_source if flicker_source and Path(flicker_source).exists() else None
-    check_paths({"MODEL": model, "--compare": other, "--data-root": data_root, "--flicker": flicker_path},
-                {"--report": report, "--plots": plots})
-    if report is not None and report.is_dir():
-        raise SegrtError(f"--report {shown(report)} is a folder; give a file name")
-    if report is not None and not report.parent.is_dir():
-        raise SegrtError(f"--report {shown(report)}: folder {shown(report.parent)} does not exist; create it first")
-    if plots is not None and plots.exists() and not plots.is_dir():
-        raise SegrtError(f"--plots {shown(plots)}: exists and is not a folder; name a folder")
-    # two models with one file name (a/m.onnx, b/m.onnx) are told apart by their paths
-    labels = {model: model.name, **({other: other.name} if other else {})}
-    if other is not None and model.name == other.name:
-        labels = {model: str(model), other: str(other)}
-    ds = open_dataset(dataset, data_root, split)
-    if len(ds) == 0:
-        raise SegrtError(f"{dataset} {split}: no frames to score; check --data-root and --split")
-    made_plots = plots is not None and not plots.exists()
-    try:
-        if plots is not None:
-            plots.mkdir(parents=True, exist_ok=True)
-        doc, written = _evaluate_all(model, other, labels, ds, plots, flicker_source, flicker_frames, threads,
-                                     device, data_root, dataset, split)
-        if report is not None:
-            from segrt.files import write_text_atomic
-
-            written.append(write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report"))
-    except BaseException:
-        if made_plots and plots is not None and plots.is_dir() and not any(plots.iterdir()):
-            remove_path(plots)
-        raise
-    if written:
-        click.echo("wrote " + ", ".join(str(p) for p in written))
-
-
-def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, plots: Path | None,
-                  flicker_source: str | None, flicker_frames: int, threads: int, device: str,
-                  data_root: Path | None, dataset: str, split: str) -> tuple[dict, list[Path]]:
-    """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
-    from segrt import envinfo
-    from segrt.engines import evaluate as ev
-    from segrt.engines.base import open_backend
-
-    results, flick, written = {}, {}, []
-    for path in [model, *([other] if other else [])]:
-        label = labels[path]
-        with open_backend(path, threads=threads, device=device) as backend:
-            metrics = ev.evaluate_backend(backend, ds)
-            metrics["backend"] = backend.name
-            if plots is not None:
-                tag = "" if path == model else (f"_{path.stem}" if path.stem != model.stem else "_compare")
-                written.append(ev.worst_frames(backend, ds, metrics, plots / f"worst_frames{tag}.png"))
-                try:
-                    from segrt.train.plots import confusion_matrix
-
-                    written.append(confusion_matrix(np.asarray(metrics["confusion"]), metrics["classes"],
-                                                    plots / f"confusion{tag}.png"))
-                except ImportError:
-                    click.echo("confusion.png needs matplotlib: pip install matplotlib", err=True)
-            if flicker_source:
-                from segrt.realtime.sources import open_source
-
-                with open_source(flicker_source, data_root=data_root) as src:
-                    flick[label] = ev.flicker(backend, ev.frames_of(src), flicker_frames)
-                if flick[label]["pairs"] < 1:
-                    raise SegrtError(f"--flicker {shown(flicker_source)}: needs at least 2 frames and gave fewer; "
-                                     "nothing was written")
-        results[label] = metrics
-        click.echo(f"== {label} ({metrics['backend']})")
-        click.echo(ev.format_metrics(metrics))
-    doc = {"model": str(model), "dataset": dataset, "split": split, "results": {}, "machine": envinfo.machine(),
-           "versions": envinfo.versions(), "command": " ".join(["segrt"] + sys.argv[1:])}
-    for name, m in results.items():
-        doc["results"][name] = {**{k: v for k, v in m.items() if k != "frame_miou"},
-                                "per_class_iou": dict(zip(m["classes"], m["per_class_iou"], strict=True))}
-    first = labels[model]
-    doc.update({k: doc["results"][first][k] for k in ("miou", "pixel_accuracy", "per_class_iou",
-                                                        "mean_class_accuracy", "backend", "classes", "frames")})
-    if other:
-        doc["compare"] = ev.compare(results[first], results[labels[other]])
-        click.echo(ev.format_compare(doc["compare"], first, labels[other]))
-    if flick:
-        doc["flicker"] = flick
-        for name, f in flick.items():
-            click.echo(f"flicker {name}: {100 * f['mean']:.2f}% of pixels change label per frame "
-                       f"(p95 {100 * f['p95']:.2f}%, {f['pairs']} pairs of {flicker_source})")
-        if plots is not None:
-            p = ev.flicker_plot(flick, plots / "flicker.png")
-            if p:
-                written.append(p)
-    return doc, written
-
-
 @cli.command()
 @click.argument("source")
 @click.option("--model", "-m", type=MODEL, default=None,
@@ -412,9 +284,10 @@ def _cpu_ms(path: Path, runs: int = 20) -> float | None:
 
 
 from segrt.cli_engines import bench, build, quantize  # noqa: E402  (commands defined there)
+from segrt.cli_eval import evaluate  # noqa: E402
 from segrt.cli_train import export, train, zoo  # noqa: E402
 
-for _command in (train, export, zoo, quantize, build, bench):
+for _command in (evaluate, train, export, zoo, quantize, build, bench):
     cli.add_command(_command)
 
 SHORT_HELP = {
