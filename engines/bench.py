@@ -241,21 +241,17 @@ def write_results(rows: list[dict], opts: BenchOptions, out_dir: Path, batch: in
     paths = {"json": out_dir / "bench.json", "csv": out_dir / "bench.csv", "md": out_dir / "bench.md"}
     doc = {**machine_info(opts), "options": asdict(opts), "results": rows, "table": table,
            "speedup_vs": baseline, "speedups": speedups(table, baseline)}
-    _atomic(paths["json"], json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(paths["json"], json.dumps(doc, indent=2) + "\n", "benchmark results")
     cols = list(dict.fromkeys(k for r in table for k in r))
     with atomic_output(paths["csv"], "benchmark results") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(table)
-    _atomic(paths["md"], markdown(table, batch, baseline) + "\n")
+    write_text_atomic(paths["md"], markdown(table, batch, baseline) + "\n", "benchmark results")
     chart = fps_vs_miou(table, out_dir / "bench.png")
     if chart is not None:
         paths["png"] = chart
     return paths
-
-
-def _atomic(path: Path, text: str) -> None:
-    write_text_atomic(path, text, "benchmark results")
 
 
 def fps_vs_miou(table: list[dict], out: Path) -> Path | None:

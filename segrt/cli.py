@@ -7,10 +7,10 @@ import os
 import sys
 
 # OpenCV's and FFmpeg's own log lines ("[ WARN:0@…]", "[mp4 @ 0x…]") would break the promise
-# of one line on stderr; they are read when cv2 is first imported, which happens after this.
+# of one line on stderr; they are read when cv2 is first imported, which happens after this
+# (segrt/__init__.py sets OPENCV_FFMPEG_LOGLEVEL for every importer).
 # Images over 16384 x 16384 are refused from their header instead of decoded (segrt.images).
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(16384 * 16384))
 from pathlib import Path
