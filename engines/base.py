@@ -89,7 +89,9 @@ BACKENDS.register(".plan")("segrt.engines.tensorrt_backend:TensorRTBackend")
 
 
 def open_backend(path: str | Path, **options) -> Backend:
-    """The backend for ``path``'s suffix, constructed (not yet opened) with its manifest."""
+    """The backend for ``path``'s suffix, constructed (not yet opened) with its manifest. An
+    ``.onnx`` with ``device="tensorrt"`` runs as a TensorRT engine, built on first use and
+    cached (:mod:`segrt.engines.engine_cache`)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")
@@ -100,4 +102,16 @@ def open_backend(path: str | Path, **options) -> Backend:
         require_module("torch", f"{path.name} (a PyTorch checkpoint)",
                        f"run {onnx.name} instead (no torch needed)" if onnx.is_file() else
                        "pip install torch, or export it to ONNX on a machine with torch (segrt export)")
+    if path.suffix.lower() == ".onnx" and options.get("device") == "tensorrt":
+        from segrt.engines.engine_cache import engine_for, tensorrt_route
+
+        if tensorrt_route(path) == "engine":  # else ONNX Runtime's TensorRT provider runs the .onnx
+            path = engine_for(path, rebuild=bool(options.get("rebuild")), echo=_stderr)
+            options = {**options, "rebuild": False}
     return BACKENDS.load(path.suffix.lower()).from_path(path, **options)
+
+
+def _stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)

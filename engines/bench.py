@@ -58,14 +58,14 @@ def _device_memory(backend) -> int | None:
 
 def bench_model(path: str, opts: BenchOptions) -> dict:
     """One model, measured in the calling process (``run_bench`` gives each a fresh one)."""
+    from segrt.api import Segmenter
     from segrt.datasets import open_dataset, subset
-    from segrt.engines.base import open_backend
     from segrt.engines.evaluate import evaluate_backend
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    backend = open_backend(path, threads=opts.threads, device=opts.device)
-    backend.__enter__()
+    seg = Segmenter(path, device=opts.device, threads=opts.threads, legend=True, hud=True)
+    backend = seg.backend
     try:
         load_s = time.perf_counter() - t0
         m = backend.manifest
@@ -82,7 +82,7 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
             except (ValueError, RuntimeError) as exc:  # a fixed-batch engine or graph
                 row[f"latency_b{opts.batch}"] = {"error": str(exc).splitlines()[0][:160]}
         if opts.video:
-            row["pipeline"] = _pipeline(backend, opts)
+            row["pipeline"] = _pipeline(seg, opts)
         try:
             ds = open_dataset(opts.dataset, opts.data_root, opts.split)
         except DataError as exc:  # timing needs no dataset: say mIoU was not measured, and why
@@ -97,24 +97,21 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
                         "eval": {"dataset": opts.dataset, "split": opts.split, "frames": metrics["frames"]}})
         row["device_memory_bytes"] = _device_memory(backend)
     finally:
-        backend.__exit__(None, None, None)
+        seg.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     row["peak_rss_mb"] = round(rss / 1024, 1)
     row["rss_before_mb"] = round(rss0 / 1024, 1)
     return row
 
 
-def _pipeline(backend, opts: BenchOptions) -> dict:
+def _pipeline(seg, opts: BenchOptions) -> dict:
     """The real loop (capture ∥ inference ∥ render) on the video, output discarded."""
     from segrt.realtime.loop import run_loop
-    from segrt.realtime.overlay import Overlay
     from segrt.realtime.sinks.null import NullSink
     from segrt.realtime.sources import open_source
 
-    m = backend.manifest
     with open_source(opts.video) as source, NullSink() as sink:
-        result = run_loop(source, backend, [sink], Overlay(m.classes, m.palette), opts.pipeline_frames,
-                          progress=False)
+        result = run_loop(source, seg.backend, [sink], seg.renderer, opts.pipeline_frames, progress=False)
     summary = result.timer.summary()
     wall = result.timer.wall_seconds
     return {"frames": result.frames_out, "fps": round(result.frames_out / wall, 2) if wall else 0.0,

@@ -17,13 +17,13 @@ from typing import Any
 from segrt.engines.cuda_memory import gpu_info
 from segrt.engines.manifest import ModelManifest, load_verified_manifest, manifest_path
 from segrt.errors import ModelError, SegrtError
-from segrt.files import sha256_file, write_bytes_atomic
+from segrt.files import cache_root, sha256_file, write_bytes_atomic
 
 DEFAULT_WORKSPACE_MB = 2048
 
 
 def default_timing_cache() -> Path:
-    return Path(os.environ.get("SEGRT_CACHE", Path.home() / ".cache" / "segrt")) / "tensorrt" / "timing.cache"
+    return cache_root() / "tensorrt" / "timing.cache"
 
 
 def trtexec_command(onnx_path: Path, engine_path: Path, workspace_mb: int, timing_cache: Path | None,

@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from segrt import envinfo
+from segrt.api import Segmenter
 from segrt.config import from_dict, load_config
-from segrt.engines.base import open_backend
 from segrt.errors import SegrtError
 from segrt.files import check_paths, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import run_loop
-from segrt.realtime.overlay import Overlay, named_palette
 from segrt.realtime.sinks import open_sink, sink_kind
 from segrt.realtime.sources import open_source
 from segrt.realtime.timing import format_table
@@ -62,14 +61,10 @@ def _run_app(source_uri: str, model: Path, outputs: list[str] | str | None, show
         cfg = from_dict(RunConfig, given, source="command-line options")
 
     with ExitStack() as stack:
-        backend = stack.enter_context(open_backend(
-            model, threads=cfg.threads, device=cfg.device, rebuild=cfg.rebuild))
-        m = backend.manifest
-        try:
-            overlay = Overlay(m.classes, named_palette(cfg.palette, m.classes, m.palette), cfg.alpha, cfg.legend,
-                              cfg.hud, cfg.mode, cfg.classes)
-        except ValueError as exc:
-            raise SegrtError(f"--classes: {exc}") from None
+        seg = stack.enter_context(Segmenter(
+            model, device=cfg.device, threads=cfg.threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
+            legend=cfg.legend, hud=cfg.hud, mode=cfg.mode, classes=cfg.classes))
+        backend, m, overlay = seg.backend, seg.manifest, seg.renderer
         source = stack.enter_context(open_source(
             source_uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
             height=cfg.camera_height, camera_fps=cfg.camera_fps))

@@ -15,7 +15,7 @@ ONNX or TensorRT models.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -23,48 +23,65 @@ import numpy as np
 
 from segrt.engines.base import open_backend
 from segrt.engines.manifest import check_labels
+from segrt.errors import SegrtError
 from segrt.preprocess import Preprocessor
 
 
 class Segmenter:
     """A loaded model. ``model``: a shipped model's name (``segrt models``), a file path, or
-    None for the shipped default of ``device`` (cpu, cuda, tensorrt)."""
+    None for the shipped default of ``device`` (cpu, cuda, tensorrt; an ONNX file on
+    ``tensorrt`` is built into a cached engine on first use).
+
+    ``segrt run`` and ``segrt eval`` open their models through this class too: ``backend`` is
+    the opened backend (what the pipelined loop feeds batches), ``renderer`` the overlay
+    (``legend``, ``hud``, ``mode`` and ``classes`` are ``segrt run``'s options of those names)."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", threads: int = 0,
-                 alpha: float = 0.5, palette: str = "model") -> None:
+                 alpha: float = 0.5, palette: str = "model", *, rebuild: bool = False, legend: bool = False,
+                 hud: bool = False, mode: str = "overlay", classes: Sequence[str] = ()) -> None:
         from segrt.realtime.overlay import Overlay
         from segrt.zoo import default_for, resolve_model
 
         self.path = resolve_model(model) if model is not None else default_for(device)
-        self._backend = open_backend(self.path, threads=threads, device=device)
-        self._backend.__enter__()
-        m = self._backend.manifest
-        self.manifest = m
-        self.classes: tuple[str, ...] = m.classes
-        self._prep = Preprocessor(m.preprocess)
-        self._x = self._backend.input_buffer(1)
-        self._overlay = Overlay(m.classes, palette_for(m, palette), alpha, legend=False, hud=False)
+        self.backend = open_backend(self.path, threads=threads, device=device, rebuild=rebuild)
+        self.backend.__enter__()
+        try:
+            m = self.backend.manifest
+            self.manifest = m
+            self.classes: tuple[str, ...] = m.classes
+            self._prep = Preprocessor(m.preprocess)
+            self._x: np.ndarray | None = None
+            try:
+                self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes)
+            except ValueError as exc:  # unknown --classes, alpha out of 0..1, unknown mode
+                flag = next(f for f in ("classes", "alpha", "mode") if f in str(exc) or f == "mode")
+                raise SegrtError(f"--{flag}: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def palette(self) -> tuple[tuple[int, int, int], ...]:
         """RGB colour per class, as the overlay draws them."""
-        return self._overlay.palette
+        return self.renderer.palette
 
     def __call__(self, frame_bgr: np.ndarray) -> np.ndarray:
         """uint8 (H, W) class indices for a uint8 (H, W, 3) BGR frame, at the frame's size."""
         if not (isinstance(frame_bgr, np.ndarray) and frame_bgr.dtype == np.uint8 and frame_bgr.ndim == 3
                 and frame_bgr.shape[2] == 3):
             raise ValueError("expected a uint8 (H, W, 3) BGR frame, as cv2.imread or cv2.VideoCapture give")
+        if self._x is None:  # allocated on first use: the run loop brings its own batches
+            self._x = self.backend.input_buffer(1)
         self._prep(frame_bgr, out=self._x[0])
-        small = self._backend.infer(self._x)[0]
+        small = self.backend.infer(self._x)[0]
         check_labels(small, self.manifest, self.path)
         return cv2.resize(small, (frame_bgr.shape[1], frame_bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
 
     def overlay(self, frame_bgr: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """The frame with its class colours blended in (a new BGR array)."""
         labels = self(frame_bgr) if labels is None else labels
-        color = self._overlay.colorize_to(labels, (frame_bgr.shape[1], frame_bgr.shape[0]))
-        return self._overlay.compose(frame_bgr, color).copy()
+        color = self.renderer.colorize_to(labels, (frame_bgr.shape[1], frame_bgr.shape[0]))
+        return self.renderer.compose(frame_bgr, color).copy()
 
     def stream(self, source: str, **options) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(frame, labels) for every frame of ``source`` (a video, folder, camvid:val, 0, …)."""
@@ -76,7 +93,7 @@ class Segmenter:
                 yield frame, self(frame)
 
     def close(self) -> None:
-        self._backend.__exit__(None, None, None)
+        self.backend.__exit__(None, None, None)
 
     def __enter__(self) -> "Segmenter":
         return self

@@ -148,9 +148,10 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
 @click.option("--threads", type=THREADS, default=None, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default=None,
-              help="ONNX Runtime provider for .onnx (torch device for .pt) [default: cpu]; .engine is TensorRT.")
+              help="cpu/cuda: ONNX Runtime's provider for .onnx (torch's device for .pt); tensorrt: a .onnx is built "
+                   "into a TensorRT engine on first use and cached [default: cpu]. A .engine is always TensorRT.")
 @click.option("--rebuild", is_flag=True, default=None,
-              help="Rebuild a .engine made for another TensorRT version or GPU from its recorded ONNX.")
+              help="Build the TensorRT engine again (a cached one, or a .engine made for another TensorRT or GPU).")
 @click.option("--width", "camera_width", type=click.IntRange(min=0), default=None, help="Webcam: frame width.")
 @click.option("--height", "camera_height", type=click.IntRange(min=0), default=None, help="Webcam: frame height.")
 @click.option("--fps", "camera_fps", type=click.FloatRange(min=0), default=None, help="Webcam: frame rate.")

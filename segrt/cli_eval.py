@@ -91,13 +91,14 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
                   data_root: Path | None, dataset: str, split: str) -> tuple[dict, list[Path]]:
     """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
     from segrt import envinfo
+    from segrt.api import Segmenter
     from segrt.engines import evaluate as ev
-    from segrt.engines.base import open_backend
 
     results, flick, written = {}, {}, []
     for path in [model, *([other] if other else [])]:
         label = labels[path]
-        with open_backend(path, threads=threads, device=device) as backend:
+        with Segmenter(path, device=device, threads=threads) as seg:
+            backend = seg.backend
             metrics = ev.evaluate_backend(backend, ds)
             metrics["backend"] = backend.name
             if plots is not None:

@@ -42,6 +42,13 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def cache_root() -> Path:
+    """segrt's cache (downloads, TensorRT engines and timing caches): ``$SEGRT_CACHE``, else
+    ``~/.cache/segrt``."""
+    env = os.environ.get("SEGRT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt"
+
+
 def is_special(path: str | Path) -> bool:
     """True for paths that must be written in place: FIFOs, devices, sockets, /dev/stdout."""
     if str(path).startswith(_STREAMS):

@@ -35,7 +35,7 @@ def _dashcam_path() -> Path:
     shared = REPO.parent / "shared" / "videos" / "highway_dashcam_960x540.mp4"
     if shared.is_file():
         return shared
-    from segrt.datasets.fetch import cache_root
+    from segrt.files import cache_root
 
     return cache_root() / "videos" / "solidWhiteRight.mp4"
 

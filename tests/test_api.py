@@ -74,3 +74,37 @@ def test_run_without_output_saves_under_numbered_runs_folders(short_clip, tmp_pa
     r = subprocess.run([sys.executable, "-m", "segrt", "run", str(short_clip), "--max-frames", "4", "--no-save"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0 and "saved" not in r.stdout and not (tmp_path / "runs" / "run3").exists()
+
+
+def test_segrt_run_draws_what_the_api_draws(short_clip, tmp_path):
+    """The CLI is built on Segmenter: same model, preprocessing and overlay, so a frame
+    `segrt run` writes equals `seg.overlay` of that frame."""
+    r = subprocess.run([sys.executable, "-m", "segrt", "run", str(short_clip), "--model", "fcn8s_camvid",
+                        "--max-frames", "3", "--no-legend", "--no-hud", "--palette", "contrast", "--alpha", "0.6",
+                        "-o", str(tmp_path / "frames") + "/"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    written = sorted((tmp_path / "frames").iterdir())
+    assert len(written) == 3
+    cap = cv2.VideoCapture(str(short_clip))
+    with segrt.Segmenter("fcn8s_camvid", palette="contrast", alpha=0.6) as seg, \
+            segrt.Segmenter("unet_camvid", palette="contrast", alpha=0.6) as other:
+        for path in written:
+            ok, frame = cap.read()
+            assert ok
+            got = cv2.imread(str(path)).astype(int)
+            # JPEG frames: small errors everywhere, large ones only along colour edges
+            same = (np.abs(got - seg.overlay(frame)).max(axis=2) > 40).mean()
+            another = (np.abs(got - other.overlay(frame)).max(axis=2) > 40).mean()
+            assert same < 0.02 and another > 5 * same
+    cap.release()
+
+
+def test_segmenter_takes_run_options_and_names_the_bad_one():
+    with segrt.Segmenter("fcn8s_camvid", classes=("road", "CAR")) as seg:
+        frame = np.full((360, 480, 3), 90, np.uint8)
+        labels = np.zeros((360, 480), np.uint8)  # all Sky: left out, so the frame shows through
+        assert np.array_equal(seg.overlay(frame, labels), frame)
+    with pytest.raises(segrt.errors.SegrtError, match="^--classes: classes Lane are not the model's"):
+        segrt.Segmenter("fcn8s_camvid", classes=("Lane",))
+    with pytest.raises(segrt.errors.SegrtError, match="^--alpha: "):
+        segrt.Segmenter("fcn8s_camvid", alpha=1.5)

@@ -25,19 +25,13 @@ from tqdm import tqdm
 
 from segrt.datasets.camvid import EXPECTED_COUNTS, IMAGE_SIZE, SPLITS
 from segrt.errors import DataError, SegrtError
-from segrt.files import PendingOutput, atomic_output, sha256_file, shown
+from segrt.files import PendingOutput, atomic_output, cache_root, sha256_file, shown
 
 # The demo clip: test_videos/solidWhiteRight.mp4 of udacity/CarND-LaneLines-P1 (MIT), 221
 # frames, 960x540, H.264. Fetched once into the cache and checked by SHA-256; $SEGRT_DEMO_VIDEO
 # names a local copy instead (CI, offline machines).
 DEMO_URL = "https://raw.githubusercontent.com/udacity/CarND-LaneLines-P1/master/test_videos/solidWhiteRight.mp4"
 DEMO_SHA256 = "2d8e14b46fe89afbc8ad1f718685cf09b83e85a324095031c38186a9f0535417"
-
-
-def cache_root() -> Path:
-    """segrt's download cache: ``$SEGRT_CACHE``, else ``~/.cache/segrt``."""
-    env = os.environ.get("SEGRT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt"
 
 
 def demo_video(progress: bool | None = None) -> Path:
