@@ -62,6 +62,7 @@ class Preprocessor:
     def __init__(self, spec: Preprocess) -> None:
         self.spec = spec
         self._resized = np.empty((spec.height, spec.width, 3), np.uint8)
+        self._mid: np.ndarray | None = None  # the k-times-input-size step of a large shrink
         # (x/255 - mean)/std for each of the 256 values of each channel: normalising is then
         # one table look-up per pixel (cv2.LUT, which also writes float32 planes in CHW order)
         values = np.arange(256, dtype=np.float32)[:, None]
@@ -78,11 +79,27 @@ class Preprocessor:
         if frame_bgr.shape[:2] == (s.height, s.width):
             np.copyto(self._resized, frame_bgr)
         else:
-            cv2.resize(frame_bgr, (s.width, s.height), dst=self._resized, interpolation=cv2.INTER_AREA)
+            self._resize(frame_bgr)
         blue, green, red = cv2.split(self._resized)
         for plane, table, dst in zip((red, green, blue), self._tables, out, strict=True):
             cv2.LUT(plane, table, dst=dst)
         return out
+
+
+    def _resize(self, frame: np.ndarray) -> None:
+        """INTER_AREA to the input size. For a shrink by k >= 2 on both axes it is done as a
+        bilinear step to k times the input size, then OpenCV's exact k:1 box average: 3x
+        cheaper than a fractional INTER_AREA (960x540 → 352x256: 0.6 against 2.0 ms), and
+        within one grey level of it for 99 % of pixels (``tests/test_preprocess.py``)."""
+        s = self.spec
+        k = min(frame.shape[1] // s.width, frame.shape[0] // s.height)
+        if k < 2:
+            cv2.resize(frame, (s.width, s.height), dst=self._resized, interpolation=cv2.INTER_AREA)
+            return
+        if self._mid is None or self._mid.shape[:2] != (k * s.height, k * s.width):
+            self._mid = np.empty((k * s.height, k * s.width, 3), np.uint8)
+        cv2.resize(frame, (k * s.width, k * s.height), dst=self._mid, interpolation=cv2.INTER_LINEAR)
+        cv2.resize(self._mid, (s.width, s.height), dst=self._resized, interpolation=cv2.INTER_AREA)
 
 
 def normalize_rgb(image_rgb: np.ndarray, spec: Preprocess) -> np.ndarray:

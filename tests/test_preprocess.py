@@ -43,3 +43,19 @@ def test_spec_round_trips_through_its_dict():
     assert Preprocess.from_dict(SPEC.to_dict()) == SPEC
     with pytest.raises(ValueError):
         Preprocess(0, 10)
+
+
+@pytest.mark.parametrize("size", [(352, 256), (480, 352), (64, 32)])
+def test_a_large_shrink_stays_within_a_grey_level_of_exact_inter_area(dashcam, size):
+    import cv2
+
+    cap = cv2.VideoCapture(str(dashcam))
+    frames = [cap.read()[1] for _ in range(30)][::10]
+    cap.release()
+    for frame in (*frames, cv2.resize(frames[0], (1920, 1080))):
+        prep = Preprocessor(Preprocess(*size))
+        prep(frame)
+        exact = cv2.resize(frame, size, interpolation=cv2.INTER_AREA).astype(int)
+        diff = np.abs(prep._resized.astype(int) - exact)
+        assert diff.mean() < 0.35 and np.percentile(diff, 99) <= 1, (frame.shape, size)
+        assert diff.max() <= 12  # (a bug, e.g. a wrong intermediate size, shifts whole edges)
