@@ -25,6 +25,7 @@ from segrt.registry import Registry
 class Backend(Protocol):
     name: str
     manifest: ModelManifest
+    fixed_batch: int | None  # the batch the model's input fixes, None where it is free (known once open)
 
     @classmethod
     def from_path(cls, path: Path, **options) -> "Backend":
@@ -41,14 +42,15 @@ class InputBuffer:
     and the check that a batch has the shape and dtype the manifest promises."""
 
     manifest: ModelManifest
+    fixed_batch: int | None = None
     _input: np.ndarray | None = None
 
     def input_buffer(self, batch: int = 1) -> np.ndarray:
-        """The float32 (batch, 3, h, w) array that ``infer`` reads without copying."""
-        shape = self.manifest.preprocess.input_shape(batch)
-        if self._input is None or self._input.shape != shape:
-            self._input = np.zeros(shape, np.float32)
-        return self._input
+        """The float32 (batch, 3, h, w) array that ``infer`` reads without copying: a view of
+        one buffer that only grows (to the largest batch asked for), never one per batch size."""
+        if self._input is None or self._input.shape[0] < batch:
+            self._input = np.zeros(self.manifest.preprocess.input_shape(batch), np.float32)
+        return self._input[:batch]
 
     def check_batch(self, batch: np.ndarray) -> None:
         expected = self.manifest.preprocess.input_shape(batch.shape[0])

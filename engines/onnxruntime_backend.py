@@ -87,6 +87,7 @@ class OnnxRuntimeBackend(ManifestBackend):
         if len(out.shape) != 3 or out.type != "tensor(uint8)":
             raise ModelError(f"{self.path}: output {out.name} is {out.type} {out.shape}, segrt expects a uint8 "
                              "(N, H, W) label map (argmax in the graph); export the model with 'segrt export'")
+        self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self._binding = self._session.io_binding()
 
     def close(self) -> None:
@@ -105,14 +106,14 @@ class OnnxRuntimeBackend(ManifestBackend):
         n, _, h, w = batch.shape
         if self.device != "cpu":
             return self._infer_gpu(batch)
-        if self._output is None or self._output.shape != (n, h, w):
-            self._output = np.empty((n, h, w), np.uint8)
+        if self._output is None or self._output.shape[0] < n or self._output.shape[1:] != (h, w):
+            self._output = np.empty((n, h, w), np.uint8)  # grows to the largest batch; views below
+        out = self._output[:n]
         # bound where it lies: ONNX Runtime reads the caller's array in place, no copy
         self._binding.bind_cpu_input(self.manifest.input_name, batch)
-        self._binding.bind_output(self.manifest.output_name, "cpu", 0, np.uint8,
-                                  self._output.shape, self._output.ctypes.data)
+        self._binding.bind_output(self.manifest.output_name, "cpu", 0, np.uint8, out.shape, out.ctypes.data)
         self._session.run_with_iobinding(self._binding)
-        return self._output
+        return out
 
     def _infer_gpu(self, batch: np.ndarray) -> np.ndarray:
         """Input and output live on the GPU (allocated once per batch size): one host→device

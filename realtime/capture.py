@@ -55,7 +55,8 @@ class CaptureThread:
 
     def __init__(self, source, live: bool, pace_fps: float | None = None, queue_size: int = 4,
                  reconnect: Reconnect | None = None, loop: bool = False,
-                 prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+                 ready: threading.Event | None = None, name: str = "segrt-capture") -> None:
         self.source = source
         # frame → network input, run here, off the inference thread. With a live source that
         # outruns the model, frames later dropped are prepared too: a known, small cost (~1.5 ms
@@ -71,7 +72,10 @@ class CaptureThread:
         self._done = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="segrt-capture", daemon=True)
+        # set whenever a frame is ready or the source ended: one event shared by every stream
+        # of a run wakes the inference stage that gathers their frames into batches
+        self.ready = ready or threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> "CaptureThread":
         self._thread.start()
@@ -151,6 +155,7 @@ class CaptureThread:
                             break
                         except queue.Full:
                             continue
+                self.ready.set()
         except Exception as exc:  # the consumer reports it; a dead thread must not hang the loop  # noqa: BLE001
             self.stats.error = f"{type(exc).__name__}: {exc}"
             self.stats.exception = exc
@@ -163,8 +168,22 @@ class CaptureThread:
                     self._queue.put(None, timeout=1)
                 except queue.Full:
                     pass
+            self.ready.set()
 
     # -- consumer side ------------------------------------------------------------------------
+
+    def poll(self) -> Captured | None | bool:
+        """Without waiting: the next frame, None when none is ready yet, or False once the
+        source has ended (or the thread was stopped) and every frame was taken."""
+        if self.live or self.pace_fps:
+            with self._cond:
+                item, self._slot = self._slot, None
+                return item if item is not None else (False if self._done or self._stop.is_set() else None)
+        try:
+            item = self._queue.get_nowait()
+        except queue.Empty:
+            return False if self._stop.is_set() or (self._done and self._queue.empty()) else None
+        return False if item is None else item
 
     def get(self) -> Captured | None:
         if self.live or self.pace_fps:

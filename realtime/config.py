@@ -30,6 +30,10 @@ class RunConfig:
     camera_width: int = 0     # ask a webcam for this mode (0 = its default)
     camera_height: int = 0
     camera_fps: float = 0
+    # several sources: frames of different streams share one model call, up to this many (less
+    # where the model's batch is fixed), the inference stage waiting at most batch_wait_ms for more
+    max_batch: int = 8
+    batch_wait_ms: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -40,5 +44,7 @@ class RunConfig:
             raise ValueError(f"key 'image_fps' must be positive, got {self.image_fps}")
         if self.reconnect_attempts < 0 or self.reconnect_max_wait <= 0:
             raise ValueError("keys 'reconnect_attempts' must be >= 0 and 'reconnect_max_wait' positive")
+        if self.max_batch < 1 or self.batch_wait_ms < 0:
+            raise ValueError("keys 'max_batch' must be >= 1 and 'batch_wait_ms' >= 0")
         if self.serve_fps <= 0:
             raise ValueError(f"key 'serve_fps' must be positive, got {self.serve_fps}")

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from segrt.engines.manifest import check_labels
 from segrt.errors import WriteFailed
 from segrt.files import PendingOutput, write_error, write_image
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
-from segrt.realtime.overlay import Overlay
+from segrt.realtime.controls import Controls
+from segrt.realtime.stream import InferenceStage, Inferred, Stream, put
 from segrt.realtime.timing import StageTimer
 
 HUD_WINDOW = 30  # frames averaged for the on-screen FPS: steady, yet follows changes in ~1 s
@@ -50,21 +50,16 @@ class LoopResult:
     exception: BaseException | None = None
     captured: int = 0         # frames read off the source (read-ahead and dropped ones included)
     write_error: str | None = None  # a sink could not write (full disk, …): the run stopped there
-
-
-@dataclass
-class _Inferred:
-    captured: object
-    labels: np.ndarray
-    preprocess_s: float
-    infer_s: float
+    streams: list[Stream] = field(default_factory=list)  # each stream's own counts (all of them, even one)
+    batching: dict = field(default_factory=dict)
+    model_busy_s: float = 0.0  # time inside the model, all batches
 
 
 class _FrameLog:
     """Per-frame CSV, written to a temporary name and renamed when the run ends (in place for a
     FIFO or /dev/stdout)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, fields: Sequence[str] = CSV_FIELDS) -> None:
         self.path = path
         self._file = None
         if path is not None:
@@ -75,7 +70,7 @@ class _FrameLog:
                 self._pending.discard()
                 raise write_error(path, "frame log", exc) from None
             self._writer = csv.writer(self._file)
-            self._writer.writerow(CSV_FIELDS)
+            self._writer.writerow(fields)
 
     def row(self, values: Sequence) -> None:
         if self._file is not None:
@@ -99,61 +94,52 @@ class _FrameLog:
             self._pending.commit()
 
 
-def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int | None = None,
-             progress: bool | None = None, realtime: bool = False, loop: bool = False,
-             reconnect: Reconnect | None = None, frames_csv: Path | None = None,
-             snapshot_dir: Path = Path("."), interrupt: threading.Event | None = None) -> LoopResult:
-    """Runs until the source ends, ``max_frames`` are written, a viewer quits, Ctrl-C or SIGTERM.
+def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, progress: bool | None = None,
+             realtime: bool = False, loop: bool = False, reconnect: Reconnect | None = None,
+             frames_csv: Path | None = None, snapshot_dir: Path = Path("."),
+             interrupt: threading.Event | None = None, max_batch: int = 1, batch_wait_s: float = 0.004,
+             controls: Controls | None = None) -> LoopResult:
+    """Runs until every source ends (``max_frames`` each), a viewer quits, Ctrl-C or SIGTERM.
 
-    ``source``, ``backend`` and ``sinks`` must already be entered. ``realtime`` replays a file
-    at its native frame rate with the live drop policy; ``loop`` restarts a file at its end.
+    The streams' sources and sinks must already be entered. ``realtime`` replays files at their
+    native frame rate with the live drop policy; ``loop`` restarts a file at its end.
     ``interrupt`` (set by a signal handler) ends the run between two frames, so every frame
-    counted as written is whole in every sink.
+    counted as written is whole in every sink. With several streams, frames are batched across
+    them up to ``max_batch``; a stream whose sink fails stops alone and is reported.
     """
     interrupt = interrupt or threading.Event()
+    streams = list(streams)
+    single = len(streams) == 1
     timer = StageTimer()
-    controls = overlay.controls
-    for s in sinks:
-        if hasattr(s, "attach"):
-            s.attach(controls, lambda: live_stats(timer, capture.stats, backend))
-    live = bool(source.live)
-    pace = (source.fps or 25.0) if realtime and not live else None
+    controls = controls or streams[0].overlay.controls
     prep = Preprocessor(backend.manifest.preprocess)
-    # preprocessing runs on the capture thread, so the inference thread only runs the model
-    capture = CaptureThread(source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop,
-                            prepare=prep)
-    inferred: queue.Queue[_Inferred | None] = queue.Queue(maxsize=2)
+    ready = threading.Event()
+    for s in streams:
+        s.timer = timer if single else StageTimer()
+        live = bool(s.source.live)
+        pace = (s.source.fps or 25.0) if realtime and not live else None
+        # preprocessing runs on the capture thread, so the inference thread only runs the model
+        s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop,
+                                  prepare=prep if single else Preprocessor(backend.manifest.preprocess),
+                                  ready=ready, name=f"segrt-capture-{s.index}")
+        for sink in s.sinks:
+            if hasattr(sink, "attach"):
+                sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
+    inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=2 * len(streams))
     stop = threading.Event()
-    worker_error: list[BaseException] = []
-
-    taken = [0]
-
-    def infer_worker() -> None:
-        try:
-            while not stop.is_set() and (max_frames is None or taken[0] < max_frames):
-                item = capture.get()
-                if item is None:
-                    break
-                taken[0] += 1
-                t0 = time.perf_counter()
-                labels = backend.infer(item.tensor[None])[0].copy()  # the backend reuses its output buffer
-                check_labels(labels, backend.manifest, getattr(backend, "path", backend.manifest.name))
-                _put(inferred, _Inferred(item, labels, item.prepare_s, time.perf_counter() - t0), stop)
-        except BaseException as exc:  # noqa: BLE001  re-raised on the main thread
-            worker_error.append(exc)
-        finally:
-            _put(inferred, None, stop)
-
-    total = None if live or loop else (source.frame_count if max_frames is None
-                                       else min(max_frames, source.frame_count or max_frames))
+    stage = InferenceStage(streams, backend, lambda item: put(inferred, item, stop), stop, ready, max_frames,
+                           max_batch)
+    endless = loop or any(s.source.live for s in streams) or any(not s.source.frame_count for s in streams)
+    total = None if endless else sum(s.source.frame_count if max_frames is None
+                                     else min(max_frames, s.source.frame_count) for s in streams)
     bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
                disable=None if progress is None else not progress)
-    log = _FrameLog(frames_csv)
-    frames_out, ages, stopped_by, prev_index = 0, [], "end", -1
+    log = _FrameLog(frames_csv, CSV_FIELDS if single else (*CSV_FIELDS, "stream"))
+    frames_out, stopped_by = 0, "end"
     write_error: str | None = None
-    worker = threading.Thread(target=infer_worker, name="segrt-infer", daemon=True)
-    capture.start()
-    worker.start()
+    for s in streams:
+        s.capture.start()
+    stage.thread.start()
     try:
         while True:
             if interrupt.is_set():
@@ -164,73 +150,103 @@ def run_loop(source, backend, sinks: Sequence, overlay: Overlay, max_frames: int
             except queue.Empty:
                 continue
             if item is None:
-                if worker_error:
-                    raise worker_error[0]
-                stopped_by = "max_frames" if max_frames is not None and frames_out >= max_frames else "end"
+                if stage.error is not None:
+                    raise stage.error
+                stopped_by = "max_frames" if single and max_frames is not None and frames_out >= max_frames \
+                    else "end"
                 break
-            c = item.captured
-            timer.add("read", c.read_s)
-            timer.add("preprocess", item.preprocess_s)
-            timer.add("infer", item.infer_s)
-            with timer.stage("postprocess"):
-                color = overlay.colorize_to(item.labels, (c.frame.shape[1], c.frame.shape[0]))
-            with timer.stage("render"):
-                out = overlay.compose(c.frame, color,
-                                      hud_lines(timer, backend, capture.stats) if overlay.hud else ())
-            with timer.stage("write"):
-                try:
-                    for sink in sinks:
-                        sink.write(out)
-                except WriteFailed as exc:
+            s, c = item.stream, item.captured
+            if s.write_error:
+                continue  # this stream already failed; the others go on
+            try:
+                out = _render_and_write(s, item, timer, backend)
+            except WriteFailed as exc:
+                if single:
                     stopped_by, write_error = "write_error", str(exc)
                     break
+                s.write_error, s.stopped_by, s.ended = str(exc), "write_error", True
+                s.capture.stop()
+                continue
             age = (time.perf_counter() - c.t_capture) * 1000.0
-            ages.append(age)
+            s.ages_ms.append(age)
+            s.frames_out += 1
             frames_out += 1
             timer.end_frame()
-            s = timer.samples
-            gap = max(0, c.index - prev_index - 1) if not loop else 0  # frames skipped just before this one
-            prev_index = c.index
+            if not single:
+                s.timer.end_frame()
+            samples = timer.samples
+            gap = max(0, c.index - s.prev_index - 1) if not loop else 0  # frames skipped just before this one
+            s.prev_index = c.index
             log.row((frames_out, c.index, round(c.t_capture - timer.started, 6),
-                     *(round(1000 * s[k][-1], 3) for k in timer.stages), round(age, 3), gap, capture.stats.dropped))
+                     *(round(1000 * samples[k][-1], 3) for k in timer.stages), round(age, 3), gap,
+                     s.capture.stats.dropped, *(() if single else (s.index,))))
             if controls.snapshot:
                 controls.snapshot = False
-                write_image(snapshot_dir / f"segrt_snapshot_{frames_out:06d}.png", out, "snapshot")
+                name = f"segrt_snapshot_{frames_out:06d}.png" if single else \
+                    f"segrt_snapshot_{s.index}_{s.frames_out:06d}.png"
+                write_image(snapshot_dir / name, out, "snapshot")
             bar.update(1)
             if bar.n % 10 == 0:
-                bar.set_postfix_str(live_line(timer, capture.stats), refresh=False)
+                bar.set_postfix_str(live_line(timer, s.capture.stats if single else None), refresh=False)
             while controls.paused and not controls.quit:
-                for sink in sinks:
-                    if hasattr(sink, "poll"):
-                        sink.poll()
+                for t in streams:
+                    for sink in t.sinks:
+                        if hasattr(sink, "poll"):
+                            sink.poll()
                 time.sleep(0.03)
-            if controls.quit or any(s.stop_requested for s in sinks):
+            if controls.quit or any(sink.stop_requested for t in streams for sink in t.sinks):
                 stopped_by = "window"
                 break
     except KeyboardInterrupt:
         stopped_by = "interrupt"  # Ctrl-C or SIGTERM: what was written stays; sinks close normally
     finally:
         stop.set()
-        capture.stop()
-        worker.join(timeout=5)
+        for s in streams:
+            s.capture.stop()
+        stage.thread.join(timeout=5)
         timer.stop()
+        for s in streams:
+            if s.timer is not timer:
+                s.timer.stop()
         bar.close()
         log.close()
-    # a frame taken by inference but not written (a stop in between) does not count as in
-    frames_in = min(taken[0], frames_out) if stopped_by in ("interrupt", "window") else taken[0]
-    return LoopResult(frames_in, frames_out, timer, stopped_by, capture.stats.dropped, ages,
-                      capture.stats.outages, capture.stats.error, capture.stats.exception, capture.stats.captured,
-                      write_error)
+    for s in streams:
+        s.stopped_by = s.stopped_by or stopped_by
+        # a frame taken by inference but not written (a stop in between) does not count as in
+        if stopped_by in ("interrupt", "window"):
+            s.taken = min(s.taken, s.frames_out)
+    first = streams[0].capture.stats
+    stats = [s.capture.stats for s in streams]
+    return LoopResult(
+        sum(s.taken for s in streams), frames_out, timer, stopped_by, sum(st.dropped for st in stats),
+        [a for s in streams for a in s.ages_ms], [o for st in stats for o in st.outages],
+        first.error if single else None, first.exception if single else None, sum(st.captured for st in stats),
+        write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s)
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    while True:
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            if stop.is_set():
-                return
+def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> np.ndarray:
+    """Colourise, compose (mode, legend, HUD) and write one frame of stream ``s``."""
+    c, overlay = item.captured, s.overlay
+    timers = (timer,) if s.timer is timer else (timer, s.timer)
+    for t in timers:
+        t.add("read", c.read_s)
+        t.add("preprocess", c.prepare_s)
+        t.add("infer", item.infer_s)
+    t0 = time.perf_counter()
+    color = overlay.colorize_to(item.labels, (c.frame.shape[1], c.frame.shape[0]))
+    t1 = time.perf_counter()
+    out = overlay.compose(c.frame, color, hud_lines(s.timer, backend, s.capture.stats) if overlay.hud else ())
+    t2 = time.perf_counter()
+    try:
+        for sink in s.sinks:
+            sink.write(out)
+    finally:
+        t3 = time.perf_counter()
+        for t in timers:
+            t.add("postprocess", t1 - t0)
+            t.add("render", t2 - t1)
+            t.add("write", t3 - t2)
+    return out
 
 
 def hud_lines(timer: StageTimer, backend, stats: CaptureStats | None = None) -> list[str]:

@@ -6,10 +6,13 @@ owns the buffers so the per-frame path allocates nothing once the frame size is 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from segrt.realtime.controls import Controls
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -96,10 +99,9 @@ class Overlay:
 
     def __init__(self, classes: Sequence[str], palette_rgb: Sequence[Sequence[int]],
                  alpha: float = 0.5, legend: bool = True, hud: bool = True, mode: str = "overlay",
-                 only: Sequence[str] = ()) -> None:
-        from segrt.realtime.controls import Controls
-
-        self.controls = Controls(mode=mode, alpha=alpha)  # validates both
+                 only: Sequence[str] = (), controls: Controls | None = None) -> None:
+        # what a viewer changes with window keys (mode, alpha): the app's, when it passes them
+        self.controls = controls or Controls(mode=mode, alpha=alpha)  # validates both
         self.hud = hud
         by_lower = {c.lower(): c for c in classes}  # --classes road,car means Road,Car
         unknown = [c for c in only if c.lower() not in by_lower]
@@ -121,6 +123,13 @@ class Overlay:
         self._labels_big: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._out: np.ndarray | None = None
+
+    def clone(self) -> "Overlay":
+        """The same classes, colours and settings, sharing the controls, with buffers of its own
+        (one per stream of a multi-stream run: frames of different sizes, rendered in turn)."""
+        twin = copy.copy(self)
+        twin._small = twin._big = twin._labels_big = twin._labels = twin._out = None
+        return twin
 
     @property
     def alpha(self) -> float:

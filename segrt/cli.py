@@ -119,12 +119,13 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 
 
 @cli.command()
-@click.argument("source")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--model", "-m", type=MODEL, default=None,
               help="Model: .onnx (ONNX Runtime), .engine (TensorRT), .pt, or a shipped model's name such as "
                    "unet_camvid [default: the shipped default for --device; see 'segrt models'].")
 @click.option("--output", "-o", multiple=True,
-              help="Write the overlay: FILE.mp4/.avi or a folder/ of JPEGs; repeat for several.")
+              help="Write the overlay: FILE.mp4/.avi or a folder/ of JPEGs; repeat for several. With several "
+                   "sources, {stream} (0, 1, …) or {name} (the source's stem) in it names each stream's file.")
 @click.option("--show", is_flag=True, help="Show a window (q quit, space pause, m mode, +/- alpha, s snapshot).")
 @click.option("--serve", default=None, metavar="HOST:PORT",
               help="Live view in a browser, e.g. 0.0.0.0:8080 (then open http://<this machine>:8080/).")
@@ -161,20 +162,26 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
               help="Live status line [default: on a terminal].")
 @click.option("--no-save", is_flag=True,
               help="Without -o, write nothing (benchmarking) instead of saving under runs/.")
-def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, serve: str | None,
+@click.option("--max-batch", type=click.IntRange(min=1), default=None,
+              help="Several sources: most frames of different streams per model call [default: 8; 1 where the "
+                   "model's batch is fixed].")
+def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], show: bool, serve: str | None,
         report: Path | None, frames_csv: Path | None, max_frames: int | None, realtime: bool | None,
         loop: bool | None, config_path: Path | None, mode: str | None, classes: str | None,
         alpha: float | None, legend: bool | None, hud: bool | None, threads: int | None, device: str | None,
         palette: str | None, rebuild: bool | None, camera_width: int | None, camera_height: int | None,
-        camera_fps: float | None, data_root: Path | None, progress: bool | None, no_save: bool) -> None:
+        camera_fps: float | None, data_root: Path | None, progress: bool | None, no_save: bool,
+        max_batch: int | None) -> None:
     """Segment SOURCE frame by frame with a colour overlay, and time every stage.
 
     SOURCE is a video file, a stream URL (rtsp://, http://), an image folder,
     camvid:SPLIT[/SEQUENCE] (e.g. camvid:val/0016E5), a webcam index (0) or /dev/videoN,
-    or a GStreamer pipeline ending in appsink.
+    or a GStreamer pipeline ending in appsink. Several sources run as streams of one
+    process sharing the model, their frames batched into one model call where it can.
 
     \b
     segrt run dashcam.mp4 --output overlay.mp4 --report run.json
+    segrt run cam0.mp4 cam1.mp4 -o out_{stream}.mp4 --report run.json
     segrt run 0 --show --serve 0.0.0.0:8080
     segrt run rtsp://camera/stream --serve :8080 --output recording.mp4
 
@@ -187,7 +194,8 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
     overrides = {"alpha": alpha, "palette": palette, "legend": legend, "hud": hud, "threads": threads, "device": device,
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
-                 "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps}
+                 "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps,
+                 "max_batch": max_batch}
     if config_path is not None and not config_path.exists() and len(config_path.parts) == 1:
         from importlib import resources  # a name: the run settings installed with the package
 
@@ -196,13 +204,17 @@ def run(source: str, model: Path | None, output: tuple[str, ...], show: bool, se
         config_path = installed if installed.is_file() else config_path
     saved = None
     if not (output or show or serve or no_save):
-        saved = default_output(source)
-    result = run_app(source, model or default_for(device), [*output, *([str(saved)] if saved else [])], show,
-                     report, max_frames, config_path, overrides, data_root, progress, serve=serve,
+        saved = default_output(sources)
+    result = run_app(list(sources), model or default_for(device), [*output, *([str(saved)] if saved else [])],
+                     show, report, max_frames, config_path, overrides, data_root, progress, serve=serve,
                      frames_csv=frames_csv)
     click.echo(result)
-    if saved is not None and saved.is_file():
-        click.echo(f"saved {saved} (--no-save to write nothing, -o to choose)")
+    if saved is not None:
+        from segrt.realtime.app import stream_outputs
+
+        for outs in stream_outputs(sources, [str(saved)]):
+            if Path(outs[0]).is_file():
+                click.echo(f"saved {outs[0]} (--no-save to write nothing, -o to choose)")
 
 
 @cli.command()
