@@ -19,6 +19,7 @@ from segrt.errors import SegrtError
 from segrt.files import check_paths, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
+from segrt.realtime.controls import Controls
 from segrt.realtime.loop import run_loop
 from segrt.realtime.report import finish, run_report
 from segrt.realtime.sinks import open_sink, sink_kind
@@ -79,9 +80,10 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         cfg = from_dict(RunConfig, given, source="command-line options")
 
     with ExitStack() as stack:
+        controls = Controls(mode=cfg.mode, alpha=cfg.alpha)  # window keys: shared by the overlays and sinks
         seg = stack.enter_context(Segmenter(
             model, device=cfg.device, threads=cfg.threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
-            legend=cfg.legend, hud=cfg.hud, mode=cfg.mode, classes=cfg.classes))
+            legend=cfg.legend, hud=cfg.hud, mode=cfg.mode, classes=cfg.classes, controls=controls))
         backend = seg.backend
         streams: list[Stream] = []
         file_sinks: list[tuple[int, str, object]] = []  # (stream, output, sink)
@@ -105,10 +107,12 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         # numbers stay up until Ctrl-C (a file that ends before a browser connects shows nothing)
         linger = bool(serve) and not streams[0].source.live and not cfg.loop
         realtime = cfg.realtime if overrides.get("realtime") is not None or config_path else (cfg.realtime or linger)
+        realtime = realtime or bool(cfg.realtime_fps)
         max_batch, batching_why = model_batch_limit(backend, cfg.max_batch if len(streams) > 1 else 1)
         result = run_loop(streams, backend, max_frames, progress, realtime=realtime, loop=cfg.loop,
                           reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt, max_batch=max_batch,
-                          batch_wait_s=cfg.batch_wait_ms / 1000.0, controls=seg.renderer.controls)
+                          batch_wait_s=cfg.batch_wait_ms / 1000.0, controls=controls,
+                          realtime_fps=cfg.realtime_fps)
         if linger and result.stopped_by in ("end", "max_frames"):
             for _, _, sink in file_sinks:  # the outputs are complete: finalize them now
                 sink.__exit__(None, None, None)

@@ -23,6 +23,7 @@ class RunConfig:
     # that stay apart on real footage (CamVid's make Road and Car both purple, Sky grey)
     palette: Literal["model", "contrast"] = "model"
     realtime: bool = False    # replay files at their native FPS, dropping frames like a camera
+    realtime_fps: float = 0   # with realtime: replay at this rate instead (0 = the file's own)
     loop: bool = False        # start a file again when it ends (demos, soak tests)
     reconnect_attempts: int = 10    # live streams: reopen attempts per outage; 0 = stop at the first
     reconnect_max_wait: float = 8.0  # seconds between attempts, doubling from 0.5 up to this
@@ -44,6 +45,8 @@ class RunConfig:
             raise ValueError(f"key 'image_fps' must be positive, got {self.image_fps}")
         if self.reconnect_attempts < 0 or self.reconnect_max_wait <= 0:
             raise ValueError("keys 'reconnect_attempts' must be >= 0 and 'reconnect_max_wait' positive")
+        if self.realtime_fps < 0:
+            raise ValueError(f"key 'realtime_fps' must be >= 0, got {self.realtime_fps}")
         if self.max_batch < 1 or self.batch_wait_ms < 0:
             raise ValueError("keys 'max_batch' must be >= 1 and 'batch_wait_ms' >= 0")
         if self.serve_fps <= 0:

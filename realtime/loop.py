@@ -98,11 +98,12 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
              realtime: bool = False, loop: bool = False, reconnect: Reconnect | None = None,
              frames_csv: Path | None = None, snapshot_dir: Path = Path("."),
              interrupt: threading.Event | None = None, max_batch: int = 1, batch_wait_s: float = 0.004,
-             controls: Controls | None = None) -> LoopResult:
+             controls: Controls | None = None, realtime_fps: float = 0.0) -> LoopResult:
     """Runs until every source ends (``max_frames`` each), a viewer quits, Ctrl-C or SIGTERM.
 
     The streams' sources and sinks must already be entered. ``realtime`` replays files at their
-    native frame rate with the live drop policy; ``loop`` restarts a file at its end.
+    native frame rate (or ``realtime_fps``) with the live drop policy; ``loop`` restarts a file at
+    its end.
     ``interrupt`` (set by a signal handler) ends the run between two frames, so every frame
     counted as written is whole in every sink. With several streams, frames are batched across
     them up to ``max_batch``; a stream whose sink fails stops alone and is reported.
@@ -117,14 +118,13 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
     for s in streams:
         s.timer = timer if single else StageTimer()
         live = bool(s.source.live)
-        pace = (s.source.fps or 25.0) if realtime and not live else None
+        pace = (realtime_fps or s.source.fps or 25.0) if realtime and not live else None
         # preprocessing runs on the capture thread, so the inference thread only runs the model
         s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop,
                                   prepare=prep if single else Preprocessor(backend.manifest.preprocess),
                                   ready=ready, name=f"segrt-capture-{s.index}")
         for sink in s.sinks:
-            if hasattr(sink, "attach"):
-                sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
+            sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
     inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=2 * len(streams))
     stop = threading.Event()
     stage = InferenceStage(streams, backend, lambda item: put(inferred, item, stop), stop, ready, max_frames,
@@ -191,8 +191,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
             while controls.paused and not controls.quit:
                 for t in streams:
                     for sink in t.sinks:
-                        if hasattr(sink, "poll"):
-                            sink.poll()
+                        sink.poll()
                 time.sleep(0.03)
             if controls.quit or any(sink.stop_requested for t in streams for sink in t.sinks):
                 stopped_by = "window"

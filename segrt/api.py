@@ -34,11 +34,12 @@ class Segmenter:
 
     ``segrt run`` and ``segrt eval`` open their models through this class too: ``backend`` is
     the opened backend (what the pipelined loop feeds batches), ``renderer`` the overlay
-    (``legend``, ``hud``, ``mode`` and ``classes`` are ``segrt run``'s options of those names)."""
+    (``legend``, ``hud``, ``mode`` and ``classes`` are ``segrt run``'s options of those names;
+    ``controls``, the run's window/keyboard state, which the app creates and shares with sinks)."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", threads: int = 0,
                  alpha: float = 0.5, palette: str = "model", *, rebuild: bool = False, legend: bool = False,
-                 hud: bool = False, mode: str = "overlay", classes: Sequence[str] = ()) -> None:
+                 hud: bool = False, mode: str = "overlay", classes: Sequence[str] = (), controls=None) -> None:
         from segrt.realtime.overlay import Overlay
         from segrt.zoo import default_for, resolve_model
 
@@ -52,7 +53,8 @@ class Segmenter:
             self._prep = Preprocessor(m.preprocess)
             self._x: np.ndarray | None = None
             try:
-                self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes)
+                self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes,
+                                        controls)
             except ValueError as exc:  # unknown --classes, alpha out of 0..1, unknown mode
                 flag = next(f for f in ("classes", "alpha", "mode") if f in str(exc) or f == "mode")
                 raise SegrtError(f"--{flag}: {exc}") from None

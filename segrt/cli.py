@@ -136,6 +136,8 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--realtime", is_flag=True, default=None,
               help="Replay a file at its own FPS, dropping frames the way a live camera would.")
+@click.option("--realtime-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FPS",
+              help="Like --realtime, at this frame rate instead of the file's own (e.g. 30, a camera's).")
 @click.option("--loop", is_flag=True, default=None, help="Start a file again at its end.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Run settings YAML, or the name of an installed one (default: configs/run/default.yaml).")
@@ -171,7 +173,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         alpha: float | None, legend: bool | None, hud: bool | None, threads: int | None, device: str | None,
         palette: str | None, rebuild: bool | None, camera_width: int | None, camera_height: int | None,
         camera_fps: float | None, data_root: Path | None, progress: bool | None, no_save: bool,
-        max_batch: int | None) -> None:
+        max_batch: int | None, realtime_fps: float | None) -> None:
     """Segment SOURCE frame by frame with a colour overlay, and time every stage.
 
     SOURCE is a video file, a stream URL (rtsp://, http://), an image folder,
@@ -195,7 +197,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
                  "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps,
-                 "max_batch": max_batch}
+                 "max_batch": max_batch, "realtime_fps": realtime_fps}
     if config_path is not None and not config_path.exists() and len(config_path.parts) == 1:
         from importlib import resources  # a name: the run settings installed with the package
 

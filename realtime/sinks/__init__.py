@@ -18,10 +18,26 @@ class Sink(Protocol):
     frames_written: int
     stop_requested: bool  # a window's 'q' / Esc asks the loop to end
 
+    def attach(self, controls, stats) -> None: ...
+    def poll(self) -> None: ...
+
     def __enter__(self) -> "Sink": ...
     def __exit__(self, *exc: object) -> None: ...
     def write(self, frame: np.ndarray) -> None:
         """Takes a uint8 (H, W, 3) BGR frame; must not keep a reference to it."""
+
+
+class SinkBase:
+    """What every sink shares: no stop request, and the viewer hooks as no-ops (a window and the
+    browser view override them)."""
+
+    stop_requested = False
+
+    def attach(self, controls, stats) -> None:
+        """Gets the run's viewer controls and a function returning live stats."""
+
+    def poll(self) -> None:
+        """Handles viewer input while the run is paused."""
 
 
 SINKS: Registry[str] = Registry("sink kind")

@@ -14,10 +14,10 @@ import numpy as np
 
 from segrt.errors import DataError, WriteFailed
 from segrt.files import PendingOutput, shown
+from segrt.realtime.sinks import SinkBase
 
 
-class ImageFolderSink:
-    stop_requested = False
+class ImageFolderSink(SinkBase):
 
     def __init__(self, target: str | None, image_format: str = "jpg", **_: object) -> None:
         if image_format not in ("jpg", "png"):

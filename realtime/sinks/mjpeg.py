@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from segrt.errors import SegrtError
+from segrt.realtime.sinks import SinkBase
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -65,7 +66,7 @@ def parse_address(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-class MjpegSink:
+class MjpegSink(SinkBase):
     def __init__(self, target: str | None = None, max_fps: float = 30.0, quality: int = 80, **_: object) -> None:
         self.address = parse_address(target or ":8080")
         self.max_fps, self.quality = max_fps, quality

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from segrt.realtime.sinks import SinkBase
 
-class NullSink:
-    stop_requested = False
+
+class NullSink(SinkBase):
 
     def __init__(self, target: str | None = None, **_: object) -> None:
         self.frames_written = 0

@@ -23,6 +23,7 @@ import numpy as np
 
 from segrt.errors import DataError, WriteFailed
 from segrt.files import PendingOutput, shown
+from segrt.realtime.sinks import SinkBase
 
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}  # codecs every OpenCV wheel can write
 H264_OPTIONS = {"preset": "ultrafast", "crf": "23"}  # 4-7 ms a 960x540 frame on one core here
@@ -85,8 +86,7 @@ STALLED = 4  # growth checks without growth that mean the OpenCV writer's writes
 MIN_FREE = 64 << 10  # bytes; less free space than this stops the run as a write failure
 
 
-class VideoSink:
-    stop_requested = False
+class VideoSink(SinkBase):
 
     def __init__(self, target: str | None, fps: float = 25.0, **_: object) -> None:
         path = Path(str(target))

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from segrt.errors import SegrtError
+from segrt.realtime.sinks import SinkBase
 
 TITLE = "segrt"
 
@@ -28,7 +29,7 @@ def window_support() -> tuple[bool, str]:
     return True, f"OpenCV GUI: {gui[0]}"
 
 
-class WindowSink:
+class WindowSink(SinkBase):
     def __init__(self, target: str | None = None, **_: object) -> None:
         ok, why = window_support()
         if not ok:
