@@ -62,7 +62,9 @@ setup(
                      "onnxslim", "ml_dtypes", "polygraphy", "lief", "cppimport"],
         "tensorrt": ["tensorrt>=10.3", "cuda-python>=12.3"],
         "pycuda": ["tensorrt>=10.3", "pycuda>=2022.1"],
-        "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6"],
+        # a model served by Triton (--model triton://HOST:PORT/NAME) and segrt export-triton's check
+        "triton": ["tritonclient[http,grpc]>=2.50"],
+        "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6", "tritonclient[http,grpc]>=2.50"],
     },
     entry_points={"console_scripts": ["segrt=segrt.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License",

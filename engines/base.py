@@ -82,18 +82,23 @@ class ManifestBackend(InputBuffer):
         raise NotImplementedError
 
 
-# suffix → "module:class"; a backend's module (and its heavy imports) loads only when used.
+# suffix (or URI scheme) → "module:class"; a backend's module (and its heavy imports) loads only when used.
 BACKENDS: Registry[str] = Registry("model file suffix")
 BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")
 BACKENDS.register(".pt")("segrt.engines.torch_backend:TorchBackend")
 BACKENDS.register(".engine")("segrt.engines.tensorrt_backend:TensorRTBackend")
 BACKENDS.register(".plan")("segrt.engines.tensorrt_backend:TensorRTBackend")
+BACKENDS.register("triton://")("segrt.engines.triton_backend:TritonBackend")
 
 
 def open_backend(path: str | Path, **options) -> Backend:
     """The backend for ``path``'s suffix, constructed (not yet opened) with its manifest. An
     ``.onnx`` with ``device="tensorrt"`` runs as a TensorRT engine, built on first use and
     cached (:mod:`segrt.engines.engine_cache`)."""
+    from segrt.engines.remote import is_remote
+
+    if is_remote(path):
+        return BACKENDS.load("triton://").from_path(path, **options)
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found; pass --model with an exported .onnx file")

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from segrt.engines.latency import measure_latency
+from segrt.engines.remote import model_name
 from segrt.errors import DataError, SegrtError
 from segrt.files import atomic_output, save_figure, write_text_atomic
 
@@ -61,6 +62,7 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
     from segrt.api import Segmenter
     from segrt.datasets import open_dataset, subset
     from segrt.engines.evaluate import evaluate_backend
+    from segrt.engines.remote import is_remote
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -69,10 +71,11 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
     try:
         load_s = time.perf_counter() - t0
         m = backend.manifest
-        row: dict = {"model": Path(path).name, "path": str(path), "backend": backend.name,
+        row: dict = {"model": model_name(path), "path": str(path), "backend": backend.name,
                      "architecture": m.architecture, "precision": m.precision,
                      "input": [m.preprocess.width, m.preprocess.height],
-                     "file_mb": round(Path(path).stat().st_size / 1e6, 3), "load_s": round(load_s, 3),
+                     "file_mb": None if is_remote(path) else round(Path(path).stat().st_size / 1e6, 3),
+                     "load_s": round(load_s, 3),
                      "threads": opts.threads, "device": opts.device}
         row["latency_b1"] = measure_latency(backend, opts.runs, opts.warmup, 1)
         if opts.batch > 1:
@@ -134,9 +137,9 @@ def run_bench(paths: list[str], opts: BenchOptions, echo=print) -> list[dict]:
             try:
                 row = pool.submit(_worker, str(path), asdict(opts)).result()
             except SegrtError as exc:
-                row = {"model": Path(path).name, "path": str(path), "error": str(exc)}
+                row = {"model": model_name(path), "path": str(path), "error": str(exc)}
             except Exception as exc:  # a backend crash is a result to report, not a reason to stop  # noqa: BLE001
-                row = {"model": Path(path).name, "path": str(path), "error": f"{type(exc).__name__}: {exc}"}
+                row = {"model": model_name(path), "path": str(path), "error": f"{type(exc).__name__}: {exc}"}
         if "error" in row:
             echo(f"  failed: {row['error']}")
         rows.append(row)

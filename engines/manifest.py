@@ -89,7 +89,12 @@ def load_manifest(model_path: str | Path) -> ModelManifest:
             "'segrt export' (it writes both files)")
     from segrt.files import read_user_text
 
-    text = read_user_text(path, "manifest", MAX_MANIFEST_BYTES, ModelError)
+    return manifest_from_text(read_user_text(path, "manifest", MAX_MANIFEST_BYTES, ModelError), path)
+
+
+def manifest_from_text(text: str, path: str | Path) -> ModelManifest:
+    """A manifest's JSON text, checked field by field; ``path`` names where it came from in
+    errors (a file, or a served model's configuration)."""
     try:
         d = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:

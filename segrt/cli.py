@@ -298,11 +298,11 @@ def _cpu_ms(path: Path, runs: int = 20) -> float | None:
     return round(1000 * float(np.median(times)), 2)
 
 
-from segrt.cli_engines import bench, build, quantize  # noqa: E402  (commands defined there)
+from segrt.cli_engines import bench, build, export_triton, quantize  # noqa: E402  (commands defined there)
 from segrt.cli_eval import evaluate  # noqa: E402
 from segrt.cli_train import export, train, zoo  # noqa: E402
 
-for _command in (evaluate, train, export, zoo, quantize, build, bench):
+for _command in (evaluate, train, export, zoo, quantize, build, bench, export_triton):
     cli.add_command(_command)
 
 SHORT_HELP = {
@@ -312,6 +312,7 @@ SHORT_HELP = {
     "demo": "The shipped default on a real dashcam clip (downloaded once).",
     "eval": "mIoU and per-class IoU on a dataset split; plots, compare, flicker.",
     "export": "Checkpoint → ONNX with the argmax inside, plus its manifest.",
+    "export-triton": "A Triton Inference Server model repository for an ONNX file or engine.",
     "info": "Versions, this machine, and which backends are usable here.",
     "models": "The shipped models, their accuracy, and the default per device.",
     "quantize": "FP16 or INT8 ONNX behind a val-mIoU accuracy gate.",

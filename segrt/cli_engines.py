@@ -160,19 +160,21 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
     """Latency, pipeline FPS, mIoU, load time, memory and size of every MODEL, side by side.
 
     MODELS are any mix of .pt checkpoints (PyTorch eager), .onnx (FP32/FP16/INT8 on ONNX
-    Runtime), .engine files (TensorRT) and shipped model names [default: the shipped default
-    for --device]. Each runs in its own process.
+    Runtime), .engine files (TensorRT), shipped model names and models served by Triton
+    (triton://HOST:PORT/NAME) [default: the shipped default for --device]. Each runs in its
+    own process.
 
     \b
     segrt bench model.pt model.onnx model.fp16.onnx model.int8.onnx \\
         --video dashcam.mp4 --baseline model.pt
     """
     from segrt.engines.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
+    from segrt.engines.remote import is_remote
     from segrt.zoo import default_for
 
     models = models or (default_for(device),)
     for m in models:
-        if not m.is_file():
+        if not m.is_file() and not is_remote(m):
             raise SegrtError(f"{shown(m)}: model file not found")
     check_paths({"MODEL": models, "--video": video if video and Path(video).exists() else None,
                  "--data-root": data_root}, {"--out-dir": out_dir})
@@ -191,3 +193,44 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
     if all("error" in r for r in rows):
         raise SegrtError("every model failed; see the messages above")
+
+
+@click.command("export-triton")
+@click.argument("model", type=ModelArg((".onnx", ".engine", ".plan")))
+@click.option("--output", "-o", "repo", type=click.Path(path_type=Path), required=True,
+              help="Model repository folder (created if missing); the model goes in REPO/NAME/.")
+@click.option("--name", default=None, help="Model name on the server [default: the file's stem].")
+@click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "python"]), default="auto",
+              show_default=True,
+              help="auto: onnxruntime for .onnx, tensorrt for .engine; python: ONNX Runtime inside Triton's "
+                   "Python backend (servers without the ONNX Runtime backend).")
+@click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="max_batch_size for a model with a free batch (export --dynamic); fixed-batch models get 0.")
+@click.option("--delay-us", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Dynamic batcher: longest wait for more requests to merge, microseconds.")
+@click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Model instances Triton runs side by side.")
+@click.option("--python-path", default=None, metavar="DIRS",
+              help="--backend python: folders put first on the model's sys.path, e.g. one made with pip install "
+                   "--target DIR 'numpy<2' onnxruntime (Triton's Python backend stub needs numpy 1.x).")
+def export_triton(model: Path, repo: Path, name: str | None, backend: str, max_batch: int, delay_us: int,
+                  instances: int, python_path: str | None) -> None:
+    """Write a Triton Inference Server model repository for MODEL (.onnx or .engine).
+
+    REPO/NAME/config.pbtxt (platform, max_batch_size, dynamic batching, I/O names, dtypes and
+    dims from the manifest, and the manifest itself) and REPO/NAME/1/ with the model and its
+    manifest. The config is checked with Triton's own ModelConfig protobuf. Serve the folder
+    with tritonserver --model-repository REPO, then: segrt run clip.mp4 --model
+    triton://HOST:8000/NAME.
+    """
+    from segrt.engines.triton_repo import write_repository
+
+    if not model.is_file():
+        raise SegrtError(f"{shown(model)}: model file not found; export one with 'segrt export CHECKPOINT'")
+    check_paths({"MODEL": model}, {"--output": repo / (name or model.stem)})
+    target = write_repository(model, repo, name, backend, max_batch, delay_us, instances, python_path)
+    config = (target / "config.pbtxt").read_text()
+    files = sorted(p.name for p in (target / "1").iterdir())
+    click.echo(f"wrote {target}/: config.pbtxt, 1/{', 1/'.join(files)}")
+    click.echo(config.split("parameters")[0].rstrip())  # the manifest parameter is long
+    click.echo(f"serve: tritonserver --model-repository {repo}   then: --model triton://HOST:8000/{target.name}")

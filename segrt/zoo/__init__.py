@@ -36,9 +36,12 @@ def resolve_model(value: str | Path, prefer: tuple[str, ...] = (".onnx", ".pt"),
     """A model argument as a file: an existing path as given, else a shipped model by name
     (``unet_camvid`` → ``segrt/zoo/unet_camvid.onnx``, the first of ``prefer`` that exists; a
     name with its suffix picks that file). Anything else is a one-line error listing the names."""
+    from segrt.engines.remote import RemoteModel, is_remote
     from segrt.errors import ModelError
     from segrt.files import shown
 
+    if is_remote(str(value)):
+        return RemoteModel(str(value))  # type: ignore[return-value]  # served, not a file: str with Path's name/stem
     path = Path(value)
     if str(value) == "":
         raise ModelError(f"{flag}: empty; give a model file or a shipped model name (segrt models)")
