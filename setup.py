@@ -64,7 +64,9 @@ setup(
         "pycuda": ["tensorrt>=10.3", "pycuda>=2022.1"],
         # a model served by Triton (--model triton://HOST:PORT/NAME) and segrt export-triton's check
         "triton": ["tritonclient[http,grpc]>=2.50"],
-        "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6", "tritonclient[http,grpc]>=2.50"],
+        "ray": ["ray>=2.9"],
+        "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6", "tritonclient[http,grpc]>=2.50",
+                "ray>=2.9"],
     },
     entry_points={"console_scripts": ["segrt=segrt.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License",

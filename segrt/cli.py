@@ -298,14 +298,16 @@ def _cpu_ms(path: Path, runs: int = 20) -> float | None:
     return round(1000 * float(np.median(times)), 2)
 
 
-from segrt.cli_engines import bench, build, export_triton, quantize  # noqa: E402  (commands defined there)
+from segrt.cli_batch import batch  # noqa: E402  (commands defined there)
+from segrt.cli_engines import bench, build, export_triton, quantize  # noqa: E402
 from segrt.cli_eval import evaluate  # noqa: E402
 from segrt.cli_train import export, train, zoo  # noqa: E402
 
-for _command in (evaluate, train, export, zoo, quantize, build, bench, export_triton):
+for _command in (evaluate, train, export, zoo, quantize, build, bench, export_triton, batch):
     cli.add_command(_command)
 
 SHORT_HELP = {
+    "batch": "Many video files through the run loop, locally or on a Ray cluster.",
     "bench": "Latency, pipeline FPS, mIoU, memory and size of model files, side by side.",
     "build": "Build a TensorRT engine from an ONNX file (TensorRT 10 and 11).",
     "data": "Download or import datasets and verify them.",
