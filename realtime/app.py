@@ -60,9 +60,9 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
              interrupt: threading.Event) -> str:
     overrides = overrides or {}
     outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
-    if len(sources) > 1 and (show or serve):
-        raise SegrtError(f"--show/--serve: not yet available with several sources ({len(sources)} given); write "
-                         "each stream with -o out_{stream}.mp4, or run one source per process to watch it")
+    if len(sources) > 1 and show:
+        raise SegrtError(f"--show: one window per run, and {len(sources)} sources were given; watch them all with "
+                         "--serve HOST:PORT (a grid of every stream in the browser)")
     per_stream = stream_outputs(sources, outputs)
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
     check_paths({"SOURCE": [u for u in sources if Path(u).exists()], "--model": model, "--config": config_path},
@@ -87,6 +87,11 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         backend = seg.backend
         streams: list[Stream] = []
         file_sinks: list[tuple[int, str, object]] = []  # (stream, output, sink)
+        server = None
+        if serve:  # one server for every stream: a page per stream, or a grid of them
+            server = stack.enter_context(open_sink("serve", serve, max_fps=cfg.serve_fps, streams=len(sources),
+                                                   names=[source_name(u) for u in sources]))
+            print(f"live view: {server.url}", file=sys.stderr, flush=True)
         for i, (uri, outs) in enumerate(zip(sources, per_stream, strict=True)):
             source = stack.enter_context(open_source(
                 uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
@@ -96,16 +101,15 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
             file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
             if show:
                 sinks.append(stack.enter_context(open_sink("window")))
-            if serve:
-                sinks.append(stack.enter_context(open_sink("serve", serve, max_fps=cfg.serve_fps)))
-                print(f"live view: {sinks[-1].url}", file=sys.stderr, flush=True)
+            if server is not None:
+                sinks.append(server if len(sources) == 1 else server.channels[i])
             if not sinks:
                 sinks.append(stack.enter_context(open_sink("null")))
             streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone()))
         reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait)
         # a file shown in a browser plays at its own frame rate, and its last frame and final
         # numbers stay up until Ctrl-C (a file that ends before a browser connects shows nothing)
-        linger = bool(serve) and not streams[0].source.live and not cfg.loop
+        linger = bool(serve) and not any(s.source.live for s in streams) and not cfg.loop
         realtime = cfg.realtime if overrides.get("realtime") is not None or config_path else (cfg.realtime or linger)
         realtime = realtime or bool(cfg.realtime_fps)
         max_batch, batching_why = model_batch_limit(backend, cfg.max_batch if len(streams) > 1 else 1)
@@ -116,10 +120,10 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         if linger and result.stopped_by in ("end", "max_frames"):
             for _, _, sink in file_sinks:  # the outputs are complete: finalize them now
                 sink.__exit__(None, None, None)
-            serving = streams[0].sinks[-1]
-            serving.finished = True
+            assert server is not None
+            server.finished = True
             print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
-                  f"{serving.url} until Ctrl-C", file=sys.stderr, flush=True)
+                  f"{server.url} until Ctrl-C", file=sys.stderr, flush=True)
             while not interrupt.wait(0.2):
                 pass
         infos = [{"uri": uri, "fps": s.source.fps, "frame_count": s.source.frame_count, "live": bool(s.source.live)}

@@ -58,6 +58,40 @@ setInterval(poll, 1000); poll();
 """
 
 
+GRID_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>segrt live: STREAMS streams</title>
+<style>
+ body { margin: 0; background: #111; color: #eee; font: 14px system-ui, sans-serif; }
+ main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 4px; }
+ figure { margin: 0; } figcaption { padding: 4px 8px; } .k { color: #999; }
+ img { display: block; width: 100%; height: auto; }
+</style></head>
+<body><main>TILES</main>
+<script>
+async function poll(i) {
+  try {
+    const s = await (await fetch(`stats/${i}.json`, {cache: "no-store"})).json();
+    document.getElementById(`s${i}`).textContent =
+      `${s.fps} FPS · model ${s.model_fps} FPS · ${s.frames_out} frames · ${s.dropped} dropped · viewers ${s.viewers}`;
+  } catch (e) { /* the run ended; keep the last numbers */ }
+}
+setInterval(() => { for (let i = 0; i < STREAMS; i++) poll(i); }, 1000);
+for (let i = 0; i < STREAMS; i++) poll(i);
+</script></body></html>
+"""
+TILE = ('<figure><figcaption><b>{index}</b> {name} <span class="k" id="s{index}"></span></figcaption>'
+        '<img src="stream/{index}.mjpg" alt="stream {index}"></figure>')
+
+
+def grid_page(names: list[str]) -> str:
+    import html
+
+    tiles = "".join(TILE.format(index=i, name=html.escape(n)) for i, n in enumerate(names))
+    return GRID_PAGE.replace("TILES", tiles).replace("STREAMS", str(len(names)))
+
+
 def parse_address(value: str) -> tuple[str, int]:
     """'HOST:PORT', ':PORT' or 'PORT' → (host, port); an empty host listens on all interfaces."""
     host, _, port = value.rpartition(":")
@@ -66,13 +100,15 @@ def parse_address(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-class MjpegSink(SinkBase):
-    def __init__(self, target: str | None = None, max_fps: float = 30.0, quality: int = 80, **_: object) -> None:
-        self.address = parse_address(target or ":8080")
-        self.max_fps, self.quality = max_fps, quality
+class Channel(SinkBase):
+    """One stream's frames on the server: the newest JPEG (encoded only while someone watches,
+    at most ``max_fps``), its sequence number, its viewers and its live numbers. The sink a
+    stream writes to."""
+
+    def __init__(self, index: int, max_fps: float, quality: int) -> None:
+        self.index, self.max_fps, self.quality = index, max_fps, quality
         self.frames_written = 0
         self.frames_sent = 0
-        self.stop_requested = False
         self._jpeg: bytes | None = None
         self._seq = 0
         self._last_encode = 0.0
@@ -82,86 +118,28 @@ class MjpegSink(SinkBase):
         self._snapshot_wanted = False
         self._stats = lambda: {}
         self.finished = False  # the source ended: the last frame is all there will be
-        self._server: ThreadingHTTPServer | None = None
 
     def attach(self, controls, stats) -> None:
         self._stats = stats
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2] if self._server else self.address
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
-
-    def __enter__(self) -> "MjpegSink":
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # no access log on the terminal
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                path = self.path.split("?")[0]
-                if path in ("/", "/index.html"):
-                    self._send(PAGE.encode(), "text/html; charset=utf-8")
-                elif path == "/stats.json":
-                    doc = {**sink._stats(), "viewers": sink._viewers, "frames_sent": sink.frames_sent}
-                    self._send(json.dumps(doc).encode(), "application/json")
-                elif path == "/snapshot.jpg":
-                    sink._snapshot_wanted = True  # encode the next frame even with no stream viewer
-                    jpeg = sink._jpeg if sink.finished else (sink._wait_frame(sink._seq, timeout=5.0)[1] or sink._jpeg)
-                    if jpeg is None:
-                        self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
-                    else:
-                        self._send(jpeg, "image/jpeg")
-                elif path == "/stream.mjpg":
-                    self._stream()
-                else:
-                    self.send_error(HTTPStatus.NOT_FOUND)
-
-            def _send(self, body: bytes, ctype: str) -> None:
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _stream(self) -> None:
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=segrtframe")
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                with sink._cond:
-                    sink._viewers += 1
-                seq = 0
-                try:
-                    while not sink._closing:
-                        seq, jpeg = sink._wait_frame(seq, timeout=1.0)
-                        if jpeg is None:
-                            continue
-                        self.wfile.write(b"--segrtframe\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                         + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                        sink.frames_sent += 1
-                except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                    pass  # the viewer went away
-                finally:
-                    with sink._cond:
-                        sink._viewers -= 1
-
-        try:
-            self._server = ThreadingHTTPServer(self.address, Handler)
-        except OSError as exc:
-            raise SegrtError(f"--serve {self.address[0]}:{self.address[1]}: cannot listen ({exc.strerror}); "
-                             "choose another port") from None
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="segrt-mjpeg", daemon=True).start()
+    def __enter__(self) -> "Channel":
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass  # the server closes its channels
+
+    def stats(self) -> dict:
+        return {**self._stats(), "viewers": self._viewers, "frames_sent": self.frames_sent}
 
     def _wait_frame(self, after: int, timeout: float) -> tuple[int, bytes | None]:
         """The newest JPEG with a sequence number above ``after`` (waits up to ``timeout``)."""
         with self._cond:
             self._cond.wait_for(lambda: self._seq > after or self._closing, timeout)
             return (self._seq, self._jpeg) if self._seq > after else (after, None)
+
+    def snapshot(self) -> bytes | None:
+        self._snapshot_wanted = True  # encode the next frame even with no stream viewer
+        return self._jpeg if self.finished else (self._wait_frame(self._seq, timeout=5.0)[1] or self._jpeg)
 
     def write(self, frame: np.ndarray) -> None:
         self.frames_written += 1
@@ -177,10 +155,136 @@ class MjpegSink(SinkBase):
                 self._last_encode = now
                 self._cond.notify_all()
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+
+
+class MjpegSink(SinkBase):
+    """The HTTP server. One stream: ``/`` (page), ``/stream.mjpg``, ``/stats.json``,
+    ``/snapshot.jpg``, and the server is itself that stream's sink. Several (``streams`` > 1,
+    ``segrt run A B --serve``): ``/`` is a grid of every stream, each at ``/stream/I.mjpg``,
+    ``/stats/I.json`` and ``/snapshot/I.jpg`` (I from 0), and ``channels[I]`` is stream I's sink."""
+
+    def __init__(self, target: str | None = None, max_fps: float = 30.0, quality: int = 80, streams: int = 1,
+                 names: list[str] | None = None, **_: object) -> None:
+        self.address = parse_address(target or ":8080")
+        self.channels = [Channel(i, max_fps, quality) for i in range(streams)]
+        self.names = names or [str(i) for i in range(streams)]
+        self._server: ThreadingHTTPServer | None = None
+
+    # the one-stream sink interface: channel 0
+    def attach(self, controls, stats) -> None:
+        self.channels[0].attach(controls, stats)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.channels[0].write(frame)
+
+    @property
+    def frames_written(self) -> int:
+        return self.channels[0].frames_written
+
+    @property
+    def frames_sent(self) -> int:
+        return sum(c.frames_sent for c in self.channels)
+
+    @property
+    def finished(self) -> bool:
+        return all(c.finished for c in self.channels)
+
+    @finished.setter
+    def finished(self, value: bool) -> None:
+        for c in self.channels:
+            c.finished = value
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2] if self._server else self.address
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
+
+    def _route(self, path: str) -> tuple[str, Channel | None]:
+        """('page'|'stats'|'snapshot'|'stream', channel) for a request path; channel None: no such stream."""
+        one = {"/stats.json": "stats", "/snapshot.jpg": "snapshot", "/stream.mjpg": "stream"}
+        if path in ("/", "/index.html"):
+            return "page", self.channels[0]
+        if path in one:
+            return one[path], self.channels[0]
+        kind, _, name = path.strip("/").partition("/")
+        index, _, suffix = name.partition(".")
+        if kind in ("stats", "snapshot", "stream") and index.isdigit() and \
+                suffix == {"stats": "json", "snapshot": "jpg", "stream": "mjpg"}[kind]:
+            i = int(index)
+            return kind, self.channels[i] if i < len(self.channels) else None
+        return "", None
+
+    def __enter__(self) -> "MjpegSink":
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # no access log on the terminal
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                kind, channel = sink._route(self.path.split("?")[0])
+                if channel is None:
+                    self.send_error(HTTPStatus.NOT_FOUND)
+                elif kind == "page":
+                    page = PAGE if len(sink.channels) == 1 else grid_page(sink.names)
+                    self._send(page.encode(), "text/html; charset=utf-8")
+                elif kind == "stats":
+                    self._send(json.dumps(channel.stats()).encode(), "application/json")
+                elif kind == "snapshot":
+                    jpeg = channel.snapshot()
+                    if jpeg is None:
+                        self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
+                    else:
+                        self._send(jpeg, "image/jpeg")
+                else:
+                    self._stream(channel)
+
+            def _send(self, body: bytes, ctype: str) -> None:
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _stream(self, channel: Channel) -> None:
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=segrtframe")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                with channel._cond:
+                    channel._viewers += 1
+                seq = 0
+                try:
+                    while not channel._closing:
+                        seq, jpeg = channel._wait_frame(seq, timeout=1.0)
+                        if jpeg is None:
+                            continue
+                        self.wfile.write(b"--segrtframe\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                         + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                        channel.frames_sent += 1
+                except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                    pass  # the viewer went away
+                finally:
+                    with channel._cond:
+                        channel._viewers -= 1
+
+        try:
+            self._server = ThreadingHTTPServer(self.address, Handler)
+        except OSError as exc:
+            raise SegrtError(f"--serve {self.address[0]}:{self.address[1]}: cannot listen ({exc.strerror}); "
+                             "choose another port") from None
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="segrt-mjpeg", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.channels:
+            c.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

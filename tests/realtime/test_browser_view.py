@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import cv2
@@ -125,3 +126,39 @@ def test_serving_a_file_keeps_the_last_frame_and_numbers_up_until_ctrl_c(short_c
         _, err = run.communicate(timeout=30)
     assert run.returncode == 0, err
     assert "still serving the last frame" in err
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it with apt-get)")
+def test_several_streams_are_served_as_a_grid(short_clip, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    run = subprocess.Popen([sys.executable, "-m", "segrt", "run", str(short_clip), str(short_clip), "--loop",
+                            "--realtime-fps", "10", "--serve", f"127.0.0.1:{port}", "--no-progress",
+                            "--report", str(tmp_path / "r.json")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                get_json(base + "stats/1.json")
+                break
+            except OSError:
+                time.sleep(0.1)
+        with urllib.request.urlopen(base, timeout=5) as r:
+            page = r.read().decode()
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(base + "stats/2.json", timeout=5)
+        shot = tmp_path / "grid.png"
+        _chromium(tmp_path, "profile", "--window-size=1000,500", f"--screenshot={shot}", base)
+        stats = [get_json(base + f"stats/{i}.json") for i in (0, 1)]
+    finally:
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err
+    assert page.count('<img src="stream/') == 2 and "short" in page
+    assert all(s["frames_out"] > 0 and s["frames_sent"] > 0 for s in stats), stats  # both streams were pulled
+    img = cv2.imread(str(shot))
+    left, right = img[40:400, 20:480].reshape(-1, 3), img[40:400, 520:980].reshape(-1, 3)
+    for tile in (left, right):  # two pictures side by side, each a real frame with its overlay
+        assert len(np.unique(tile.astype(int) // 16, axis=0)) > 50
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [s["index"] for s in doc["streams"]] == [0, 1] and doc["stopped_by"] == "interrupt"
