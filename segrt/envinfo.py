@@ -73,7 +73,7 @@ def backends() -> dict:
     else:
         out["tensorrt"] = (True, f"tensorrt {version('tensorrt')} on {g['name']}: segrt build MODEL.onnx")
     have = {m: importlib.util.find_spec(m) is not None
-            for m in ("torch", "onnx", "onnxscript", "onnxconverter_common", "modelopt", "av")}
+            for m in ("torch", "onnx", "onnxscript", "onnxconverter_common", "modelopt", "av", "tritonclient", "ray")}
     out["torch"] = (have["torch"], "installed: training, export and .pt models" if have["torch"] else
                     "not installed: pip install torch, then pip install -e '.[train]' in the clone")
     missing = [m for m in ("torch", "onnx", "onnxscript") if not have[m]]
@@ -86,6 +86,10 @@ def backends() -> dict:
 
     out["h264 mp4"] = (h264_available(), "PyAV with libx264" if h264_available() else
                        "PyAV missing or without libx264: mp4 falls back to mp4v (pip install av)")
+    out["triton client"] = (have["tritonclient"], "ready: --model triton://HOST:PORT/NAME, segrt export-triton"
+                            if have["tritonclient"] else "not installed: pip install -e '.[triton]'")
+    out["ray"] = (have["ray"], "ready: segrt batch … --ray ADDRESS" if have["ray"] else
+                  "not installed (segrt batch runs a local pool without it): pip install -e '.[ray]'")
     cuda = [n for n in ("cuda-python", "pycuda") if version(n)]
     out["cuda buffers"] = (bool(cuda) and g["name"] is not None,
                            ("via " + ", ".join(cuda)) if cuda else "neither cuda-python nor pycuda installed")
