@@ -128,10 +128,11 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
     inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=2 * len(streams))
     stop = threading.Event()
     stage = InferenceStage(streams, backend, lambda item: put(inferred, item, stop), stop, ready, max_frames,
-                           max_batch)
-    endless = loop or any(s.source.live for s in streams) or any(not s.source.frame_count for s in streams)
-    total = None if endless else sum(s.source.frame_count if max_frames is None
-                                     else min(max_frames, s.source.frame_count) for s in streams)
+                           max_batch, batch_wait_s)
+    counts = [s.source.frame_count if max_frames is None else min(max_frames, s.source.frame_count or max_frames)
+              for s in streams]
+    endless = loop or any(s.source.live for s in streams) or not all(counts)
+    total = None if endless else sum(counts)
     bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
                disable=None if progress is None else not progress)
     log = _FrameLog(frames_csv, CSV_FIELDS if single else (*CSV_FIELDS, "stream"))
