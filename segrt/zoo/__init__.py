@@ -56,9 +56,11 @@ def resolve_model(value: str | Path, prefer: tuple[str, ...] = (".onnx", ".pt"),
 
 
 def _miou(doc: dict) -> float | None:
-    """Val mIoU of a manifest: the export's own metrics, else the accuracy gate's score of a
-    quantized file (on the frames the gate used: all of val unless --eval-frames)."""
-    miou = (doc.get("metrics") or {}).get("miou")
+    """Val mIoU of a manifest as the zoo measured it (ONNX Runtime, scored at CamVid's 480x360,
+    the README's figure), else the export's own metrics (torch, at training time), else the
+    accuracy gate's score of a quantized file (all of val unless --eval-frames)."""
+    metrics = doc.get("metrics") or {}
+    miou = metrics.get("val_miou_onnxruntime", metrics.get("miou"))
     if miou is None:
         miou = ((doc.get("quantization") or {}).get("gate") or {}).get("miou")
     return miou
