@@ -134,7 +134,8 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
         if importlib.util.find_spec("tensorrt") is None:
             raise SegrtError(f"building the engine needs TensorRT and an NVIDIA GPU, which this machine does not "
                              f"have; {onnx_path} and its manifest are ready: on the GPU machine run "
-                             f"'segrt build {onnx_path}'")
+                             f"'segrt build {onnx_path}', or run it with --device tensorrt, which builds and caches "
+                             "the engine on first use")
         from segrt.engines.tensorrt_build import build_engine
 
         build_engine(onnx_path, None, 2048, None, 8, echo=click.echo)
