@@ -53,8 +53,13 @@ def model_stats(ckpt: dict) -> dict:
 
 def training_stages(run: Path, init_from: str | None = None) -> list[dict]:
     """Epochs and seconds of ``run`` and, when it started from another run's checkpoint
-    (``init_from``), of that run first."""
-    runs = [Path(init_from).parent] if init_from and (Path(init_from).parent / "metrics.csv").exists() else []
+    (``init_from``), of that run first, and so on back to the first stage (each checkpoint
+    records the ``init_from`` of its own run)."""
+    runs: list[Path] = []
+    while init_from and (Path(init_from).parent / "metrics.csv").exists() and len(runs) < 16:
+        runs.insert(0, Path(init_from).parent)
+        ckpt = torch.load(init_from, map_location="cpu", weights_only=False)
+        init_from = (ckpt.get("config") or {}).get("init_from")
     stages = []
     for r in [*runs, run]:
         with open(r / "metrics.csv", newline="") as f:
