@@ -133,7 +133,10 @@ def test_sensitivity_ranks_the_layers_a_bad_calibration_breaks(default_model, ca
 
 
 def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, camvid_root, tmp_path):
-    """A threshold no fully-INT8 model meets here forces at least one exclusion round."""
+    """A threshold no model can meet (a 100-point gain) forces the exclusion rounds: the most
+    sensitive layers are kept in higher precision, doubling each round, until everything ranked
+    is excluded; then nothing is written. (A threshold of 0 is not enough: INT8 of the shipped
+    FPN can score a hair above FP32 on 8 frames.)"""
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
     from segrt.engines.evaluate import evaluate_backend
@@ -148,11 +151,11 @@ def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, c
     spec = load_manifest(default_model).preprocess
     data, key, _ = calibration_tensor(read_frames("camvid:train", 2, camvid_root), spec, tmp_path, progress=False)
     result = quantize_model(default_model, "int8", "tensorrt", evaluate, (data, {"sha256": key}),
-                            tmp_path / "auto.onnx", threshold=0.0, auto=True, echo=lambda s: None)
-    assert len(result.attempts) >= 2 and not result.attempts[0]["passed"]
-    assert result.exclusions.nodes  # the loop excluded layers
-    if result.output is not None:
-        assert result.gate.passed and report(result.output)["excluded_nodes"]
+                            tmp_path / "auto.onnx", threshold=-100.0, auto=True, echo=lambda s: None)
+    assert len(result.attempts) >= 3 and not any(a["passed"] for a in result.attempts)
+    excluded = [a["excluded_nodes"] for a in result.attempts]
+    assert excluded[0] == 0 and excluded == sorted(excluded) and excluded[-1] > excluded[1] >= 1  # doubling
+    assert result.exclusions.nodes and result.output is None and not (tmp_path / "auto.onnx").exists()
 
 
 def test_compare_metrics_maths():
