@@ -14,6 +14,8 @@ from segrt.engines.engine_cache import cached_engine_path, engine_cache_dir, why
 from segrt.engines.manifest import load_manifest
 from segrt.files import sha256_file
 
+from .gpu import default_model_copy
+
 REPO = Path(__file__).resolve().parents[2]
 ONNX = REPO / "segrt" / "zoo" / DEFAULT_MODEL
 H200 = {"name": "NVIDIA H200", "compute_capability": "9.0"}
@@ -76,19 +78,9 @@ def test_without_tensorrt_device_tensorrt_is_one_line_that_names_the_fix(tmp_pat
 
 @pytest.mark.tensorrt
 def test_first_use_builds_the_engine_into_the_cache_then_reuses_it(cache, tmp_path):
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed (it needs an NVIDIA GPU machine)")
-    from segrt.engines.cuda_memory import GpuUnavailable, gpu_info
-
-    try:
-        gpu_info()
-    except GpuUnavailable as exc:
-        pytest.skip(f"no usable GPU: {exc}")
-    import shutil
-
     from segrt.engines.engine_cache import engine_for
 
-    for suffix in (".onnx", ".json"):
-        shutil.copyfile(ONNX.with_suffix(suffix), tmp_path / f"m{suffix}")
+    default_model_copy(tmp_path)
     said: list[str] = []
     first = engine_for(tmp_path / "m.onnx", echo=said.append)
     assert first.is_file() and any("building a TensorRT engine" in s for s in said)
