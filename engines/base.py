@@ -26,6 +26,7 @@ class Backend(Protocol):
     name: str
     manifest: ModelManifest
     fixed_batch: int | None  # the batch the model's input fixes, None where it is free (known once open)
+    max_batch: int | None    # the most a free batch may hold, where the model says (a served model)
 
     @classmethod
     def from_path(cls, path: Path, **options) -> "Backend":
@@ -42,7 +43,8 @@ class InputBuffer:
     and the check that a batch has the shape and dtype the manifest promises."""
 
     manifest: ModelManifest
-    fixed_batch: int | None = None
+    fixed_batch: int | None = None  # the batch the model's input fixes; None where it is free
+    max_batch: int | None = None    # the most a free batch may hold (a served model's max_batch_size)
     _input: np.ndarray | None = None
 
     def input_buffer(self, batch: int = 1) -> np.ndarray:

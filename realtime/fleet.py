@@ -65,13 +65,14 @@ def finished(source: Path, video: Path, report: Path) -> bool:
 def run_job(job: dict, model: str, threads: int) -> dict:
     """One file, as ``segrt run SOURCE -o OUT/STEM.mp4 --report OUT/STEM.json``; a result row."""
     from segrt.realtime.app import run_app
+    from segrt.zoo import resolve_model
 
     t0 = time.perf_counter()
     source = Path(job["source"])
     row = {"source": job["source"], "output": job["output"], "report": job["report"]}
     try:
-        run_app(job["source"], Path(model) if "://" not in model else model, [job["output"]], False,  # type: ignore[arg-type]
-                Path(job["report"]), progress=False, overrides={"threads": threads})
+        run_app(job["source"], resolve_model(model), [job["output"]], False, Path(job["report"]), progress=False,
+                overrides={"threads": threads})
     except SegrtError as exc:
         return {**row, "status": "failed", "error": str(exc), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as exc:  # a crash in one file is that file's result  # noqa: BLE001

@@ -166,11 +166,11 @@ class InferenceStage:
 def model_batch_limit(backend, requested: int) -> tuple[int, str]:
     """The largest batch to run: ``requested``, or less where the model's input fixes its batch
     (a fixed batch of 1 runs the streams one by one), and why."""
-    fixed = getattr(backend, "fixed_batch", None)
+    fixed = backend.fixed_batch
     if fixed is not None and fixed < requested:
         return fixed, (f"the model's batch is fixed at {fixed}: streams run one by one; export it with "
                        "--dynamic to batch them")
-    most = getattr(backend, "max_batch", None)  # a served model's max_batch_size
+    most = backend.max_batch  # a served model's max_batch_size
     if most and most < requested:
         return most, f"up to {most} frames per model call (the served model's max_batch_size)"
     return requested, f"up to {requested} frames per model call"

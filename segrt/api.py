@@ -56,8 +56,9 @@ class Segmenter:
                 self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes,
                                         controls)
             except ValueError as exc:  # unknown --classes, alpha out of 0..1, unknown mode
-                flag = next(f for f in ("classes", "alpha", "mode") if f in str(exc) or f == "mode")
-                raise SegrtError(f"--{flag}: {exc}") from None
+                text = str(exc)  # Overlay's and Controls' messages start with what they refuse
+                flag = "classes" if text.startswith("classes") else "alpha" if text.startswith("alpha") else "mode"
+                raise SegrtError(f"--{flag}: {text}") from None
         except BaseException:
             self.close()
             raise
