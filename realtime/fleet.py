@@ -51,15 +51,15 @@ def plan(files: list[Path], out_dir: Path) -> list[dict]:
 
 
 def finished(source: Path, video: Path, report: Path) -> bool:
-    """An earlier run wrote this file's overlay whole: its report names this source (same size
-    and modification time) and says nothing was cut short."""
+    """An earlier run wrote this file's overlay whole: its report names this source, says nothing
+    was cut short, and the overlay is newer than the source (a replaced source runs again)."""
     try:
         doc = json.loads(report.read_text())
     except (OSError, ValueError):
         return False
-    st = source.stat()
     return (video.is_file() and isinstance(doc, dict) and doc.get("truncated") is False
-            and doc.get("stopped_by") == "end" and doc.get("batch_source") == [str(source), st.st_size, st.st_mtime_ns])
+            and doc.get("stopped_by") == "end" and (doc.get("source") or {}).get("uri") == str(source)
+            and video.stat().st_mtime_ns >= source.stat().st_mtime_ns)
 
 
 def run_job(job: dict, model: str, threads: int) -> dict:
@@ -68,7 +68,6 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     from segrt.zoo import resolve_model
 
     t0 = time.perf_counter()
-    source = Path(job["source"])
     row = {"source": job["source"], "output": job["output"], "report": job["report"]}
     try:
         run_app(job["source"], resolve_model(model), [job["output"]], False, Path(job["report"]), progress=False,
@@ -79,11 +78,6 @@ def run_job(job: dict, model: str, threads: int) -> dict:
         return {**row, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                 "seconds": round(time.perf_counter() - t0, 2)}
     doc = json.loads(Path(job["report"]).read_text())
-    st = source.stat()
-    doc["batch_source"] = [str(source), st.st_size, st.st_mtime_ns]  # what a re-run compares
-    from segrt.files import write_text_atomic
-
-    write_text_atomic(job["report"], json.dumps(doc, indent=2) + "\n", "report")
     return {**row, "status": "done", "frames": doc["frames_out"], "fps": doc["fps"],
             "seconds": round(time.perf_counter() - t0, 2), "host": os.uname().nodename}
 
