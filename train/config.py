@@ -48,6 +48,12 @@ class TrainConfig:
     # weight of the auxiliary head's loss (0 = none; 0.4 is PSPNet's); for architectures with a
     # natural intermediate tap: fastscnn, fcn8s, deeplabv3plus and unet_resnet34 (ResNet)
     aux_weight: float = 0.0
+    # knowledge distillation: a trained segrt checkpoint whose softened predictions on each
+    # augmented batch are a second target (same classes and input normalisation as the student)
+    distill_from: str | None = None
+    # that target's loss weight (0 = no distillation) and softmax temperature
+    distill_weight: float = 0.0
+    distill_temperature: float = 1.0
     schedule: Literal["poly", "cosine"] = "poly"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "auto": bf16 autocast on CUDA (no loss scaling needed), FP32 on CPU
@@ -78,12 +84,16 @@ class TrainConfig:
                 raise ValueError(f"key '{name}' must be 0 (= input size) or a multiple of 32 up to {full}, "
                                  f"got {crop}")
         ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
-                  "encoder_lr_mult": (0.0, 10.0, False)}
+                  "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
+                  "distill_temperature": (0.0, 100.0, False)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):
                 raise ValueError(f"key '{name}' must be a number in {'[' if closed else '('}{lo:g}, {hi:g}], "
                                  f"got {value}")
+        if (self.distill_weight > 0) != bool(self.distill_from):
+            raise ValueError("keys 'distill_from' and 'distill_weight' go together: a teacher checkpoint and a "
+                             "weight above 0, or neither")
         lo, hi = self.scale_range
         if not (math.isfinite(lo) and math.isfinite(hi) and 0.05 <= lo <= hi <= 8):
             raise ValueError(f"key 'scale_range' must be 0.05 <= low <= high <= 8, got {list(self.scale_range)}")

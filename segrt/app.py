@@ -1,0 +1,201 @@
+"""``segrt run``: wires a source, a backend, sinks and the overlay together, and reports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from segrt.api import Segmenter
+from segrt.config import from_dict, load_config
+from segrt.errors import SegrtError
+from segrt.files import check_paths, is_special, shown, write_text_atomic
+from segrt.realtime.capture import Reconnect
+from segrt.realtime.config import RunConfig
+from segrt.realtime.controls import Controls
+from segrt.realtime.loop import run_loop
+from segrt.realtime.report import finish, run_report
+from segrt.realtime.sinks import open_sink, sink_kind
+from segrt.realtime.sources import open_source
+from segrt.realtime.stream import Stream, model_batch_limit
+
+
+def run_app(source_uri: str | Sequence[str], model: Path, outputs: list[str] | str | None, show: bool,
+            report: Path | None, max_frames: int | None = None, config_path: Path | None = None,
+            overrides: dict | None = None, data_root: Path | None = None,
+            progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None) -> str:
+    """Runs the loop on one source or several (one stream each, sharing the model); writes the
+    report if asked; returns the end-of-run table. Ctrl-C and SIGTERM, from the start to the
+    written report, end the run after the frame in hand with every output and the report
+    complete."""
+    sources = [source_uri] if isinstance(source_uri, str) else list(source_uri)
+    with _signals_stop() as interrupt:
+        return _run_app(sources, model, outputs, show, report, max_frames, config_path, overrides, data_root,
+                        progress, serve, frames_csv, interrupt)
+
+
+def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[str]]:
+    """Each source's outputs: ``{stream}`` (0-based index) and ``{name}`` (the source's stem)
+    filled in. With several sources every file output needs one of them."""
+    names = [source_name(u) for u in sources]
+    if len(sources) > 1:
+        for o in outputs:
+            if o not in ("null", "window") and "{stream}" not in o and "{name}" not in o:
+                raise SegrtError(f"--output {shown(o)}: with {len(sources)} sources each output needs {{stream}} or "
+                                 "{name} in its name, e.g. -o out_{stream}.mp4")
+    return [[o.replace("{stream}", str(i)).replace("{name}", names[i]) for o in outputs]
+            for i in range(len(sources))]
+
+
+def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, show: bool, report: Path | None,
+             max_frames: int | None, config_path: Path | None, overrides: dict | None, data_root: Path | None,
+             progress: bool | None, serve: str | None, frames_csv: Path | None,
+             interrupt: threading.Event) -> str:
+    overrides = overrides or {}
+    outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
+    if len(sources) > 1 and show:
+        raise SegrtError(f"--show: one window per run, and {len(sources)} sources were given; watch them all with "
+                         "--serve HOST:PORT (a grid of every stream in the browser)")
+    per_stream = stream_outputs(sources, outputs)
+    files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
+    check_paths({"SOURCE": [u for u in sources if Path(u).exists()], "--model": model, "--config": config_path},
+                {"--output": files, "--report": report, "--frames-csv": frames_csv})
+    for flag, path in (("--report", report), ("--frames-csv", frames_csv)):
+        if path is not None and not is_special(path) and not Path(path).parent.is_dir():
+            raise SegrtError(f"{flag} {shown(path)}: folder {shown(Path(path).parent)} does not exist; create it "
+                             "first")
+        if path is not None and Path(path).is_dir():
+            raise SegrtError(f"{flag} {shown(path)} is a folder; give a file name")
+    if config_path is not None:
+        cfg = load_config(config_path, RunConfig, overrides)
+    else:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        cfg = from_dict(RunConfig, given, source="command-line options")
+
+    with ExitStack() as stack:
+        controls = Controls(mode=cfg.mode, alpha=cfg.alpha)  # window keys: shared by the overlays and sinks
+        seg = stack.enter_context(Segmenter(
+            model, device=cfg.device, threads=cfg.threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
+            legend=cfg.legend, hud=cfg.hud, mode=cfg.mode, classes=cfg.classes, controls=controls))
+        backend = seg.backend
+        streams: list[Stream] = []
+        file_sinks: list[tuple[int, str, object]] = []  # (stream, output, sink)
+        server = None
+        if serve:  # one server for every stream: a page per stream, or a grid of them
+            server = stack.enter_context(open_sink("serve", serve, max_fps=cfg.serve_fps, streams=len(sources),
+                                                   names=[source_name(u) for u in sources]))
+            print(f"live view: {server.url}", file=sys.stderr, flush=True)
+        for i, (uri, outs) in enumerate(zip(sources, per_stream, strict=True)):
+            source = stack.enter_context(open_source(
+                uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
+                height=cfg.camera_height, camera_fps=cfg.camera_fps))
+            fps = source.fps or cfg.image_fps
+            sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps)) for o in outs]
+            file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
+            if show:
+                sinks.append(stack.enter_context(open_sink("window")))
+            if server is not None:
+                sinks.append(server if len(sources) == 1 else server.channels[i])
+            if not sinks:
+                sinks.append(stack.enter_context(open_sink("null")))
+            streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone()))
+        reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait)
+        # a file shown in a browser plays at its own frame rate, and its last frame and final
+        # numbers stay up until Ctrl-C (a file that ends before a browser connects shows nothing)
+        linger = bool(serve) and not any(s.source.live for s in streams) and not cfg.loop
+        realtime = cfg.realtime if overrides.get("realtime") is not None or config_path else (cfg.realtime or linger)
+        realtime = realtime or bool(cfg.realtime_fps)
+        max_batch, batching_why = model_batch_limit(backend, cfg.max_batch if len(streams) > 1 else 1)
+        result = run_loop(streams, backend, max_frames, progress, realtime=realtime, loop=cfg.loop,
+                          reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt, max_batch=max_batch,
+                          batch_wait_s=cfg.batch_wait_ms / 1000.0, controls=controls,
+                          realtime_fps=cfg.realtime_fps)
+        if linger and result.stopped_by in ("end", "max_frames"):
+            for _, _, sink in file_sinks:  # the outputs are complete: finalize them now
+                sink.__exit__(None, None, None)
+            assert server is not None
+            server.finished = True
+            print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
+                  f"{server.url} until Ctrl-C", file=sys.stderr, flush=True)
+            while not interrupt.wait(0.2):
+                pass
+        infos = [{"uri": uri, "fps": s.source.fps, "frame_count": s.source.frame_count, "live": bool(s.source.live)}
+                 for uri, s in zip(sources, streams, strict=True)]
+
+    doc = run_report(result, infos, file_sinks, backend, cfg, model, serve, frames_csv)
+    if len(streams) > 1:
+        doc["batching"] = {**result.batching, "why": batching_why}
+    if report is not None:
+        write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
+    return finish(result, doc, infos, file_sinks, cfg)
+
+
+def _kind(uri: str) -> tuple[str, str] | None:
+    from segrt.realtime.sources import parse_source
+    from segrt.realtime.sources.video import is_gstreamer, is_network
+
+    try:
+        kind, arg = parse_source(uri)
+    except SegrtError:
+        return None  # run_app reports the bad source
+    return ("stream", arg) if kind == "file" and (is_network(arg) or is_gstreamer(arg)) else (kind, arg)
+
+
+def source_name(uri: str) -> str:
+    """A source's short name for output templates ({name}) and reports: a file's or folder's
+    stem, camvid_val_0016E5, or the camera or URL made file-name safe."""
+    kind, arg = _kind(uri) or ("", uri)
+    if kind == "camvid":
+        return "camvid_" + arg.replace("/", "_")
+    if kind in ("file", "folder"):
+        return Path(arg.rstrip("/")).stem or "overlay"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(arg)).strip("_.")[:48] or "stream"
+
+
+def default_output(sources: str | Sequence[str]) -> Path | None:
+    """Where ``segrt run`` saves without -o: ``runs/run/NAME.mp4`` in the first free numbered
+    folder (``runs/run``, ``runs/run2``, …; ``$SEGRT_RUNS_DIR`` instead of ``runs``), for
+    sources that end (files, folders, CamVid); None for cameras and streams. Several sources
+    share the folder: ``{name}.mp4`` each (``{stream}_{name}.mp4`` where names repeat)."""
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    if not all((_kind(u) or ("",))[0] in ("file", "folder", "camvid") for u in sources):
+        return None
+    names = [source_name(u) for u in sources]
+    base = Path(os.environ.get("SEGRT_RUNS_DIR") or "runs")
+    for i in range(1, 100000):
+        folder = base / ("run" if i == 1 else f"run{i}")
+        if not folder.exists():
+            if len(sources) == 1:
+                return folder / f"{names[0]}.mp4"
+            return folder / ("{name}.mp4" if len(set(names)) == len(names) else "{stream}_{name}.mp4")
+    raise SegrtError(f"{base}: no free runs/runN folder; clean up {base}")
+
+
+@contextlib.contextmanager
+def _signals_stop():
+    """Ctrl-C (SIGINT) and SIGTERM (systemd, docker stop, kill) end the run after the frame in
+    hand: outputs finalized, report written. A second Ctrl-C interrupts at once. Only the main
+    thread can install handlers; elsewhere the event is simply never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield event
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)

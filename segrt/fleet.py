@@ -1,0 +1,153 @@
+"""Many recordings, one command: ``segrt batch 'videos/*.mp4' -o OUT/`` (fleet mode).
+
+Each file becomes ``OUT/STEM.mp4`` (the overlay) and ``OUT/STEM.json`` (its ``segrt run``
+report). Jobs run in a local process pool, or as Ray tasks on a cluster (``--ray ADDRESS``;
+``--ray local`` starts a Ray instance here). A re-run skips files whose report says they
+finished; a file that fails is listed at the end and does not stop the others. The summary goes
+to ``OUT/summary.json`` and as a table to the terminal.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from segrt.errors import SegrtError
+from segrt.files import shown
+
+
+def expand(patterns: Sequence[str]) -> list[Path]:
+    """Files matching the patterns (quoted globs, or plain paths), sorted, each once."""
+    files: dict[str, Path] = {}
+    for pattern in patterns:
+        hits = sorted(glob.glob(os.path.expanduser(pattern), recursive=True)) if glob.has_magic(pattern) else [pattern]
+        if not hits:
+            raise SegrtError(f"{pattern}: matches no file; quote the pattern so segrt expands it ('videos/*.mp4')")
+        for h in hits:
+            p = Path(h)
+            if not p.is_file():
+                raise SegrtError(f"{shown(p)}: not a file; give video files or a pattern that matches them")
+            files.setdefault(os.path.realpath(p), p)
+    return list(files.values())
+
+
+def plan(files: list[Path], out_dir: Path) -> list[dict]:
+    """One job per file: where its overlay and report go, and whether an earlier run finished it."""
+    stems: dict[str, Path] = {}
+    jobs = []
+    for f in files:
+        if f.stem in stems:
+            raise SegrtError(f"{shown(f)} and {shown(stems[f.stem])} would both write {f.stem}.mp4 in "
+                             f"{shown(out_dir)}; batch them into different folders")
+        stems[f.stem] = f
+        video, report = out_dir / f"{f.stem}.mp4", out_dir / f"{f.stem}.json"
+        jobs.append({"source": str(f), "output": str(video), "report": str(report),
+                     "done": finished(f, video, report)})
+    return jobs
+
+
+def finished(source: Path, video: Path, report: Path) -> bool:
+    """An earlier run wrote this file's overlay whole: its report names this source, says nothing
+    was cut short, and the overlay is newer than the source (a replaced source runs again)."""
+    try:
+        doc = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return False
+    return (video.is_file() and isinstance(doc, dict) and doc.get("truncated") is False
+            and doc.get("stopped_by") == "end" and (doc.get("source") or {}).get("uri") == str(source)
+            and video.stat().st_mtime_ns >= source.stat().st_mtime_ns)
+
+
+def run_job(job: dict, model: str, threads: int) -> dict:
+    """One file, as ``segrt run SOURCE -o OUT/STEM.mp4 --report OUT/STEM.json``; a result row."""
+    from segrt.app import run_app
+    from segrt.zoo import resolve_model
+
+    t0 = time.perf_counter()
+    row = {"source": job["source"], "output": job["output"], "report": job["report"]}
+    try:
+        run_app(job["source"], resolve_model(model), [job["output"]], False, Path(job["report"]), progress=False,
+                overrides={"threads": threads})
+    except SegrtError as exc:
+        return {**row, "status": "failed", "error": str(exc), "seconds": round(time.perf_counter() - t0, 2)}
+    except Exception as exc:  # a crash in one file is that file's result  # noqa: BLE001
+        return {**row, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                "seconds": round(time.perf_counter() - t0, 2)}
+    doc = json.loads(Path(job["report"]).read_text())
+    return {**row, "status": "done", "frames": doc["frames_out"], "fps": doc["fps"],
+            "seconds": round(time.perf_counter() - t0, 2), "host": os.uname().nodename}
+
+
+def run_local(jobs: list[dict], model: str, workers: int, threads: int, echo: Callable[[str], object]) -> list[dict]:
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    rows = []
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(run_job, job, model, threads): job for job in jobs}
+        for fut in concurrent.futures.as_completed(futures):
+            rows.append(fut.result())
+            echo(_progress(rows[-1], len(rows), len(jobs)))
+    return rows
+
+
+def run_ray(jobs: list[dict], model: str, address: str, cpus_per_job: int, threads: int,
+            echo: Callable[[str], object], num_cpus: int | None = None) -> list[dict]:
+    """Ray tasks, one per file, each asking for ``cpus_per_job`` CPUs. ``address`` "local"
+    starts a Ray instance here with ``num_cpus`` CPUs (set it: Ray otherwise counts every core,
+    and tasks that ask for more CPUs than exist wait forever)."""
+    try:
+        import ray
+    except ImportError:
+        raise SegrtError("--ray needs Ray: pip install -e '.[ray]'") from None
+    if address == "local":
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    else:
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except Exception as exc:  # ConnectionError and Ray's own  # noqa: BLE001
+            raise SegrtError(f"--ray {address}: cannot join the Ray cluster ({str(exc).splitlines()[0][:160]}); "
+                             "start it with 'ray start --head' or check the address") from None
+    try:
+        total = ray.cluster_resources().get("CPU", 0)
+        if cpus_per_job > total:
+            raise SegrtError(f"--cpus-per-job {cpus_per_job}: the Ray cluster has {total:g} CPUs; ask for fewer")
+        task = ray.remote(num_cpus=cpus_per_job, max_retries=0)(run_job)
+        pending = {task.remote(job, model, threads): job for job in jobs}
+        rows = []
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                job = pending.pop(ref)
+                try:
+                    rows.append(ray.get(ref))
+                except Exception as exc:  # a worker that died  # noqa: BLE001
+                    rows.append({"source": job["source"], "output": job["output"], "report": job["report"],
+                                 "status": "failed", "error": f"Ray task failed: {str(exc).splitlines()[0][:200]}"})
+                echo(_progress(rows[-1], len(rows), len(jobs)))
+        return rows
+    finally:
+        ray.shutdown()
+
+
+def _progress(row: dict, n: int, total: int) -> str:
+    what = (f"{row.get('frames')} frames, {row.get('fps', 0):.1f} FPS" if row["status"] == "done"
+            else row.get("error", "failed"))
+    return f"[{n}/{total}] {Path(row['source']).name}: {row['status']} ({what})"
+
+
+def summary_table(rows: list[dict]) -> str:
+    head = f"{'file':<32}{'status':<10}{'frames':>8}{'FPS':>8}{'s':>8}  host"
+    lines = [head, "-" * len(head)]
+    for r in sorted(rows, key=lambda r: r["source"]):
+        lines.append(f"{Path(r['source']).name[:31]:<32}{r['status']:<10}{r.get('frames', ''):>8}"
+                     f"{r.get('fps', '') if r.get('fps') is None else format(r['fps'], '.1f'):>8}"
+                     f"{r.get('seconds', '') if r.get('seconds') is None else format(r['seconds'], '.1f'):>8}"
+                     f"  {r.get('host', '')}")
+    return "\n".join(lines)

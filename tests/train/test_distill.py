@@ -1,0 +1,61 @@
+import csv
+import dataclasses
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from segrt.errors import ConfigError  # noqa: E402
+from segrt.train import checkpoint  # noqa: E402
+from segrt.train.config import TrainConfig  # noqa: E402
+from segrt.train.distill import Distillation  # noqa: E402
+from segrt.train.trainer import fit  # noqa: E402
+
+TINY = TrainConfig(model="fastscnn", input_width=128, input_height=96, epochs=1, batch_size=4,
+                   warmup_epochs=0, eval_every=1, threads=2)
+
+
+def test_the_distillation_loss_pulls_the_student_to_the_teachers_classes():
+    torch.manual_seed(0)
+    teacher_logits = torch.randn(2, 5, 6, 7) * 3
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return teacher_logits
+
+    kd = Distillation(Fixed(), weight=1.0, temperature=2.0)
+    x = torch.zeros(2, 3, 6, 7)
+    assert kd.loss(teacher_logits.clone(), x).item() == pytest.approx(0.0, abs=1e-5)
+    student = torch.zeros_like(teacher_logits, requires_grad=True)
+    opt = torch.optim.Adam([student], lr=0.1)
+    first = kd.loss(student, x).item()
+    for _ in range(300):
+        opt.zero_grad()
+        kd.loss(student, x).backward()
+        opt.step()
+    assert first > 0.1 and kd.loss(student, x).item() < 0.01 * first
+    assert (student.argmax(1) == teacher_logits.argmax(1)).float().mean() > 0.99
+
+
+def test_a_teacher_adds_its_term_to_the_training_loss(tiny_camvid, tmp_path):
+    fit(TINY, tiny_camvid, tmp_path / "teacher")
+    plain = fit(TINY, tiny_camvid, tmp_path / "plain")
+    kd_cfg = dataclasses.replace(TINY, distill_from=str(tmp_path / "teacher" / "best.pt"), distill_weight=20.0,
+                                 distill_temperature=2.0)
+    fit(kd_cfg, tiny_camvid, tmp_path / "kd")
+    loss = {name: float(next(csv.DictReader(open(tmp_path / name / "metrics.csv")))["train_loss"])
+            for name in ("plain", "kd")}
+    assert loss["kd"] > loss["plain"] + 0.5, loss
+    assert plain is not None and checkpoint.load(tmp_path / "kd" / "best.pt")["config"]["distill_weight"] == 20.0
+
+
+def test_a_teacher_of_other_classes_or_a_weight_without_teacher_is_refused(tiny_camvid, tmp_path):
+    fit(TINY, tiny_camvid, tmp_path / "teacher")
+    ckpt = checkpoint.load(tmp_path / "teacher" / "best.pt")
+    checkpoint.save(tmp_path / "other.pt", {**ckpt, "classes": ckpt["classes"][:-1] + ["Something"]})
+    with pytest.raises(ConfigError, match="distill_from.*classes"):
+        fit(dataclasses.replace(TINY, distill_from=str(tmp_path / "other.pt"), distill_weight=1.0),
+            tiny_camvid, tmp_path / "kd")
+    assert not (tmp_path / "kd" / "best.pt").exists()
+    with pytest.raises(ValueError, match="distill_from"):
+        dataclasses.replace(TINY, distill_weight=1.0)
