@@ -30,7 +30,7 @@ def int8_sibling(fp32: Path) -> Path:
 
 def block_medians(backends: list, blocks: int, per_block: int, warmup: int) -> list[list[float]]:
     """Per backend, the median call time (ms) of each block; blocks alternate between backends."""
-    from segrt.engines.latency import timing_input
+    from segrt.evaluation.latency import timing_input
 
     inputs = [timing_input(b) for b in backends]
     for b, x in zip(backends, inputs, strict=True):

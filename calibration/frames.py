@@ -8,17 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segrt.datasets import evenly_spaced
 from segrt.datasets.camvid import CamVid
 from segrt.errors import DataError
-from segrt.images import read_image
+from segrt.images import IMAGE_SUFFIXES, read_image
 from segrt.preprocess import Preprocess, Preprocessor
-
-
-def evenly_spaced(n_total: int, count: int) -> list[int]:
-    """``count`` indices spread over ``range(n_total)`` (all of them if fewer)."""
-    if count >= n_total:
-        return list(range(n_total))
-    return [round(i * (n_total - 1) / (count - 1)) for i in range(count)] if count > 1 else [0]
 
 
 def camvid_frames(root: str | Path, split: str = "train", count: int = 64) -> Iterator[np.ndarray]:
@@ -30,8 +24,6 @@ def camvid_frames(root: str | Path, split: str = "train", count: int = 64) -> It
 
 def folder_frames(folder: str | Path, count: int = 64) -> Iterator[np.ndarray]:
     """BGR frames spread over an image folder (sorted by name)."""
-    from segrt.realtime.sources.folder import IMAGE_SUFFIXES
-
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     for i in evenly_spaced(len(files), count) if files else []:
         frame = read_image(files[i], cv2.IMREAD_COLOR)

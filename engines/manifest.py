@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from segrt.errors import ModelError
+from segrt.files import manifest_path
 from segrt.preprocess import Preprocess
 
 FORMAT = "segrt-manifest/1"
@@ -68,16 +69,6 @@ def manifest_from_checkpoint(ckpt: dict, name: str, checkpoint_sha256: str, mode
         model_sha256=model_sha256,
         metrics={k: (ckpt.get("metrics") or {}).get(k) for k in ("miou", "pixel_accuracy", "per_class_iou")},
         provenance=provenance or {})
-
-
-ENGINE_SUFFIXES = (".engine", ".plan")
-
-
-def manifest_path(model_path: str | Path) -> Path:
-    """``model.onnx`` → ``model.json``; ``model.engine`` → ``model.engine.json`` (an engine and
-    the ONNX it was built from usually share a folder and a stem)."""
-    p = Path(model_path)
-    return p.with_name(p.name + ".json") if p.suffix.lower() in ENGINE_SUFFIXES else p.with_suffix(".json")
 
 
 def load_manifest(model_path: str | Path) -> ModelManifest:

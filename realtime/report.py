@@ -3,8 +3,6 @@ end: the stage table, or a one-line error naming what failed and what was kept."
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +71,7 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
         "backend": {"name": backend.name, "threads": cfg.threads, "device": cfg.device},
         "config": {"palette": cfg.palette, "alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
                    "classes": list(cfg.classes), "realtime": cfg.realtime, "loop": cfg.loop},
-        "machine": envinfo.machine(),
-        "versions": envinfo.versions(),
-        "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+        **envinfo.provenance(),
     }
 
 

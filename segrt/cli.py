@@ -191,7 +191,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     in a new numbered folder under runs/ ($SEGRT_RUNS_DIR; runs/run, runs/run2, …, relative to
     where you run it) and the path is printed; --no-save writes nothing.
     """
-    from segrt.realtime.app import default_output, run_app
+    from segrt.app import default_output, run_app
 
     overrides = {"alpha": alpha, "palette": palette, "legend": legend, "hud": hud, "threads": threads, "device": device,
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
@@ -212,7 +212,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
                      frames_csv=frames_csv)
     click.echo(result)
     if saved is not None:
-        from segrt.realtime.app import stream_outputs
+        from segrt.app import stream_outputs
 
         for outs in stream_outputs(sources, [str(saved)]):
             if Path(outs[0]).is_file():
@@ -230,8 +230,8 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
     once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
     """
+    from segrt.app import default_output, run_app
     from segrt.datasets.fetch import demo_video
-    from segrt.realtime.app import default_output, run_app
 
     video = demo_video()
     out = Path(output) if output else default_output(str(video))

@@ -40,7 +40,7 @@ def batch(patterns: tuple[str, ...], out_dir: Path, model: Path | None, ray_addr
     segrt batch 'recordings/*.mp4' -o overlays/
     segrt batch 'recordings/**/*.mp4' -o /shared/overlays --ray auto --cpus-per-job 4
     """
-    from segrt.realtime.fleet import expand, plan, run_local, run_ray, summary_table
+    from segrt.fleet import expand, plan, run_local, run_ray, summary_table
     from segrt.zoo import default_for
 
     model = model or default_for("cpu")

@@ -65,9 +65,9 @@ def run_quantize(model: Path, precision: str, target: str = "onnxruntime", outpu
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
     from segrt.engines.base import open_backend
-    from segrt.engines.evaluate import evaluate_backend
     from segrt.engines.manifest import load_verified_manifest
     from segrt.engines.quantize import default_output, quantize_model
+    from segrt.evaluation.evaluate import evaluate_backend
 
     if not model.is_file():
         raise SegrtError(f"{shown(model)}: model file not found; export one with 'segrt export CHECKPOINT'")
@@ -168,8 +168,8 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
     segrt bench model.pt model.onnx model.fp16.onnx model.int8.onnx \\
         --video dashcam.mp4 --baseline model.pt
     """
-    from segrt.engines.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
     from segrt.engines.remote import is_remote
+    from segrt.evaluation.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
     from segrt.zoo import default_for
 
     models = models or (default_for(device),)

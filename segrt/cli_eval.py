@@ -4,7 +4,6 @@ split (registered on the main group in :mod:`segrt.cli`)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -92,7 +91,7 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
     """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
     from segrt import envinfo
     from segrt.api import Segmenter
-    from segrt.engines import evaluate as ev
+    from segrt.evaluation import evaluate as ev
 
     results, flick, written = {}, {}, []
     for path in [model, *([other] if other else [])]:
@@ -105,7 +104,7 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
                 tag = "" if path == model else (f"_{path.stem}" if path.stem != model.stem else "_compare")
                 written.append(ev.worst_frames(backend, ds, metrics, plots / f"worst_frames{tag}.png"))
                 try:
-                    from segrt.train.plots import confusion_matrix
+                    from segrt.plots import confusion_matrix
 
                     written.append(confusion_matrix(np.asarray(metrics["confusion"]), metrics["classes"],
                                                     plots / f"confusion{tag}.png"))
@@ -122,8 +121,8 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
         results[label] = metrics
         click.echo(f"== {label} ({metrics['backend']})")
         click.echo(ev.format_metrics(metrics))
-    doc = {"model": str(model), "dataset": dataset, "split": split, "results": {}, "machine": envinfo.machine(),
-           "versions": envinfo.versions(), "command": " ".join(["segrt"] + sys.argv[1:])}
+    doc = {"model": str(model), "dataset": dataset, "split": split, "results": {},
+           **envinfo.provenance()}
     for name, m in results.items():
         doc["results"][name] = {**{k: v for k, v in m.items() if k != "frame_miou"},
                                 "per_class_iou": dict(zip(m["classes"], m["per_class_iou"], strict=True))}

@@ -171,7 +171,7 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
     """Build the model zoo from recipes [default: configs/zoo/*.yaml]: train, ship FP16
     weights, export, score on val, count params/GFLOPs, time CPU inference, write the table."""
     _require("torch", "zoo", "pip install torch  # then: pip install -e '.[train,export]'")
-    from segrt.train.zoo import build, table
+    from segrt.zoo_build import build, table
 
     paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))
     if not paths:

@@ -8,6 +8,8 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 
 def version(dist: str) -> str | None:
@@ -15,6 +17,17 @@ def version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def h264_available() -> bool:
+    """True when PyAV is installed with an H.264 encoder (its wheels have libx264)."""
+    try:
+        import av
+
+        av.codec.Codec("libx264", "w")
+        return True
+    except Exception:  # noqa: BLE001  not installed, or built without libx264
+        return False
 
 
 def cpu_name() -> str:
@@ -29,14 +42,46 @@ def cpu_name() -> str:
 
 
 def machine() -> dict:
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+    """The CPU, cores, OS, Python and GPU; on a Jetson also its L4T release, power mode and clocks."""
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "gpu": gpu()["name"]}
+    return {**info, "jetson": tegra} if (tegra := jetson()) else info
 
 
 def versions() -> dict:
+    """Installed versions of segrt and what it runs on (distributions), and the OpenCV in use."""
     names = ["segrt", "numpy", "opencv-python-headless", "opencv-python", "onnxruntime",
-             "onnxruntime-gpu", "onnx", "torch", "tensorrt", "cuda-python", "pycuda"]
-    return {n: v for n in names if (v := version(n))}
+             "onnxruntime-gpu", "onnx", "torch", "tensorrt", "cuda-python", "pycuda", "av", "tritonclient", "ray"]
+    found = {n: v for n in names if (v := version(n))}
+    if importlib.util.find_spec("cv2"):
+        import cv2
+
+        found["opencv"] = cv2.__version__
+    return found
+
+
+def command() -> str:
+    """The command line of this process, as a user would type it (``segrt run …``)."""
+    return " ".join([os.path.basename(sys.argv[0]) if sys.argv else "python", *sys.argv[1:]])
+
+
+def provenance() -> dict:
+    """Where a result came from, for every JSON segrt writes (run reports, eval, bench, zoo,
+    benchmarks): the machine, the versions and the command."""
+    return {"machine": machine(), "versions": versions(), "command": command()}
+
+
+def jetson() -> dict | None:
+    """Power mode and clocks on a Jetson (``nvpmodel -q``, ``jetson_clocks --show``), else None."""
+    release = Path("/etc/nv_tegra_release")
+    if not release.is_file():
+        return None
+    info: dict = {"l4t": release.read_text().splitlines()[0][:120]}
+    for key, cmd in (("power_mode", ["nvpmodel", "-q"]), ("clocks", ["jetson_clocks", "--show"])):
+        if shutil.which(cmd[0]):
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            info[key] = out.stdout.strip()[:2000]
+    return info
 
 
 def gpu() -> dict:
@@ -82,8 +127,6 @@ def backends() -> dict:
     out["quantize"] = (not missing, ("ready (INT8 for TensorRT: " + ("ModelOpt installed)" if have["modelopt"] else
                                      "needs nvidia-modelopt)")) if not missing else
                        f"needs {', '.join(missing)}: pip install -e '.[quantize]'")
-    from segrt.realtime.sinks.video import h264_available
-
     out["h264 mp4"] = (h264_available(), "PyAV with libx264" if h264_available() else
                        "PyAV missing or without libx264: mp4 falls back to mp4v (pip install av)")
     out["triton client"] = (have["tritonclient"], "ready: --model triton://HOST:PORT/NAME, segrt export-triton"

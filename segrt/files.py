@@ -275,11 +275,19 @@ def one_line(message: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 100] + " … " + text[-97:]
 
 
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+
+def manifest_path(model_path: str | Path) -> Path:
+    """``model.onnx`` → ``model.json``; ``model.engine`` → ``model.engine.json`` (an engine and
+    the ONNX it was built from usually share a folder and a stem)."""
+    p = Path(model_path)
+    return p.with_name(p.name + ".json") if p.suffix.lower() in ENGINE_SUFFIXES else p.with_suffix(".json")
+
+
 def sidecars(path: Path) -> list[Path]:
     """Files a model path brings along: its manifest (``model.onnx`` → ``model.json``)."""
-    if path.suffix.lower() in (".onnx", ".engine", ".plan"):
-        from segrt.engines.manifest import manifest_path
-
+    if path.suffix.lower() in (".onnx", *ENGINE_SUFFIXES):
         return [manifest_path(path)]
     return []
 

@@ -18,6 +18,8 @@ from segrt.errors import DataError
 from segrt.files import shown
 
 MAX_SIDE = 16384  # pixels per side, for images, videos and model inputs
+# what an image folder source (segrt run FOLDER, calibration folders) reads
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:

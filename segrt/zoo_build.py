@@ -97,8 +97,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
            **({"int8": int8} if int8 else {}),
            "train_seconds": sum(st["seconds"] for st in stages), "epochs": sum(st["epochs"] for st in stages),
            "stages": stages,
-           "trained_on_device": ckpt.get("device") or cfg.device, "machine": envinfo.machine(),
-           "versions": envinfo.versions()}
+           "trained_on_device": ckpt.get("device") or cfg.device, **envinfo.provenance()}
     write_text_atomic(results_dir / f"zoo_{name}.json", json.dumps(row, indent=2) + "\n")
     return row
 

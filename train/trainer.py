@@ -15,15 +15,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from segrt import plots
 from segrt.datasets import open_dataset
 from segrt.errors import ConfigError, SegrtError
 from segrt.files import atomic_output, shown
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
-from segrt.train import checkpoint, distributed, plots
+from segrt.train import checkpoint, distributed
 from segrt.train.aux import WithAux
 from segrt.train.config import TrainConfig
 from segrt.train.data import SegTrain, enet_weights
+from segrt.train.distill import Distillation, load_teacher
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 
@@ -46,7 +48,8 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device,
 
 def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.device,
                     amp_dtype: torch.dtype | None, scaler, aux_weight: float = 0.0,
-                    memory_format: torch.memory_format = torch.contiguous_format) -> float:
+                    memory_format: torch.memory_format = torch.contiguous_format,
+                    distill: Distillation | None = None) -> float:
     net.train()
     total, n = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
@@ -59,6 +62,8 @@ def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.
                 loss = loss_fn(out[0], y) + aux_weight * loss_fn(out[1], y)
             else:
                 loss = loss_fn(out, y)
+            if distill is not None:
+                loss = loss + distill.loss(out[0] if isinstance(out, tuple) else out, x)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -206,6 +211,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
             raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {init.get('model_args')}, "
                               f"not {cfg.model} {dict(cfg.model_args)}; point it at a checkpoint of this model")
         checkpoint.load_weights(model, init["state_dict"])
+    distill = (Distillation(load_teacher(cfg.distill_from, list(classes), spec, device, memory_format),
+                            cfg.distill_weight, cfg.distill_temperature) if cfg.distill_from else None)
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -267,7 +274,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                 sampler.set_epoch(epoch)  # a different shuffle each epoch, agreed across ranks
             t0 = time.perf_counter()
             loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler,
-                                   cfg.aux_weight, memory_format)
+                                   cfg.aux_weight, memory_format, distill)
             if not ddp.main:
                 continue
             metrics = None

@@ -21,23 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segrt.envinfo import h264_available
 from segrt.errors import DataError, WriteFailed
 from segrt.files import PendingOutput, shown
 from segrt.realtime.sinks import SinkBase
 
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}  # codecs every OpenCV wheel can write
 H264_OPTIONS = {"preset": "ultrafast", "crf": "23"}  # 4-7 ms a 960x540 frame on one core here
-
-
-def h264_available() -> bool:
-    """True when PyAV is installed with an H.264 encoder (its wheels have libx264)."""
-    try:
-        import av
-
-        av.codec.Codec("libx264", "w")
-        return True
-    except Exception:  # noqa: BLE001  not installed, or built without libx264
-        return False
 
 
 class _OpenCVWriter:

@@ -8,8 +8,7 @@ import numpy as np
 
 from segrt.datasets.camvid import read_image
 from segrt.errors import DataError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from segrt.images import IMAGE_SUFFIXES
 
 
 class FolderSource:

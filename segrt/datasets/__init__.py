@@ -27,12 +27,17 @@ def default_data_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt" / "datasets"
 
 
+def evenly_spaced(n_total: int, count: int) -> list[int]:
+    """``count`` indices spread over ``range(n_total)`` (all of them if fewer)."""
+    if count >= n_total:
+        return list(range(n_total))
+    return [round(i * (n_total - 1) / (count - 1)) for i in range(count)] if count > 1 else [0]
+
+
 class Subset:
     """``count`` frames spread evenly over a dataset reader (for quick scoring)."""
 
     def __init__(self, ds, count: int) -> None:
-        from segrt.calibration.frames import evenly_spaced
-
         self.ds = ds
         self.index = evenly_spaced(len(ds), count)
         self.classes, self.split = ds.classes, ds.split

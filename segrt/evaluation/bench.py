@@ -206,32 +206,7 @@ def markdown(rows: list[dict], batch: int, baseline: str | None = None) -> str:
 def machine_info(opts: BenchOptions) -> dict:
     from segrt import envinfo
 
-    info = {"machine": envinfo.machine(), "gpu": envinfo.gpu(), "versions": envinfo.versions(),
-            "threads": opts.threads, "device": opts.device, "jetson": jetson_info(),
-            "command": " ".join(["segrt", *sys.argv[1:]]) if sys.argv and "segrt" in sys.argv[0] else None}
-    try:
-        import cv2
-
-        info["versions"]["opencv"] = cv2.__version__
-    except ImportError:
-        pass
-    return info
-
-
-def jetson_info() -> dict | None:
-    """Power mode and clocks on a Jetson (``nvpmodel -q``, ``jetson_clocks --show``), else None."""
-    release = Path("/etc/nv_tegra_release")
-    if not release.is_file():
-        return None
-    import shutil
-    import subprocess
-
-    info: dict = {"l4t": release.read_text().splitlines()[0][:120]}
-    for key, cmd in (("power_mode", ["nvpmodel", "-q"]), ("clocks", ["jetson_clocks", "--show"])):
-        if shutil.which(cmd[0]):
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-            info[key] = out.stdout.strip()[:2000]
-    return info
+    return {**envinfo.provenance(), "gpu": envinfo.gpu(), "threads": opts.threads, "device": opts.device}
 
 
 def write_results(rows: list[dict], opts: BenchOptions, out_dir: Path, batch: int, sort: str,

@@ -1,6 +1,7 @@
 import numpy as np
 
-from segrt.calibration.frames import calibration_batches, camvid_frames, evenly_spaced, save_npz, video_frames
+from segrt.calibration.frames import calibration_batches, camvid_frames, save_npz, video_frames
+from segrt.datasets import evenly_spaced
 from segrt.preprocess import Preprocess, Preprocessor
 
 SPEC = Preprocess(128, 96)

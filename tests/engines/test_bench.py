@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from segrt.cli import default_model, main
-from segrt.engines.bench import flat, markdown, sort_rows, speedups
-from segrt.engines.evaluate import compare, flicker, frame_miou
-from segrt.engines.latency import latency_stats
+from segrt.evaluation.bench import flat, markdown, sort_rows, speedups
+from segrt.evaluation.evaluate import compare, flicker, frame_miou
+from segrt.evaluation.latency import latency_stats
 
 
 def test_latency_statistics():

@@ -4,7 +4,7 @@ import pytest
 from segrt.cli import default_model
 from segrt.datasets.camvid import CamVid
 from segrt.engines.base import open_backend
-from segrt.engines.evaluate import evaluate_backend
+from segrt.evaluation.evaluate import evaluate_backend
 from segrt.metrics import ConfusionMatrix
 
 

@@ -139,8 +139,8 @@ def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, c
     FPN can score a hair above FP32 on 8 frames.)"""
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
-    from segrt.engines.evaluate import evaluate_backend
     from segrt.engines.manifest import load_manifest
+    from segrt.evaluation.evaluate import evaluate_backend
 
     val = subset(open_dataset("camvid", camvid_root, "val"), 8)
 

@@ -77,7 +77,7 @@ def test_every_zoo_recipe_loads_and_fits_the_weight_budget():
 def test_shipped_weights_fit_the_60_mb_budget():
     from pathlib import Path
 
-    from segrt.train.zoo import BUDGET_MB, shipped_megabytes
+    from segrt.zoo_build import BUDGET_MB, shipped_megabytes
 
     zoo = Path(__file__).resolve().parents[2] / "segrt" / "zoo"
     assert 0 < shipped_megabytes(zoo) <= BUDGET_MB
