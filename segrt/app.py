@@ -60,9 +60,6 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
              interrupt: threading.Event) -> str:
     overrides = overrides or {}
     outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
-    if len(sources) > 1 and show:
-        raise SegrtError(f"--show: one window per run, and {len(sources)} sources were given; watch them all with "
-                         "--serve HOST:PORT (a grid of every stream in the browser)")
     per_stream = stream_outputs(sources, outputs)
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
     check_paths({"SOURCE": [u for u in sources if Path(u).exists()], "--model": model, "--config": config_path},
@@ -99,8 +96,9 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
             fps = source.fps or cfg.image_fps
             sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps)) for o in outs]
             file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
-            if show:
-                sinks.append(stack.enter_context(open_sink("window")))
+            if show:  # one window per stream; the keys act on all of them
+                title = None if len(sources) == 1 else f"segrt: {i} {source_name(uri)}"
+                sinks.append(stack.enter_context(open_sink("window", title)))
             if server is not None:
                 sinks.append(server if len(sources) == 1 else server.channels[i])
             if not sinks:

@@ -12,7 +12,7 @@ import numpy as np
 from segrt.errors import SegrtError
 from segrt.realtime.sinks import SinkBase
 
-TITLE = "segrt"
+TITLE = "segrt"  # one source; with several, each window is "segrt: NAME"
 
 
 def window_support() -> tuple[bool, str]:
@@ -34,6 +34,7 @@ class WindowSink(SinkBase):
         ok, why = window_support()
         if not ok:
             raise SegrtError(f"--show: {why}")
+        self.title = target or TITLE
         self.frames_written = 0
         self.stop_requested = False
         self.controls = None
@@ -55,15 +56,15 @@ class WindowSink(SinkBase):
 
     def __enter__(self) -> "WindowSink":
         # resizable, aspect kept, no Qt toolbar eating into the picture
-        cv2.namedWindow(TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        cv2.destroyWindow(TITLE)
+        cv2.destroyWindow(self.title)
 
     def write(self, frame: np.ndarray) -> None:
         if self.frames_written == 0:  # Qt opens resizable windows at ~400x300: start at frame size
-            cv2.resizeWindow(TITLE, frame.shape[1], frame.shape[0])
-        cv2.imshow(TITLE, frame)
+            cv2.resizeWindow(self.title, frame.shape[1], frame.shape[0])
+        cv2.imshow(self.title, frame)
         self.frames_written += 1
         self._key(cv2.waitKey(1))

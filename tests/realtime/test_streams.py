@@ -108,3 +108,25 @@ def test_several_sources_without_o_save_side_by_side_under_runs(short_clip, tmp_
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "runs" / "run2").iterdir()) == ["0_short.mp4", "1_short.mp4"]
     assert r.stdout.count("saved ") == 2
+
+
+def test_show_with_two_sources_opens_a_window_per_stream(short_clip, tmp_path, monkeypatch):
+    """No display here: OpenCV's window calls are recorded instead, to see what segrt asks of them."""
+    from segrt.app import run_app
+    from segrt.realtime.sinks import window
+    from segrt.zoo import default_for
+
+    shown: dict[str, int] = {}
+    opened: list[str] = []
+    monkeypatch.setattr(window, "window_support", lambda: (True, "recorded"))
+    monkeypatch.setattr(window.cv2, "namedWindow", lambda title, flags: opened.append(title))
+    monkeypatch.setattr(window.cv2, "resizeWindow", lambda title, w, h: None)
+    monkeypatch.setattr(window.cv2, "imshow", lambda title, frame: shown.__setitem__(title, shown.get(title, 0) + 1))
+    monkeypatch.setattr(window.cv2, "waitKey", lambda delay: -1)
+    monkeypatch.setattr(window.cv2, "destroyWindow", lambda title: None)
+    other = tmp_path / "other.mp4"
+    shutil.copy(short_clip, other)
+    run_app([str(short_clip), str(other)], default_for("cpu"), [], True, tmp_path / "r.json", progress=False)
+    assert opened == ["segrt: 0 short", "segrt: 1 other"]
+    assert shown == {"segrt: 0 short": 12, "segrt: 1 other": 12}
+    assert [s["frames_out"] for s in json.loads((tmp_path / "r.json").read_text())["streams"]] == [12, 12]
