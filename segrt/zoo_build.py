@@ -43,10 +43,11 @@ def gflops(net: torch.nn.Module, width: int, height: int) -> float:
     return round(counter.get_total_flops() / 1e9, 3)
 
 
-def model_stats(ckpt: dict) -> dict:
-    """Parameters, and GFLOPs at the model's own input size and at CamVid's full size."""
+def model_stats(ckpt: dict, size: tuple[int, int] | None = None) -> dict:
+    """Parameters, and GFLOPs at the size it ships at (default: its training input size) and
+    at CamVid's full size."""
     net = checkpoint.build_from_checkpoint(ckpt)
-    w, h = ckpt["preprocess"]["width"], ckpt["preprocess"]["height"]
+    w, h = size or (ckpt["preprocess"]["width"], ckpt["preprocess"]["height"])
     return {"params": sum(p.numel() for p in net.parameters()), "gflops": gflops(net, w, h),
             "gflops_full": gflops(net, *FULL_SIZE), "full_size": list(FULL_SIZE), "input": [w, h]}
 
@@ -80,7 +81,8 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
         fit(cfg, data_root, run, resume=last if last.exists() else None, overwrite=not last.exists())
     shipped = checkpoint.slim(run / f"{cfg.ship}.pt", zoo_dir / f"{name}.pt")
     onnx_path = run / f"{name}.onnx"
-    export_onnx(shipped, onnx_path, name=name)
+    size = (cfg.export_width or cfg.input_width, cfg.export_height or cfg.input_height)
+    export_onnx(shipped, onnx_path, name=name, size=size if size != (cfg.input_width, cfg.input_height) else None)
     val = open_dataset(cfg.dataset, data_root, "val")
     with open_backend(onnx_path, threads=threads) as backend:
         metrics = evaluate_backend(backend, val, progress=False)
@@ -90,7 +92,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
            "pretrained": cfg.pretrained or "scratch",
-           **model_stats(ckpt), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
+           **model_stats(ckpt, size), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
            "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
            "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),
            "cpu_latency": {**latency, "threads": threads, "backend": "onnxruntime"},

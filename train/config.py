@@ -35,6 +35,10 @@ class TrainConfig:
     # trains faster; the network still runs at the input size for val and inference.
     crop_width: int = 0
     crop_height: int = 0
+    # the input size the zoo exports and measures the model at (0 = the input size): a model
+    # trained on frames scaled up to 1.25-1.5x can score higher run a little above its input size
+    export_width: int = 0
+    export_height: int = 0
     epochs: int = 100
     batch_size: int = 8
     lr: float = 3e-3             # AdamW: converges in few epochs from scratch, unlike SGD
@@ -78,6 +82,10 @@ class TrainConfig:
             raise ValueError(
                 f"input size {self.input_width}x{self.input_height} must be a multiple of 32 "
                 "(the network downsamples 5 times); e.g. 384x288 or 480x352")
+        for name in ("export_width", "export_height"):
+            size = getattr(self, name)
+            if size and (size < 32 or size > 8192 or size % 32):
+                raise ValueError(f"key '{name}' must be 0 (= input size) or a multiple of 32 up to 8192, got {size}")
         for name, full in (("crop_width", self.input_width), ("crop_height", self.input_height)):
             crop = getattr(self, name)
             if crop < 0 or crop > full or crop % 32:

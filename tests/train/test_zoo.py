@@ -55,6 +55,14 @@ def test_zoo_builds_trains_ships_measures_and_writes_the_table(tiny_camvid, tmp_
     main(["zoo", str(stage2), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
           "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--no-train"])
     assert checkpoint.load(dirs["zoo"] / "tiny_camvid.pt")["epoch"] == 99
+    # export_width/height: the ONNX is exported and measured at that size, the checkpoint keeps its own
+    stage2.write_text(stage2.read_text() + "export_width: 160\nexport_height: 128\n")
+    main(["zoo", str(stage2), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
+          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--no-train"])
+    row = json.loads((dirs["results"] / "zoo_tiny_camvid.json").read_text())
+    manifest = json.loads((run / "tiny_camvid.json").read_text())
+    assert row["input"] == [160, 128] and [manifest["preprocess"][k] for k in ("width", "height")] == [160, 128]
+    assert checkpoint.load(dirs["zoo"] / "tiny_camvid.pt")["preprocess"]["width"] == 128
 
 
 def test_every_zoo_recipe_loads_and_fits_the_weight_budget():
