@@ -1,0 +1,70 @@
+"""Make a shipped zoo ONNX file from a checkpoint: export it (FP16-stored weights, or INT8
+through the accuracy gate) at a chosen input size, score it through ONNX Runtime on CamVid
+val, record that figure in its manifest (``metrics.val_miou_onnxruntime``, what ``segrt
+models`` and the README show) and move both files into ``segrt/zoo/``.
+
+    python benchmarks/ship_onnx.py segrt/zoo/fpn_lite0_camvid.pt --size 608x448 \\
+        --data-root ../shared/datasets/camvid
+    python benchmarks/ship_onnx.py runs/zoo_cpu/x/best.pt --name x_camvid --size 608x448 --int8 …
+
+The result (command, sizes, val mIoU, machine) goes to ``benchmarks/results/ship_NAME.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from segrt import envinfo
+from segrt.files import write_text_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def segrt(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "segrt", *args], check=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--name", help="shipped name [default: the checkpoint's stem]")
+    ap.add_argument("--size", required=True, metavar="WxH")
+    ap.add_argument("--int8", action="store_true", help="ship the INT8 file (ONNX Runtime QDQ, gate-checked)")
+    ap.add_argument("--data-root", required=True, type=Path)
+    ap.add_argument("--zoo", type=Path, default=REPO / "segrt" / "zoo")
+    args = ap.parse_args()
+    name = args.name or args.checkpoint.stem
+    with tempfile.TemporaryDirectory(dir=args.zoo.parent) as tmp:
+        onnx = Path(tmp) / f"{name}.onnx"
+        segrt("export", str(args.checkpoint), "--size", args.size, "--fp16-storage", "-o", str(onnx),
+              "--data-root", str(args.data_root))
+        if args.int8:
+            quantized = Path(tmp) / f"{name}.int8.onnx"
+            segrt("quantize", str(onnx), "--precision", "int8", "-o", str(quantized), "--data-root",
+                  str(args.data_root))
+            onnx = quantized
+        report = Path(tmp) / "eval.json"
+        segrt("eval", str(onnx), "--data-root", str(args.data_root), "--report", str(report))
+        miou = next(iter(json.loads(report.read_text())["results"].values()))["miou"]
+        manifest_path = onnx.with_suffix(".json")
+        manifest = json.loads(manifest_path.read_text())
+        manifest["metrics"]["val_miou_onnxruntime"] = miou
+        write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n", "manifest")
+        for src in (onnx, manifest_path):
+            shutil.move(src, args.zoo / src.name)
+    doc = {"what": f"shipped {onnx.name}: {args.size}, {'INT8' if args.int8 else 'FP16-stored FP32'}",
+           "checkpoint": str(args.checkpoint), "size": args.size, "val_miou_onnxruntime": miou,
+           "model_mb": round((args.zoo / onnx.name).stat().st_size / 1e6, 2), **envinfo.provenance()}
+    out = REPO / "benchmarks" / "results" / f"ship_{onnx.stem}.json"
+    write_text_atomic(out, json.dumps(doc, indent=2) + "\n", "result")
+    print(f"{args.zoo / onnx.name}: val mIoU {100 * miou:.2f} through ONNX Runtime; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
