@@ -53,7 +53,7 @@ class TrainConfig:
     # natural intermediate tap: fastscnn, fcn8s, deeplabv3plus and unet_resnet34 (ResNet)
     aux_weight: float = 0.0
     # knowledge distillation: a trained segrt checkpoint whose softened predictions on each
-    # augmented batch are a second target (same classes and input normalisation as the student)
+    # augmented batch are a second target (same classes; its own input normalisation is applied)
     distill_from: str | None = None
     # that target's loss weight (0 = no distillation) and softmax temperature
     distill_weight: float = 0.0

@@ -3,8 +3,9 @@
 softened class probabilities on the same augmented batch are a second target for the student.
 
 Every pixel gets a soft target, void included, so the student also learns what the teacher
-sees where CamVid has no label. The teacher runs in eval mode without gradients; it reads the
-student's input tensor, so both must share the preprocessing (colour order, mean and std).
+sees where CamVid has no label. The teacher runs in eval mode without gradients on the
+student's input tensor, renormalised to the teacher's own mean and std where they differ
+(an ImageNet-normalised scratch model can learn from a Lite0 teacher).
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ class Distillation:
     The T² factor keeps the gradient's size independent of the temperature (Hinton et al.).
     """
 
-    def __init__(self, teacher: torch.nn.Module, weight: float, temperature: float) -> None:
+    def __init__(self, teacher: torch.nn.Module, weight: float, temperature: float,
+                 renormalise: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         self.teacher, self.weight, self.temperature = teacher, weight, temperature
+        self.renormalise = renormalise  # (scale, shift), each (1, 3, 1, 1): the teacher's input
 
     @torch.no_grad()
     def soft_targets(self, x: torch.Tensor) -> torch.Tensor:
+        if self.renormalise is not None:
+            scale, shift = self.renormalise
+            x = x * scale.to(x.device) + shift.to(x.device)
         return (self.teacher(x).float() / self.temperature).softmax(1)
 
     def loss(self, student: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -42,18 +48,23 @@ class Distillation:
 
 
 def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device: torch.device,
-                 memory_format: torch.memory_format) -> torch.nn.Module:
-    """The teacher network of a segrt checkpoint, frozen; refused when its classes or input
-    normalisation (mean, std; segrt's inputs are always RGB) differ from the student's."""
+                 memory_format: torch.memory_format, weight: float = 1.0, temperature: float = 1.0) -> Distillation:
+    """Distillation from the network of a segrt checkpoint, frozen; refused when it predicts
+    other classes. Inputs are always RGB; a teacher normalised with another mean and std gets
+    the student's tensor mapped to its own: x_t = (x_s·std_s + mean_s − mean_t) / std_t."""
     ckpt = checkpoint.load(path)
     if list(ckpt["classes"]) != list(classes):
         raise ConfigError(f"key 'distill_from': {path} predicts {len(ckpt['classes'])} classes "
                           f"({', '.join(ckpt['classes'][:3])}, …), not this dataset's; use a teacher trained on it")
     theirs = Preprocess.from_dict(ckpt["preprocess"])
+    renormalise = None
     if (tuple(theirs.mean), tuple(theirs.std)) != (tuple(spec.mean), tuple(spec.std)):
-        raise ConfigError(f"key 'distill_from': {path} normalises its input differently from the student "
-                          f"(mean {theirs.mean} against {spec.mean}); use a teacher with the same encoder family")
+        def column(values) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1)
+
+        scale = column(spec.std) / column(theirs.std)
+        renormalise = (scale, (column(spec.mean) - column(theirs.mean)) / column(theirs.std))
     net = checkpoint.build_from_checkpoint(ckpt).to(device, memory_format=memory_format)
     for p in net.parameters():
         p.requires_grad_(False)
-    return net
+    return Distillation(net, weight, temperature, renormalise)

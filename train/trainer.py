@@ -211,8 +211,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
             raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {init.get('model_args')}, "
                               f"not {cfg.model} {dict(cfg.model_args)}; point it at a checkpoint of this model")
         checkpoint.load_weights(model, init["state_dict"])
-    distill = (Distillation(load_teacher(cfg.distill_from, list(classes), spec, device, memory_format),
-                            cfg.distill_weight, cfg.distill_temperature) if cfg.distill_from else None)
+    distill = (load_teacher(cfg.distill_from, list(classes), spec, device, memory_format, cfg.distill_weight,
+                            cfg.distill_temperature) if cfg.distill_from else None)
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)

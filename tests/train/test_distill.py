@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -47,6 +48,28 @@ def test_a_teacher_adds_its_term_to_the_training_loss(tiny_camvid, tmp_path):
             for name in ("plain", "kd")}
     assert loss["kd"] > loss["plain"] + 0.5, loss
     assert plain is not None and checkpoint.load(tmp_path / "kd" / "best.pt")["config"]["distill_weight"] == 20.0
+
+
+def test_a_teacher_normalised_otherwise_sees_the_same_picture(tiny_camvid, tmp_path):
+    from segrt.preprocess import Preprocess, Preprocessor
+    from segrt.train.distill import load_teacher
+
+    fit(TINY, tiny_camvid, tmp_path / "teacher")
+    ckpt = checkpoint.load(tmp_path / "teacher" / "best.pt")
+    lite0 = {"mean": [127 / 255] * 3, "std": [128 / 255] * 3}  # EfficientNet-Lite0's (x - 127) / 128
+    checkpoint.save(tmp_path / "lite0.pt", {**ckpt, "preprocess": {**ckpt["preprocess"], **lite0}})
+    student = Preprocess(128, 96)  # ImageNet mean and std
+    kd = load_teacher(tmp_path / "lite0.pt", ckpt["classes"], student, torch.device("cpu"), torch.contiguous_format)
+    image = (np.random.default_rng(0).random((96, 128, 3)) * 255).astype(np.uint8)
+    x_student = torch.from_numpy(Preprocessor(student)(image)[None].copy())
+    teacher_spec = Preprocess(128, 96, tuple(lite0["mean"]), tuple(lite0["std"]))
+    x_teacher = torch.from_numpy(Preprocessor(teacher_spec)(image)[None].copy())
+    with torch.no_grad():
+        expected = kd.teacher(x_teacher).softmax(1)
+    assert torch.allclose(kd.soft_targets(x_student), expected, atol=1e-5)
+    scale, shift = kd.renormalise
+    assert torch.allclose(x_student * scale + shift, x_teacher, atol=1e-5)
+    assert (x_student - x_teacher).abs().max() > 0.1  # the two normalisations do differ
 
 
 def test_a_teacher_of_other_classes_or_a_weight_without_teacher_is_refused(tiny_camvid, tmp_path):
