@@ -92,7 +92,7 @@ def test_bench_command_writes_every_format(tmp_path, camvid_root, short_clip, ca
 
 
 def test_eval_compare_plots_and_flicker(tmp_path, tiny_camvid, capsys):
-    onnx = default_model()
+    onnx = default_model().parent / "fcn8s_camvid.onnx"  # ONNX and checkpoint at the same input size
     report = tmp_path / "r.json"
     main(["eval", str(onnx), "--compare", str(onnx.with_suffix(".pt")), "--data-root", str(tiny_camvid),
           "--plots", str(tmp_path / "plots"), "--report", str(report), "--flicker", str(tiny_camvid / "val"),
