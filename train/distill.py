@@ -35,7 +35,7 @@ class Distillation:
     def soft_targets(self, x: torch.Tensor) -> torch.Tensor:
         if self.renormalise is not None:
             scale, shift = self.renormalise
-            x = x * scale.to(x.device) + shift.to(x.device)
+            x = x * scale + shift
         return (self.teacher(x).float() / self.temperature).softmax(1)
 
     def loss(self, student: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,8 @@ def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device:
             return torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1)
 
         scale = column(spec.std) / column(theirs.std)
-        renormalise = (scale, (column(spec.mean) - column(theirs.mean)) / column(theirs.std))
+        shift = (column(spec.mean) - column(theirs.mean)) / column(theirs.std)
+        renormalise = (scale.to(device), shift.to(device))
     net = checkpoint.build_from_checkpoint(ckpt).to(device, memory_format=memory_format)
     for p in net.parameters():
         p.requires_grad_(False)

@@ -58,12 +58,12 @@ def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.
         autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
         with autocast:
             out = net(x)
-            if isinstance(out, tuple):  # (main, auxiliary) logits
-                loss = loss_fn(out[0], y) + aux_weight * loss_fn(out[1], y)
-            else:
-                loss = loss_fn(out, y)
+            main, aux = out if isinstance(out, tuple) else (out, None)  # WithAux: (main, auxiliary) logits
+            loss = loss_fn(main, y)
+            if aux is not None:
+                loss = loss + aux_weight * loss_fn(aux, y)
             if distill is not None:
-                loss = loss + distill.loss(out[0] if isinstance(out, tuple) else out, x)
+                loss = loss + distill.loss(main, x)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)

@@ -12,7 +12,7 @@ import numpy as np
 from segrt.errors import SegrtError
 from segrt.realtime.sinks import SinkBase
 
-TITLE = "segrt"  # one source; with several, each window is "segrt: NAME"
+TITLE = "segrt"  # one source; with several, each window is "segrt: INDEX NAME"
 
 
 def window_support() -> tuple[bool, str]:
