@@ -18,10 +18,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from segrt import envinfo
-from segrt.files import write_text_atomic
+from segrt.engines.manifest import load_manifest
+from segrt.files import manifest_path, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,11 +54,9 @@ def main() -> None:
         report = Path(tmp) / "eval.json"
         segrt("eval", str(onnx), "--data-root", str(args.data_root), "--report", str(report))
         miou = next(iter(json.loads(report.read_text())["results"].values()))["miou"]
-        manifest_path = onnx.with_suffix(".json")
-        manifest = json.loads(manifest_path.read_text())
-        manifest["metrics"]["val_miou_onnxruntime"] = miou
-        write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n", "manifest")
-        for src in (onnx, manifest_path):
+        manifest = load_manifest(onnx)
+        replace(manifest, metrics={**manifest.metrics, "val_miou_onnxruntime": miou}).save(onnx)
+        for src in (onnx, manifest_path(onnx)):
             shutil.move(src, args.zoo / src.name)
     doc = {"what": f"shipped {onnx.name}: {args.size}, {'INT8' if args.int8 else 'FP16-stored FP32'}",
            "checkpoint": str(args.checkpoint), "size": args.size, "val_miou_onnxruntime": miou,
