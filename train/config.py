@@ -17,7 +17,8 @@ class TrainConfig:
     ship: Literal["best", "last"] = "best"
     # constructor arguments of the model, e.g. {encoder: resnet50} or {width: 0.5}
     model_args: dict[str, str | int | float | bool | tuple[int, ...]] = field(default_factory=dict)
-    # the encoder's pretrained weights: a name the encoder knows ("imagenet") or a state_dict file
+    # the encoder's pretrained weights: a name the encoder knows ("imagenet"), a state_dict file,
+    # or a segrt checkpoint of a model with the same encoder (an encoder already fine-tuned)
     pretrained: str | None = None
     # the encoder's learning rate is lr × this: below 1 keeps pretrained features from being
     # overwritten while the randomly initialised decoder catches up

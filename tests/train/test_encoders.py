@@ -192,3 +192,29 @@ def test_pretrained_encoder_normalisation_reaches_the_checkpoint_and_manifest(ti
     # one epoch at a small lr leaves the encoder close to ImageNet, not re-initialised
     stem = torch.load(lite0_weights_file(), weights_only=True)["_conv_stem.weight"]
     assert torch.allclose(ckpt["state_dict"]["encoder._conv_stem.weight"], stem, atol=0.05)
+
+
+def test_pretrained_may_name_a_segrt_checkpoint_whose_encoder_is_taken(tmp_path):
+    """An encoder fine-tuned by one model starts another: ``pretrained:`` naming a segrt
+    checkpoint loads its ``encoder.`` weights (shipped, FP16, without BatchNorm step counters)."""
+    torch.manual_seed(0)
+    fpn = build_model("fpn", num_classes=11, encoder="efficientnet_lite0", channels=32, low_channels=16)
+    with torch.no_grad():
+        for p in fpn.encoder.parameters():
+            p.add_(0.01)  # weights no fresh encoder has
+    checkpoint.save(tmp_path / "fpn.pt", {"model": "fpn", "model_args": {}, "state_dict": fpn.state_dict()})
+    checkpoint.slim(tmp_path / "fpn.pt", tmp_path / "fpn_slim.pt")
+    unet = build_model("unet_resnet34", num_classes=11, encoder="efficientnet_lite0", decoder=(16, 16, 16, 16, 8),
+                       pretrained=str(tmp_path / "fpn_slim.pt"))
+    got, want = unet.encoder.state_dict(), fpn.encoder.state_dict()
+    assert set(got) == set(want)
+    for key, value in want.items():
+        if value.is_floating_point():  # FP16 in the shipped file: equal to half precision
+            torch.testing.assert_close(got[key], value.half().float(), rtol=0, atol=0, msg=key)
+
+    plain = build_model("unet", num_classes=11, base=4)  # no encoder: nothing to take
+    checkpoint.save(tmp_path / "unet.pt", {"model": "unet", "model_args": {}, "state_dict": plain.state_dict()})
+    with pytest.raises(ModelError, match="unet.pt: a segrt checkpoint with no encoder weights"):
+        get_encoder("efficientnet_lite0", pretrained=str(tmp_path / "unet.pt"))
+    with pytest.raises(ModelError, match=r"fpn.pt: not weights for ResNet.*missing"):
+        get_encoder("resnet18", pretrained=str(tmp_path / "fpn.pt"))

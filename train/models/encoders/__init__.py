@@ -20,8 +20,9 @@ ENCODERS.register("efficientnet_lite0")("segrt.train.models.encoders.efficientne
 
 def get_encoder(name: str, pretrained: str | None = None, **kwargs):
     """The encoder ``name`` built with ``kwargs`` (those left None are not passed: the
-    encoder's defaults hold); ``pretrained``: a named weight set (``"imagenet"``) or a local
-    ``state_dict`` file, loaded strictly. An option the encoder does not take is an error."""
+    encoder's defaults hold); ``pretrained``: a named weight set (``"imagenet"``), a local
+    ``state_dict`` file, or a segrt checkpoint of a model with this encoder (its encoder's
+    weights), loaded strictly. An option the encoder does not take is an error."""
     from segrt.errors import ModelError
     from segrt.registry import unknown_options
 

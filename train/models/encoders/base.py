@@ -64,23 +64,32 @@ def run_stages(layers: nn.Sequential, ends: tuple[int, ...], x) -> list:
 
 def load_state_strictly(module: nn.Module, path: str | Path, skipped: tuple[str, ...] = ()) -> None:
     """Loads a ``state_dict`` file into ``module``: every key used, every shape checked; only
-    keys starting with ``skipped`` (a classifier the module does not build) are left out.
+    keys starting with ``skipped`` (a classifier the module does not build) are left out. A segrt
+    checkpoint gives its ``encoder.`` weights: an encoder already fine-tuned by another model.
     Anything missing, unexpected or of another shape is an error naming the keys."""
-    from segrt.train.checkpoint import read_torch_file
+    from segrt.train.checkpoint import SKIPPED_BUFFER, read_torch_file
 
     path = Path(path)
     state = read_torch_file(path, "pretrained weights file", "pass a state_dict file (.pth)", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+        if "model" in state:  # a segrt checkpoint: the weights of its encoder, which must be this one
+            prefix = "encoder."
+            state = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+            if not state:
+                raise ModelError(f"{path}: a segrt checkpoint with no encoder weights; name one of a model "
+                                 "with an encoder (model_args: {encoder: ...})")
+        else:
+            state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a state_dict (a mapping of names to tensors)")
     state = {k: v for k, v in state.items() if not k.startswith(skipped)}
     own = module.state_dict()
-    missing = sorted(set(own) - set(state))
+    # BatchNorm's step counters are not weights (segrt's shipped checkpoints leave them out)
+    missing = sorted(k for k in set(own) - set(state) if not k.endswith(SKIPPED_BUFFER))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
         parts = [f"{len(v)} {name} (e.g. {v[0]})" for name, v in
                  (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if v]
         raise ModelError(f"{path}: not weights for {type(module).__name__}: {'; '.join(parts)}")
-    module.load_state_dict(state)
+    module.load_state_dict(state, strict=False)  # checked above: only step counters may be absent
