@@ -128,6 +128,12 @@ def int8_entry(onnx_path: Path, dataset: str, data_root: Path | None, val, threa
             "passed_gate": result.gate.passed, "cpu_latency": {**latency, "threads": threads}}
 
 
+def encoder_init(pretrained: str) -> str:
+    """The table's "encoder init" cell: a weight set's name, or for an encoder taken from a
+    segrt checkpoint, that model's name (``segrt/zoo/fpn_lite0_camvid.pt`` → its FPN's)."""
+    return f"{Path(pretrained).stem}'s encoder" if pretrained.endswith(".pt") else pretrained
+
+
 def table(rows: list[dict]) -> str:
     classes = list(rows[0]["per_class_iou"]) if rows else []
     full = "x".join(map(str, FULL_SIZE))
@@ -137,7 +143,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         hours = r["train_seconds"] / 3600
         lines.append("| " + " | ".join([
-            r["name"], r.get("pretrained", "scratch"),
+            r["name"], encoder_init(r.get("pretrained", "scratch")),
             f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),

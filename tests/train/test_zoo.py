@@ -82,6 +82,24 @@ def test_every_zoo_recipe_loads_and_fits_the_weight_budget():
     assert total_mb <= 60.0 - 15.0  # room left for the shipped ONNX files
 
 
+def test_every_cpu_recipe_loads_and_builds():
+    """configs/zoo_cpu: each recipe is a valid config whose model builds (weights left out:
+    a recipe may start from a run's checkpoint that only the machine that trained it has)."""
+    from pathlib import Path
+
+    from segrt.config import load_config
+    from segrt.train.config import TrainConfig
+    from segrt.train.models import build_model
+
+    recipes = sorted((Path(__file__).resolve().parents[2] / "configs" / "zoo_cpu").glob("*.yaml"))
+    assert len(recipes) >= 16
+    for path in recipes:
+        cfg = load_config(path, TrainConfig)
+        assert build_model(cfg.model, num_classes=11, **cfg.model_args) is not None, path
+        for teacher in filter(None, [cfg.distill_from]):  # teachers are shipped models
+            assert (Path(__file__).resolve().parents[2] / teacher).is_file(), path
+
+
 def test_shipped_weights_fit_the_60_mb_budget():
     from pathlib import Path
 
