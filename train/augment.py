@@ -39,6 +39,13 @@ def random_hflip(image: np.ndarray, label: np.ndarray,
     return image, label
 
 
+def colour_cast(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A random white balance: each colour channel scaled by its own factor in 1 ± ``strength``.
+    CamVid's skies are overcast grey; a cast turns some of them blue or warm, as other footage is."""
+    gains = 1 + rng.uniform(-strength, strength, size=3).astype(np.float32)
+    return np.clip(image.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+
+
 def photometric(image: np.ndarray, rng: np.random.Generator, strength: float = 0.25) -> np.ndarray:
     """Random brightness, contrast and saturation, each by up to ±``strength``."""
     x = image.astype(np.float32)

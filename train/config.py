@@ -46,6 +46,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 2
     scale_range: tuple[float, float] = (0.75, 1.5)
+    # random white balance: each RGB channel scaled by 1 ± this (0 = off). CamVid's skies are
+    # overcast; 0.2 shows a model blue and warm ones too
+    colour_cast: float = 0.0
     # "enet": w = 1/ln(1.02 + p_class) (Paszke et al.), bounded, so rare classes count
     # without exploding the loss the way raw inverse frequency does. "median_frequency": SegNet's.
     class_weighting: Literal["none", "enet", "median_frequency"] = "enet"
@@ -94,7 +97,8 @@ class TrainConfig:
                                  f"got {crop}")
         ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
                   "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
-                  "distill_temperature": (0.0, 100.0, False)}
+                  "distill_temperature": (0.0, 100.0, False),
+                  "colour_cast": (0.0, 0.9, True)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):

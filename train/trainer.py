@@ -189,7 +189,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     model = build_model(cfg.model, num_classes=len(train_ds.classes), **cfg.model_args, **extra)
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
-    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop)
+    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast)
     val = open_dataset(cfg.dataset, data_root, "val")
     classes, palette, ignore = train_ds.classes, train_ds.palette, train_ds.ignore_index
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,

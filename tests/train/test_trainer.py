@@ -82,6 +82,37 @@ def test_scale_crop_keeps_image_and_label_aligned():
         assert mismatch.mean() < 0.03  # only the bilinear seam at the class boundary differs
 
 
+def test_colour_cast_tints_grey_frames_and_is_off_unless_asked():
+    """colour_cast: a grey sky comes out blue in some crops and warm in others; at 0 (every
+    recipe before it) the training crops are what they were, random stream included."""
+    from segrt.preprocess import Preprocess
+    from segrt.train.data import SegTrain
+
+    class Grey:  # a one-frame dataset: flat grey, all Sky
+        split, ignore_index = "train", 11
+
+        def __len__(self):
+            return 1
+
+        def read(self, i):
+            return np.full((96, 128, 3), 180, np.uint8), np.zeros((96, 128), np.uint8)
+
+        def read_label(self, i):
+            return self.read(i)[1]
+
+    spec = Preprocess(width=128, height=96, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    tinted = SegTrain(Grey(), spec, (1.0, 1.0), seed=0, colour_cast=0.3)
+    blue_minus_red = [float(x[2].mean() - x[0].mean()) for x, _ in (tinted[0] for _ in range(40))]
+    assert max(blue_minus_red) > 0.1 and min(blue_minus_red) < -0.1  # 0.1 of the 0-1 range: 25 levels
+    plain, reference = (SegTrain(Grey(), spec, (1.0, 1.0), seed=0, colour_cast=c) for c in (0.0, 0.0))
+    for _ in range(5):
+        x, _ = plain[0]
+        assert float(x.max() - x.min()) < 1e-6  # grey stays grey: channels scaled alike
+        torch.testing.assert_close(x, reference[0][0])
+    with pytest.raises(ValueError, match="colour_cast"):
+        TrainConfig(model="fastscnn", colour_cast=1.5)
+
+
 def test_slim_checkpoint_is_half_size_and_still_builds(tiny_camvid, tmp_path):
     fit(dataclasses.replace(TINY, epochs=1), tiny_camvid, tmp_path)
     slim = checkpoint.slim(tmp_path / "last.pt", tmp_path / "slim.pt")
