@@ -37,19 +37,12 @@ def read_frames(video: Path, wanted: tuple[int, ...]) -> dict[int, np.ndarray]:
     return frames
 
 
-def shares(labels: np.ndarray, classes: list[str]) -> dict:
-    h, w = labels.shape
-    top, bottom = labels[: int(h * 0.15)], labels[int(h * 0.85):, int(w * 0.35):int(w * 0.65)]
-    return {"top_sky": round(float((top == classes.index("Sky")).mean()), 3),
-            "top_building": round(float((top == classes.index("Building")).mean()), 3),
-            "bottom_road": round(float((bottom == classes.index("Road")).mean()), 3)}
-
-
 def main() -> None:
     import cv2
 
     from segrt import envinfo
     from segrt.engines.base import open_backend
+    from segrt.evaluation.evaluate import sky_road_shares
     from segrt.files import write_text_atomic
     from segrt.preprocess import Preprocessor
 
@@ -71,7 +64,7 @@ def main() -> None:
                 x = net.input_buffer()
                 Preprocessor(net.manifest.preprocess)(frame, out=x[0])
                 labels = net.infer(x)[0]
-                row["frames"][n] = shares(labels, classes)
+                row["frames"][n] = {k: round(v, 3) for k, v in sky_road_shares(labels, classes).items()}
                 strip.append(cv2.resize(palette[labels], (320, 180), interpolation=cv2.INTER_NEAREST))
         rows.append(row)
         tiles.append(np.hstack(strip))

@@ -136,6 +136,17 @@ def flicker_plot(results: dict[str, dict], out: Path) -> Path | None:
     return out
 
 
+def sky_road_shares(labels: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """On a forward-facing road frame's label map: the share of the top 15 % of rows called
+    Sky (and Building, the usual mistake there) and of the bottom-centre block (rows below
+    85 %, the middle 30 % of columns: the lane ahead) called Road."""
+    h, w = labels.shape
+    top, bottom = labels[: int(h * 0.15)], labels[int(h * 0.85):, int(w * 0.35):int(w * 0.65)]
+    return {"top_sky": float((top == classes.index("Sky")).mean()),
+            "top_building": float((top == classes.index("Building")).mean()),
+            "bottom_road": float((bottom == classes.index("Road")).mean())}
+
+
 def format_metrics(m: dict) -> str:
     """A per-class IoU table followed by mIoU and accuracies, in percent."""
     rows = [f"{'class':<14}{'IoU %':>8}"]

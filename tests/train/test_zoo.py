@@ -95,9 +95,9 @@ def test_every_cpu_recipe_loads_and_builds():
     assert len(recipes) >= 16
     for path in recipes:
         cfg = load_config(path, TrainConfig)
-        assert build_model(cfg.model, num_classes=11, **cfg.model_args) is not None, path
-        for teacher in filter(None, [cfg.distill_from]):  # teachers are shipped models
-            assert (Path(__file__).resolve().parents[2] / teacher).is_file(), path
+        build_model(cfg.model, num_classes=11, **cfg.model_args)
+        if cfg.distill_from:  # teachers are shipped models
+            assert (Path(__file__).resolve().parents[2] / cfg.distill_from).is_file(), path
 
 
 def test_shipped_weights_fit_the_60_mb_budget():

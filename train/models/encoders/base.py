@@ -67,7 +67,7 @@ def load_state_strictly(module: nn.Module, path: str | Path, skipped: tuple[str,
     keys starting with ``skipped`` (a classifier the module does not build) are left out. A segrt
     checkpoint gives its ``encoder.`` weights: an encoder already fine-tuned by another model.
     Anything missing, unexpected or of another shape is an error naming the keys."""
-    from segrt.train.checkpoint import SKIPPED_BUFFER, read_torch_file
+    from segrt.train.checkpoint import SKIPPED_BUFFER, load_weights, read_torch_file
 
     path = Path(path)
     state = read_torch_file(path, "pretrained weights file", "pass a state_dict file (.pth)", weights_only=True)
@@ -92,4 +92,4 @@ def load_state_strictly(module: nn.Module, path: str | Path, skipped: tuple[str,
         parts = [f"{len(v)} {name} (e.g. {v[0]})" for name, v in
                  (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if v]
         raise ModelError(f"{path}: not weights for {type(module).__name__}: {'; '.join(parts)}")
-    module.load_state_dict(state, strict=False)  # checked above: only step counters may be absent
+    load_weights(module, state)  # checked above; it fills in the step counters a file may lack
