@@ -63,6 +63,11 @@ class TrainConfig:
     distill_weight: float = 0.0
     distill_temperature: float = 1.0
     schedule: Literal["poly", "cosine"] = "poly"
+    # stochastic weight averaging (Izmailov et al., 2018): the learning rate is held where the
+    # schedule stands this many epochs before the end, and the weights at the end of each of
+    # those epochs are averaged (BatchNorm statistics re-measured); the average replaces best.pt
+    # when it scores higher on val. 0 = off
+    swa_epochs: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "auto": bf16 autocast on CUDA (no loss scaling needed), FP32 on CPU
     amp: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
@@ -77,7 +82,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         limits = {"input_width": (32, 8192), "input_height": (32, 8192), "epochs": (1, 100_000),
                   "batch_size": (1, 4096), "eval_every": (1, 100_000), "warmup_epochs": (0, 100_000),
-                  "threads": (0, 1024), "seed": (0, 2**32 - 1)}
+                  "threads": (0, 1024), "seed": (0, 2**32 - 1), "swa_epochs": (0, self.epochs)}
         for name, (lo, hi) in limits.items():
             value = getattr(self, name)
             if not lo <= value <= hi:

@@ -28,6 +28,8 @@ from segrt.train.data import SegTrain, enet_weights
 from segrt.train.distill import Distillation, load_teacher
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
+from segrt.train.prune import narrow_head
+from segrt.train.swa import WeightAverage
 
 
 def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device, torch.dtype | None]:
@@ -99,9 +101,12 @@ def evaluate(net, ds, spec: Preprocess, device: torch.device | str = "cpu",
     return cm.compute(), cm.mat.copy(), samples
 
 
-def lr_factor(schedule: str, total_steps: int, warmup_steps: int):
-    """Linear warm-up, then poly (power 0.9) or cosine decay to zero."""
+def lr_factor(schedule: str, total_steps: int, warmup_steps: int, hold_from: int | None = None):
+    """Linear warm-up, then poly (power 0.9) or cosine decay to zero; from step ``hold_from``
+    on (weight averaging), the factor stays where it was then."""
     def factor(step: int) -> float:
+        if hold_from is not None:
+            step = min(step, hold_from)
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
@@ -206,18 +211,16 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
     if cfg.init_from and resume is None:
-        init = checkpoint.load(cfg.init_from)
-        if init["model"] != cfg.model or dict(init.get("model_args", {})) != dict(cfg.model_args):
-            raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {init.get('model_args')}, "
-                              f"not {cfg.model} {dict(cfg.model_args)}; point it at a checkpoint of this model")
-        checkpoint.load_weights(model, init["state_dict"])
+        _init_from(model, cfg, train_ds, spec)
     distill = (load_teacher(cfg.distill_from, list(classes), spec, device, memory_format, cfg.distill_weight,
                             cfg.distill_temperature) if cfg.distill_from else None)
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    hold_from = (cfg.epochs - cfg.swa_epochs) * len(loader) if cfg.swa_epochs else None
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader)))
+        opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader), hold_from))
+    swa = WeightAverage()
     # Loss scaling only for fp16; bf16 has fp32's range. Disabled, the scaler is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
@@ -242,6 +245,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
         torch.set_rng_state(state["torch_rng"])
         train_set.rng.bit_generator.state = state["numpy_rng"]
         start, best = state["epoch"] + 1, state["best"]
+        if "swa" in state:
+            swa.load_state_dict(state["swa"])
 
     meta = {"model": cfg.model, "model_args": dict(cfg.model_args), "classes": list(classes),
             "palette": [list(c) for c in palette], "preprocess": spec.to_dict(),
@@ -277,6 +282,8 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                                    cfg.aux_weight, memory_format, distill)
             if not ddp.main:
                 continue
+            if epoch > cfg.epochs - cfg.swa_epochs:
+                swa.update(model)
             metrics = None
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 metrics = evaluate(model, val, spec, device)[0]
@@ -294,6 +301,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
                 "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
                 "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
                 "world_size": ddp.world, **({"metrics": metrics} if metrics else {}),
+                **({"swa": swa.state_dict()} if swa.count else {}),
                 **({"aux_head": trained.head.state_dict()} if cfg.aux_weight > 0 else {})})
             val_text = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
             tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{val_text} ({seconds:.0f}s)")
@@ -301,9 +309,53 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
         if log_file is not None:
             log_file.close()
     finished = stop_after is None or stop_after >= cfg.epochs
+    if ddp.main and finished and swa.count:
+        best = _score_average(swa, model, loader, val, spec, device, memory_format, best, meta, out_dir, cfg.epochs)
     if ddp.main and finished and (out_dir / "best.pt").exists():
         write_plots(out_dir, model, val, spec, device)
     return best if ddp.main else None
+
+
+def _init_from(model, cfg: TrainConfig, train_ds, spec: Preprocess) -> None:
+    """All the weights of ``init_from``, a checkpoint of the same model; one whose only
+    difference is a wider ``encoder_head`` is narrowed to it (:mod:`segrt.train.prune`)."""
+    init = checkpoint.load(cfg.init_from)
+    have, want = dict(init.get("model_args", {})), dict(cfg.model_args)
+    narrowing = "encoder_head" in want and {k: v for k, v in have.items() if k != "encoder_head"} == {
+        k: v for k, v in want.items() if k != "encoder_head"}
+    if init["model"] != cfg.model or (have != want and not narrowing):
+        raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {have}, "
+                          f"not {cfg.model} {want}; point it at a checkpoint of this model")
+    if have == want:
+        checkpoint.load_weights(model, init["state_dict"])
+        return
+    full = checkpoint.build_from_checkpoint(init)
+    prep = Preprocessor(spec)
+    frames = torch.from_numpy(np.stack([prep(train_ds.read(i)[0]) for i in range(min(32, len(train_ds)))]))
+    try:
+        kept = narrow_head(full, model, frames)
+    except ValueError as exc:
+        raise ConfigError(f"key 'init_from': {cfg.init_from} cannot be narrowed to encoder_head "
+                          f"{want['encoder_head']}: {exc}") from None
+    tqdm.write(f"init_from {cfg.init_from}: encoder head narrowed from {full.encoder.out_channels[-1]} to "
+               f"{len(kept)} channels, those most used on {len(frames)} training frames")
+
+
+def _score_average(swa: WeightAverage, model, loader, val, spec: Preprocess, device: torch.device,
+                   memory_format, best: dict, meta: dict, out_dir: Path, epochs: int) -> dict:
+    """Evaluates the averaged weights; they become best.pt when they beat the best epoch."""
+    averaged = swa.averaged_model(model, loader, device, memory_format)
+    metrics = evaluate(averaged, val, spec, device)[0]
+    better = metrics["miou"] > best["miou"]
+    tqdm.write(f"weights of the last {swa.count} epochs averaged: val mIoU {metrics['miou']:.3f} "
+               f"({'best.pt now holds them' if better else 'best.pt keeps epoch ' + str(best.get('epoch'))})")
+    if not better:
+        return best
+    model.load_state_dict(averaged.state_dict())
+    metrics = {**metrics, "averaged_epochs": swa.count}
+    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": model.state_dict(), "epoch": epochs,
+                                          "metrics": metrics})
+    return {**metrics, "epoch": epochs}
 
 
 def write_plots(out_dir: Path, net, val, spec: Preprocess, device: torch.device) -> None:

@@ -17,9 +17,9 @@ from segrt.train.models.layers import GlobalContext, conv_bn_relu, upsample_to
 class FCN8s(nn.Module):
     def __init__(self, num_classes: int, encoder: str = "resnet34", pretrained: str | None = None,
                  width: float | None = None, head: int = 512, stem: str | None = None,
-                 context: bool = False) -> None:
+                 context: bool = False, encoder_head: int | None = None) -> None:
         super().__init__()
-        self.encoder = get_encoder(encoder, pretrained, width=width, stem=stem)
+        self.encoder = get_encoder(encoder, pretrained, width=width, stem=stem, head_channels=encoder_head)
         self.taps = tuple(self.encoder.feature(s) for s in (8, 16, 32))
         c8, c16, c32 = (self.encoder.out_channels[i] for i in self.taps)
         # ParseNet-style global context: the image-wide mean of the stride-32 features, added back

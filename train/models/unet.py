@@ -43,9 +43,10 @@ class UNetResNet(nn.Module):
     name ``unet_resnet34``; ``encoder`` picks another. Input sides must be multiples of 32."""
 
     def __init__(self, num_classes: int, encoder: str = "resnet34", pretrained: str | None = None,
-                 decoder: tuple[int, ...] = (256, 128, 64, 32, 16), width: float | None = None) -> None:
+                 decoder: tuple[int, ...] = (256, 128, 64, 32, 16), width: float | None = None,
+                 encoder_head: int | None = None) -> None:
         super().__init__()
-        self.encoder = get_encoder(encoder, pretrained, width=width)
+        self.encoder = get_encoder(encoder, pretrained, width=width, head_channels=encoder_head)
         if tuple(self.encoder.strides) != (2, 4, 8, 16, 32):
             from segrt.errors import ModelError
 

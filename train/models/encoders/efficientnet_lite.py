@@ -84,17 +84,21 @@ class EfficientNetLite0(Encoder):
     """Features at strides 2, 4, 8, 16 and 32 (16, 24, 40, 112 and 1280 channels: the last
     is the 1x1 head convolution over the 320-channel final block, which the ImageNet weights
     include). Expects RGB scaled as (x − 127) / 128, as the TensorFlow original.
-    ``output_stride=16`` runs the last stride-2 stage at stride 1 with dilation 2 (DeepLab)."""
+    ``output_stride=16`` runs the last stride-2 stage at stride 1 with dilation 2 (DeepLab).
+    ``head_channels`` below 1280 makes the head narrower (ImageNet's weights need 1280): a
+    trained head is narrowed by :mod:`segrt.train.prune`."""
 
     mean = (127 / 255, 127 / 255, 127 / 255)
     std = (128 / 255, 128 / 255, 128 / 255)
     skipped_prefixes = ("_fc.",)
     pretrained_weights = {"imagenet": lite0_weights_file}
 
-    def __init__(self, output_stride: int = 32) -> None:
+    def __init__(self, output_stride: int = 32, head_channels: int = HEAD) -> None:
         super().__init__()
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
+        if not 8 <= head_channels <= HEAD:
+            raise ModelError(f"efficientnet_lite0: head_channels must be 8 to {HEAD}, got {head_channels}")
         self._conv_stem = Conv2dSame(3, STEM, 3, 2)
         self._bn0 = nn.BatchNorm2d(STEM, eps=BN_EPS)
         blocks, last_at, cin, stride, dilation = [], {}, STEM, 2, 1
@@ -107,12 +111,12 @@ class EfficientNetLite0(Encoder):
             stride *= s
             last_at[stride] = len(blocks) - 1
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = Conv2dSame(cin, HEAD, 1)
-        self._bn1 = nn.BatchNorm2d(HEAD, eps=BN_EPS)
+        self._conv_head = Conv2dSame(cin, head_channels, 1)
+        self._bn1 = nn.BatchNorm2d(head_channels, eps=BN_EPS)
         # taps: the last block at each stride below the deepest; the deepest feature is the head's
         self.strides = tuple(sorted(last_at))
         self.taps = tuple(last_at[s] for s in self.strides[:-1])
-        self.out_channels = tuple(blocks[i]._bn2.num_features for i in self.taps) + (HEAD,)
+        self.out_channels = tuple(blocks[i]._bn2.num_features for i in self.taps) + (head_channels,)
 
     def forward(self, x):
         x = F.relu6(self._bn0(self._conv_stem(x)))
