@@ -57,15 +57,19 @@ def training_stages(run: Path, init_from: str | None = None) -> list[dict]:
     (``init_from``), of that run first, and so on back to the first stage (each checkpoint
     records the ``init_from`` of its own run)."""
     runs: list[Path] = []
+    pretrained: dict[Path, str] = {}  # each earlier stage's encoder init, as its checkpoint records it
     while init_from and (Path(init_from).parent / "metrics.csv").exists() and len(runs) < 16:
         runs.insert(0, Path(init_from).parent)
-        ckpt = torch.load(init_from, map_location="cpu", weights_only=False)
-        init_from = (ckpt.get("config") or {}).get("init_from")
+        config = torch.load(init_from, map_location="cpu", weights_only=False).get("config") or {}
+        if config.get("pretrained"):
+            pretrained[runs[0]] = config["pretrained"]
+        init_from = config.get("init_from")
     stages = []
     for r in [*runs, run]:
         with open(r / "metrics.csv", newline="") as f:
             log = list(csv.DictReader(f))
-        stages.append({"run": str(r), "epochs": len(log), "seconds": round(sum(float(x["seconds"]) for x in log))})
+        stages.append({"run": str(r), "epochs": len(log), "seconds": round(sum(float(x["seconds"]) for x in log)),
+                       **({"pretrained": pretrained[r]} if r in pretrained else {})})
     return stages
 
 
@@ -91,7 +95,8 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     stages = training_stages(run, cfg.init_from)
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
-           "pretrained": cfg.pretrained or "scratch",
+           # the encoder's init: this recipe's, or the first stage's that named one
+           "pretrained": cfg.pretrained or next((st["pretrained"] for st in stages if "pretrained" in st), "scratch"),
            **model_stats(ckpt, size), "fp16_mb": round(shipped.stat().st_size / 1e6, 2),
            "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
            "per_class_iou": dict(zip(metrics["classes"], metrics["per_class_iou"], strict=True)),

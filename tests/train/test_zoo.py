@@ -107,3 +107,20 @@ def test_shipped_weights_fit_the_60_mb_budget():
 
     zoo = Path(__file__).resolve().parents[2] / "segrt" / "zoo"
     assert 0 < shipped_megabytes(zoo) <= BUDGET_MB
+
+
+def test_training_stages_follow_init_from_back_and_keep_the_first_encoder_init(tmp_path):
+    """A later stage that names no ``pretrained`` (its init_from holds every weight) is still
+    reported with the encoder init of the stage that named one."""
+    from segrt.zoo_build import training_stages
+
+    configs = {"a": {"pretrained": "imagenet"}, "b": {"init_from": str(tmp_path / "a" / "best.pt")},
+               "c": {"init_from": str(tmp_path / "b" / "best.pt")}}
+    for i, (name, config) in enumerate(configs.items()):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text("epoch,seconds\n" + "".join(f"{e},{10 * (i + 1)}\n"
+                                                                               for e in range(i + 1)))
+        torch.save({"config": config}, tmp_path / name / "best.pt")
+    stages = training_stages(tmp_path / "c", configs["c"]["init_from"])
+    assert [(st["epochs"], st["seconds"], st.get("pretrained")) for st in stages] == [
+        (1, 10, "imagenet"), (2, 40, None), (3, 90, None)]
