@@ -61,3 +61,11 @@ def test_init_from_a_wider_head_narrows_it_and_other_differences_are_refused(tin
     other = dataclasses.replace(narrowed, model_args={**SMALL_UNET, "encoder_head": 320, "decoder": (8,) * 5})
     with pytest.raises(ConfigError, match="init_from"):
         fit(other, tiny_camvid, tmp_path / "other", stop_after=1)
+
+
+def test_an_impossible_head_width_is_a_one_line_error_naming_the_key():
+    from segrt.errors import ModelError
+
+    for width in (4000, 0):
+        with pytest.raises(ModelError, match="encoder_head.*8 to 1280"):
+            build_model("unet_resnet34", num_classes=5, **SMALL_UNET, encoder_head=width)

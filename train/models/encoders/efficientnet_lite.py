@@ -98,7 +98,8 @@ class EfficientNetLite0(Encoder):
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
         if not 8 <= head_channels <= HEAD:
-            raise ModelError(f"efficientnet_lite0: head_channels must be 8 to {HEAD}, got {head_channels}")
+            raise ModelError(f"efficientnet_lite0: head_channels (a model's encoder_head) must be 8 to {HEAD}, "
+                             f"got {head_channels}")
         self._conv_stem = Conv2dSame(3, STEM, 3, 2)
         self._bn0 = nn.BatchNorm2d(STEM, eps=BN_EPS)
         blocks, last_at, cin, stride, dilation = [], {}, STEM, 2, 1
