@@ -41,23 +41,26 @@ def main() -> None:
     import cv2
 
     from segrt import envinfo
+    from segrt.datasets.fetch import demo_video
     from segrt.engines.base import open_backend
     from segrt.evaluation.evaluate import sky_road_shares
     from segrt.files import write_text_atomic
     from segrt.preprocess import Preprocessor
+    from segrt.realtime.overlay import bgr_lut, colorize
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", type=Path)
-    ap.add_argument("--video", type=Path, default=REPO.parent / "shared/videos/highway_dashcam_960x540.mp4")
+    ap.add_argument("--video", type=Path, help="[default: the demo clip, $SEGRT_DEMO_VIDEO or its cached download]")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--sheet", type=Path)
     args = ap.parse_args()
     models = args.models or sorted((REPO / "segrt" / "zoo").glob("*.onnx"))
-    frames = read_frames(args.video, FRAMES)
+    video = args.video or demo_video()
+    frames = read_frames(video, FRAMES)
     rows, tiles = [], []
     for model in models:
         with open_backend(model) as net:
-            classes, palette = net.manifest.classes, np.array(net.manifest.palette, np.uint8)[:, ::-1]
+            classes, lut = net.manifest.classes, bgr_lut(net.manifest.palette)
             row = {"model": model.name, "frames": {}}
             strip = []
             for n, frame in frames.items():
@@ -65,7 +68,7 @@ def main() -> None:
                 Preprocessor(net.manifest.preprocess)(frame, out=x[0])
                 labels = net.infer(x)[0]
                 row["frames"][n] = {k: round(v, 3) for k, v in sky_road_shares(labels, classes).items()}
-                strip.append(cv2.resize(palette[labels], (320, 180), interpolation=cv2.INTER_NEAREST))
+                strip.append(cv2.resize(colorize(labels, lut), (320, 180), interpolation=cv2.INTER_NEAREST))
         rows.append(row)
         tiles.append(np.hstack(strip))
         cells = "  ".join(f"{n}: sky {s['top_sky']:.2f} road {s['bottom_road']:.2f}" for n, s in row["frames"].items())
@@ -75,7 +78,7 @@ def main() -> None:
         cv2.imwrite(str(args.sheet), np.vstack([head, *tiles]))
     if args.out:
         doc = {"what": "share of the top 15 % of rows called Sky / Building, and of the bottom-centre block "
-                       "called Road, per dashcam frame (1-based)", "video": args.video.name, "models": rows,
+                       "called Road, per dashcam frame (1-based)", "video": video.name, "models": rows,
                **envinfo.provenance()}
         write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n", "result")
 

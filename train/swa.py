@@ -41,13 +41,13 @@ class WeightAverage:
         state = avg.state_dict()
         avg.load_state_dict({k: self.mean[k].to(state[k].dtype) if k in self.mean else v for k, v in state.items()})
         norms = [m for m in avg.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # a cumulative mean over the pass, not an exponential one
         avg.train()
         for x, _ in loader:
             avg(x.to(device, memory_format=memory_format))
-        for m, original in zip(norms, (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)),
-                               strict=True):
-            m.momentum = original.momentum
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
         return avg.eval()

@@ -321,8 +321,8 @@ def _init_from(model, cfg: TrainConfig, train_ds, spec: Preprocess) -> None:
     difference is a wider ``encoder_head`` is narrowed to it (:mod:`segrt.train.prune`)."""
     init = checkpoint.load(cfg.init_from)
     have, want = dict(init.get("model_args", {})), dict(cfg.model_args)
-    narrowing = "encoder_head" in want and {k: v for k, v in have.items() if k != "encoder_head"} == {
-        k: v for k, v in want.items() if k != "encoder_head"}
+    rest = {k: v for k, v in have.items() if k != "encoder_head"}
+    narrowing = "encoder_head" in want and rest == {k: v for k, v in want.items() if k != "encoder_head"}
     if init["model"] != cfg.model or (have != want and not narrowing):
         raise ConfigError(f"key 'init_from': {cfg.init_from} holds {init['model']} {have}, "
                           f"not {cfg.model} {want}; point it at a checkpoint of this model")
@@ -351,9 +351,8 @@ def _score_average(swa: WeightAverage, model, loader, val, spec: Preprocess, dev
                f"({'best.pt now holds them' if better else 'best.pt keeps epoch ' + str(best.get('epoch'))})")
     if not better:
         return best
-    model.load_state_dict(averaged.state_dict())
     metrics = {**metrics, "averaged_epochs": swa.count}
-    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": model.state_dict(), "epoch": epochs,
+    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": averaged.state_dict(), "epoch": epochs,
                                           "metrics": metrics})
     return {**metrics, "epoch": epochs}
 
