@@ -27,6 +27,7 @@ class Backend(Protocol):
     manifest: ModelManifest
     fixed_batch: int | None  # the batch the model's input fixes, None where it is free (known once open)
     max_batch: int | None    # the most a free batch may hold, where the model says (a served model)
+    concurrent: bool         # whether infer() may run on several threads at once
 
     @classmethod
     def from_path(cls, path: Path, **options) -> "Backend":
@@ -45,6 +46,7 @@ class InputBuffer:
     manifest: ModelManifest
     fixed_batch: int | None = None  # the batch the model's input fixes; None where it is free
     max_batch: int | None = None    # the most a free batch may hold (a served model's max_batch_size)
+    concurrent: bool = False        # infer() from several threads at once (ONNX Runtime on CPU says yes)
     _input: np.ndarray | None = None
 
     def input_buffer(self, batch: int = 1) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,10 @@ class OnnxRuntimeBackend(ManifestBackend):
     ``device``: ``cpu``; ``cuda`` (CUDA execution provider, input and output bound on the GPU);
     ``tensorrt`` (ONNX Runtime's TensorRT provider, CUDA and CPU behind it). The GPU ones need
     onnxruntime-gpu.
+
+    On CPU, ``infer`` may be called from several threads at once (``concurrent``): each
+    thread gets its own I/O binding and output buffer over the one session, which ONNX
+    Runtime runs concurrently.
     """
 
     name = "onnxruntime"
@@ -42,7 +47,12 @@ class OnnxRuntimeBackend(ManifestBackend):
         self._session: ort.InferenceSession | None = None
         self._binding: ort.IOBinding | None = None
         self._input: np.ndarray | None = None
-        self._output: np.ndarray | None = None
+        self._local = threading.local()
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether ``infer`` may run on several threads at once (CPU; the GPU path shares buffers)."""
+        return self.device == "cpu"
 
     def open(self) -> None:
         opts = ort.SessionOptions()
@@ -89,16 +99,18 @@ class OnnxRuntimeBackend(ManifestBackend):
                              "(N, H, W) label map (argmax in the graph); export the model with 'segrt export'")
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self._binding = self._session.io_binding()
+        self._local = threading.local()
 
     def close(self) -> None:
         self._binding = None
         self._session = None
-        self._input = self._output = None
+        self._input = None
+        self._local = threading.local()
         self._gpu_in = self._gpu_out = None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """float32 (N, 3, h, w) → uint8 (N, h, w). The result is a reused buffer: copy it
-        to keep it past the next call."""
+        """float32 (N, 3, h, w) → uint8 (N, h, w). The result is a reused buffer (one per
+        calling thread): copy it to keep it past the next call."""
         if self._session is None or self._binding is None:
             raise RuntimeError("backend is not open; use it as a context manager")
         self.check_batch(batch)
@@ -106,13 +118,16 @@ class OnnxRuntimeBackend(ManifestBackend):
         n, _, h, w = batch.shape
         if self.device != "cpu":
             return self._infer_gpu(batch)
-        if self._output is None or self._output.shape[0] < n or self._output.shape[1:] != (h, w):
-            self._output = np.empty((n, h, w), np.uint8)  # grows to the largest batch; views below
-        out = self._output[:n]
+        local = self._local  # this thread's binding and output buffer
+        if getattr(local, "session", None) is not self._session:
+            local.session, local.binding, local.output = self._session, self._session.io_binding(), None
+        if local.output is None or local.output.shape[0] < n or local.output.shape[1:] != (h, w):
+            local.output = np.empty((n, h, w), np.uint8)  # grows to the largest batch; views below
+        out = local.output[:n]
         # bound where it lies: ONNX Runtime reads the caller's array in place, no copy
-        self._binding.bind_cpu_input(self.manifest.input_name, batch)
-        self._binding.bind_output(self.manifest.output_name, "cpu", 0, np.uint8, out.shape, out.ctypes.data)
-        self._session.run_with_iobinding(self._binding)
+        local.binding.bind_cpu_input(self.manifest.input_name, batch)
+        local.binding.bind_output(self.manifest.output_name, "cpu", 0, np.uint8, out.shape, out.ctypes.data)
+        self._session.run_with_iobinding(local.binding)
         return out
 
     def _infer_gpu(self, batch: np.ndarray) -> np.ndarray:

@@ -11,7 +11,8 @@ class RunConfig:
     alpha: float = 0.5        # overlay opacity: 0 shows the frame, 1 only the label colours
     legend: bool = True
     hud: bool = True
-    threads: int = 0          # ONNX Runtime intra-op threads; 0 = all physical cores
+    threads: int = 0          # ONNX Runtime intra-op threads per model call; 0 = the cores, split between workers
+    workers: int = 0          # model calls at once, each on its own thread (ONNX Runtime on CPU); 0 = auto
     # where the model runs: ONNX Runtime's CPU, CUDA or TensorRT provider (.onnx), torch's
     # cpu/cuda (.pt); .engine files always run on TensorRT
     device: Literal["cpu", "cuda", "tensorrt"] = "cpu"
@@ -41,6 +42,8 @@ class RunConfig:
             raise ValueError(f"key 'alpha' must be within 0..1, got {self.alpha}")
         if self.threads < 0:
             raise ValueError(f"key 'threads' must be >= 0, got {self.threads}")
+        if self.workers < 0:
+            raise ValueError(f"key 'workers' must be >= 0, got {self.workers}")
         if self.image_fps <= 0:
             raise ValueError(f"key 'image_fps' must be positive, got {self.image_fps}")
         if self.reconnect_attempts < 0 or self.reconnect_max_wait <= 0:

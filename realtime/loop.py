@@ -53,6 +53,7 @@ class LoopResult:
     streams: list[Stream] = field(default_factory=list)  # each stream's own counts (all of them, even one)
     batching: dict = field(default_factory=dict)
     model_busy_s: float = 0.0  # time inside the model, all batches
+    workers: int = 1           # model calls that ran at once
 
 
 class _FrameLog:
@@ -98,7 +99,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
              realtime: bool = False, loop: bool = False, reconnect: Reconnect | None = None,
              frames_csv: Path | None = None, snapshot_dir: Path = Path("."),
              interrupt: threading.Event | None = None, max_batch: int = 1, batch_wait_s: float = 0.004,
-             controls: Controls | None = None, realtime_fps: float = 0.0) -> LoopResult:
+             controls: Controls | None = None, realtime_fps: float = 0.0, workers: int = 1) -> LoopResult:
     """Runs until every source ends (``max_frames`` each), a viewer quits, Ctrl-C or SIGTERM.
 
     The streams' sources and sinks must already be entered. ``realtime`` replays files at their
@@ -107,16 +108,18 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
     ``interrupt`` (set by a signal handler) ends the run between two frames, so every frame
     counted as written is whole in every sink. With several streams, frames are batched across
     them up to ``max_batch``; a stream whose sink fails stops alone and is reported.
+    ``workers`` model calls run at once (a backend that allows it; see :class:`InferenceStage`).
     """
     interrupt = interrupt or threading.Event()
     streams = list(streams)
     single = len(streams) == 1
-    timer = StageTimer()
+    workers = workers if getattr(backend, "concurrent", False) else 1
+    timer = StageTimer(parallel=workers)
     controls = controls or streams[0].overlay.controls
     prep = Preprocessor(backend.manifest.preprocess)
     ready = threading.Event()
     for s in streams:
-        s.timer = timer if single else StageTimer()
+        s.timer = timer if single else StageTimer(parallel=workers)
         live = bool(s.source.live)
         pace = (realtime_fps or s.source.fps or 25.0) if realtime and not live else None
         # preprocessing runs on the capture thread, so the inference thread only runs the model
@@ -125,10 +128,10 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
                                   ready=ready, name=f"segrt-capture-{s.index}")
         for sink in s.sinks:
             sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
-    inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=2 * len(streams))
+    inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=(1 + workers) * len(streams))
     stop = threading.Event()
     stage = InferenceStage(streams, backend, lambda item: put(inferred, item, stop), stop, ready, max_frames,
-                           max_batch, batch_wait_s)
+                           max_batch, batch_wait_s, workers)
     counts = [s.source.frame_count if max_frames is None else min(max_frames, s.source.frame_count or max_frames)
               for s in streams]
     endless = loop or any(s.source.live for s in streams) or not all(counts)
@@ -140,7 +143,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
     write_error: str | None = None
     for s in streams:
         s.capture.start()
-    stage.thread.start()
+    stage.start()
     try:
         while True:
             if interrupt.is_set():
@@ -203,7 +206,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
         stop.set()
         for s in streams:
             s.capture.stop()
-        stage.thread.join(timeout=5)
+        stage.join(timeout=5)
         timer.stop()
         for s in streams:
             if s.timer is not timer:
@@ -221,7 +224,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
         sum(s.taken for s in streams), frames_out, timer, stopped_by, sum(st.dropped for st in stats),
         [a for s in streams for a in s.ages_ms], [o for st in stats for o in st.outages],
         first.error if single else None, first.exception if single else None, sum(st.captured for st in stats),
-        write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s)
+        write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s, workers)
 
 
 def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> np.ndarray:
@@ -253,7 +256,7 @@ def hud_lines(timer: StageTimer, backend, stats: CaptureStats | None = None) -> 
     wall = timer.recent_fps(HUD_WINDOW)
     infer = timer.mean_ms("infer", HUD_WINDOW)
     m = backend.manifest
-    first = f"{wall:5.1f} FPS  model {1000.0 / infer if infer else 0.0:5.1f} FPS"
+    first = f"{wall:5.1f} FPS  model {timer.model_fps(HUD_WINDOW):5.1f} FPS"
     if stats is not None and stats.dropped:
         first += f"  dropped {stats.dropped}"
     return [first, f"infer {infer:5.1f} ms  {m.architecture} {m.precision} {backend.name}"]
@@ -269,8 +272,7 @@ def live_line(timer: StageTimer, stats: CaptureStats | None = None) -> str:
 
 def live_stats(timer: StageTimer, stats: CaptureStats, backend) -> dict:
     """What the browser view polls: FPS, model FPS, counts, per-stage means."""
-    infer = timer.mean_ms("infer", HUD_WINDOW)
-    return {"fps": round(timer.recent_fps(HUD_WINDOW), 2), "model_fps": round(1000.0 / infer, 2) if infer else 0.0,
+    return {"fps": round(timer.recent_fps(HUD_WINDOW), 2), "model_fps": round(timer.model_fps(HUD_WINDOW), 2),
             "frames_out": len(timer.frame_total), "captured": stats.captured, "dropped": stats.dropped,
             "stages_ms": {s: round(timer.mean_ms(s, HUD_WINDOW), 2) for s in timer.stages},
             "model": backend.manifest.name, "backend": backend.name}

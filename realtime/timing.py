@@ -14,11 +14,14 @@ STAGES = ("read", "preprocess", "infer", "postprocess", "render", "write")
 class StageTimer:
     """Collects one duration per stage per frame, in seconds.
 
-    Samples go into ``array('d')`` (amortised appends, no per-frame objects).
+    Samples go into ``array('d')`` (amortised appends, no per-frame objects). ``parallel``:
+    how many model calls run at once (inference workers), so the model's rate is ``parallel``
+    calls per call time.
     """
 
-    def __init__(self, stages: tuple[str, ...] = STAGES) -> None:
+    def __init__(self, stages: tuple[str, ...] = STAGES, parallel: int = 1) -> None:
         self.stages = stages
+        self.parallel = max(1, parallel)
         self.samples = {s: array("d") for s in stages}
         self.frame_total = array("d")  # sum of the stages of each frame: its latency
         self.frame_done = array("d")   # perf_counter when each frame was finished
@@ -65,6 +68,11 @@ class StageTimer:
         s = s[-last:] if last else s
         return 1000.0 * sum(s) / len(s) if len(s) else 0.0
 
+    def model_fps(self, last: int = 0) -> float:
+        """Frames a second the model can take in this run: ``parallel`` calls per mean call time."""
+        infer = self.mean_ms("infer", last)
+        return 1000.0 * self.parallel / infer if infer else 0.0
+
     def summary(self) -> dict:
         """Stage → {count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}; 'frame' is the sum."""
         out = {}
@@ -79,8 +87,9 @@ class StageTimer:
         return out
 
 
-def format_table(summary: dict, frames: int, wall_seconds: float) -> str:
-    """The end-of-run table: one row per stage, then the per-frame total and FPS."""
+def format_table(summary: dict, frames: int, wall_seconds: float, parallel: int = 1) -> str:
+    """The end-of-run table: one row per stage, then the per-frame total and FPS (the model's
+    rate counts ``parallel`` calls at once)."""
     head = f"{'stage':<12}{'mean':>9}{'p50':>9}{'p95':>9}{'p99':>9}   ms"
     rows = [head, "-" * len(head)]
     for name, s in summary.items():
@@ -90,7 +99,9 @@ def format_table(summary: dict, frames: int, wall_seconds: float) -> str:
     fps = frames / wall_seconds if wall_seconds > 0 else 0.0
     line = f"{frames} frames in {wall_seconds:.2f} s: {fps:.1f} FPS end to end"
     if "infer" in summary and summary["infer"]["mean_ms"] > 0:
-        model_fps = 1000.0 / summary["infer"]["mean_ms"]
+        model_fps = 1000.0 * parallel / summary["infer"]["mean_ms"]
         line += f", model {model_fps:.1f} FPS inside this run ({fps / model_fps:.2f}x)"
+        if parallel > 1:
+            line += f", {parallel} model calls at a time"
     rows.append(line)
     return "\n".join(rows)

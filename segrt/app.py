@@ -24,7 +24,7 @@ from segrt.realtime.loop import run_loop
 from segrt.realtime.report import finish, run_report
 from segrt.realtime.sinks import open_sink, sink_kind
 from segrt.realtime.sources import open_source
-from segrt.realtime.stream import Stream, model_batch_limit
+from segrt.realtime.stream import Stream, model_batch_limit, plan_workers
 
 
 def run_app(source_uri: str | Sequence[str], model: Path, outputs: list[str] | str | None, show: bool,
@@ -76,10 +76,13 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         given = {k: v for k, v in overrides.items() if v is not None}
         cfg = from_dict(RunConfig, given, source="command-line options")
 
+    from segrt.zoo import resolve_model
+
+    workers, threads = plan_workers(cfg.workers, cfg.threads, resolve_model(model), cfg.device)
     with ExitStack() as stack:
         controls = Controls(mode=cfg.mode, alpha=cfg.alpha)  # window keys: shared by the overlays and sinks
         seg = stack.enter_context(Segmenter(
-            model, device=cfg.device, threads=cfg.threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
+            model, device=cfg.device, threads=threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
             legend=cfg.legend, hud=cfg.hud, mode=cfg.mode, classes=cfg.classes, controls=controls))
         backend = seg.backend
         streams: list[Stream] = []
@@ -114,7 +117,7 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         result = run_loop(streams, backend, max_frames, progress, realtime=realtime, loop=cfg.loop,
                           reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt, max_batch=max_batch,
                           batch_wait_s=cfg.batch_wait_ms / 1000.0, controls=controls,
-                          realtime_fps=cfg.realtime_fps)
+                          realtime_fps=cfg.realtime_fps, workers=workers)
         if linger and result.stopped_by in ("end", "max_frames"):
             for _, _, sink in file_sinks:  # the outputs are complete: finalize them now
                 sink.__exit__(None, None, None)

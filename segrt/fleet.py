@@ -63,7 +63,9 @@ def finished(source: Path, video: Path, report: Path) -> bool:
 
 
 def run_job(job: dict, model: str, threads: int) -> dict:
-    """One file, as ``segrt run SOURCE -o OUT/STEM.mp4 --report OUT/STEM.json``; a result row."""
+    """One file, as ``segrt run SOURCE -o OUT/STEM.mp4 --report OUT/STEM.json``; a result row.
+    ``threads``: the job's CPUs, as two model calls at once of half as many threads each where
+    there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`)."""
     from segrt.app import run_app
     from segrt.zoo import resolve_model
 
@@ -71,7 +73,7 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     row = {"source": job["source"], "output": job["output"], "report": job["report"]}
     try:
         run_app(job["source"], resolve_model(model), [job["output"]], False, Path(job["report"]), progress=False,
-                overrides={"threads": threads})
+                overrides=job_threads(model, threads))
     except SegrtError as exc:
         return {**row, "status": "failed", "error": str(exc), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as exc:  # a crash in one file is that file's result  # noqa: BLE001
@@ -80,6 +82,12 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     doc = json.loads(Path(job["report"]).read_text())
     return {**row, "status": "done", "frames": doc["frames_out"], "fps": doc["fps"],
             "seconds": round(time.perf_counter() - t0, 2), "host": os.uname().nodename}
+
+
+def job_threads(model: str, cpus: int) -> dict:
+    """``segrt run`` overrides that keep a job within ``cpus`` CPUs."""
+    workers = 2 if cpus >= 2 and str(model).lower().endswith(".onnx") else 1
+    return {"threads": cpus // workers, "workers": workers}
 
 
 def run_local(jobs: list[dict], model: str, workers: int, threads: int, echo: Callable[[str], object]) -> list[dict]:

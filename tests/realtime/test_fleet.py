@@ -4,6 +4,7 @@ skipped on a re-run; locally and as tasks of a real (local) Ray instance."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,9 @@ def test_batch_runs_every_file_lists_failures_and_skips_finished_ones(short_clip
     r = segrt("batch", f"{videos}/*.mp4", "-o", out)
     assert r.returncode == 0, r.stderr
     assert "2 files: 1 to run, 1 finished earlier (skipped)" in r.stdout
+    cores = os.cpu_count() or 1
+    used = json.loads((out / "a.json").read_text())["backend"]  # the job's CPUs, as calls x threads
+    assert used["threads"] * used["workers"] == cores // max(1, cores // 2) and used["workers"] == min(2, cores)
 
 
 def test_batch_on_a_local_ray_instance(short_clip, tmp_path):
