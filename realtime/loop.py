@@ -259,7 +259,8 @@ def hud_lines(timer: StageTimer, backend, stats: CaptureStats | None = None) -> 
     first = f"{wall:5.1f} FPS  model {timer.model_fps(HUD_WINDOW):5.1f} FPS"
     if stats is not None and stats.dropped:
         first += f"  dropped {stats.dropped}"
-    return [first, f"infer {infer:5.1f} ms  {m.architecture} {m.precision} {backend.name}"]
+    calls = f" x{timer.parallel}" if timer.parallel > 1 else ""  # model calls at once
+    return [first, f"infer {infer:5.1f} ms{calls}  {m.architecture} {m.precision} {backend.name}"]
 
 
 def live_line(timer: StageTimer, stats: CaptureStats | None = None) -> str:

@@ -173,3 +173,19 @@ def test_workers_with_a_backend_that_cannot_is_a_one_line_error(tmp_path, short_
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().count("\n") == 0 and "--workers 2" in r.stderr and "--workers 1" in r.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_the_models_rate_counts_calls_at_once():
+    from types import SimpleNamespace
+
+    from segrt.realtime.loop import hud_lines
+    from segrt.realtime.timing import StageTimer, format_table
+
+    timer = StageTimer(parallel=2)
+    for _ in range(4):
+        timer.add("infer", 0.020)
+        timer.end_frame()
+    assert timer.model_fps() == pytest.approx(100.0)  # two 20 ms calls at a time
+    backend = SimpleNamespace(manifest=load_manifest(default_model()), name="onnxruntime")
+    assert "model 100.0 FPS" in hud_lines(timer, backend)[0] and "20.0 ms x2" in hud_lines(timer, backend)[1]
+    assert "model 100.0 FPS" in format_table(timer.summary(), 4, 1.0, 2)
