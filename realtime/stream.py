@@ -78,9 +78,9 @@ class InferenceStage:
     ``workers`` threads each take the next frame (or batch) and run the model on it at the
     same time, for a backend that allows concurrent calls (ONNX Runtime on CPU): two calls
     on one thread each do more work per second than one call on two threads, which spend
-    time waiting on each other at every layer (OpenVINO's throughput streams; 2 cores:
-    172 against 121 model calls a second). Results are handed on in the order the frames were
-    taken, whatever order the calls finish in.
+    time waiting on each other at every layer (OpenVINO's throughput streams; 2 cores: 173.9
+    against 113.9 calls a second, ``benchmarks/results/workers_throughput_cpu.json``). Results
+    are handed on in the order the frames were taken, whatever order the calls finish in.
     """
 
     def __init__(self, streams: Sequence[Stream], backend, emit: Callable[[Inferred | None], None],
@@ -236,9 +236,9 @@ def plan_workers(requested: int, threads: int, model, device: str) -> tuple[int,
     """(model calls at once, ONNX Runtime threads per call) for a run of ``model`` on ``device``.
 
     ``requested`` 0 is automatic: two calls at once for an ONNX file on CPU where there are
-    two or more cores (one call is left idle-free by the other: decode, overlay and encode fill
-    the gaps), one elsewhere; ``threads`` 0 then splits the cores between them. Only ONNX
-    Runtime on CPU runs calls at once; asking for more elsewhere is an error."""
+    two or more cores (on 2 cores, 1.5x the calls a second of one call on both), one elsewhere;
+    ``threads`` 0 then splits the cores between them. Only ONNX Runtime on CPU runs calls at
+    once; asking for more elsewhere is an error."""
     concurrent = str(model).lower().endswith(".onnx") and device == "cpu"
     if not concurrent:
         if requested > 1:
