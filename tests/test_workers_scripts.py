@@ -9,8 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 spec = importlib.util.spec_from_file_location("workers_throughput", BENCH / "workers_throughput.py")
 workers_throughput = importlib.util.module_from_spec(spec)
@@ -35,7 +33,7 @@ class OneAtATime:
 def test_calls_per_second_counts_overlapping_calls_and_only_those():
     serial = workers_throughput.calls_per_second(OneAtATime(False), [None], 20, 2)
     overlapping = workers_throughput.calls_per_second(OneAtATime(True), [None], 20, 2)
-    assert serial == pytest.approx(100, rel=0.3) and overlapping == pytest.approx(200, rel=0.3)
+    assert serial <= 101 and overlapping > 1.6 * serial  # 10 ms calls: at most 100 a second one at a time
 
 
 def test_demo_ab_alternates_settings_and_records_each_run(short_clip, tmp_path):
