@@ -58,7 +58,7 @@ class CaptureThread:
                  prepare: Callable[[np.ndarray], np.ndarray] | None = None,
                  ready: threading.Event | None = None, name: str = "segrt-capture") -> None:
         self.source = source
-        # frame → network input, run here, off the inference thread. With a live source that
+        # frame → network input, run here, off the inference workers. With a live source that
         # outruns the model, frames later dropped are prepared too: a known, small cost (~1.5 ms
         # a frame at 960x540) paid on the capture thread, not on inference.
         self.prepare = prepare

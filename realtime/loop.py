@@ -1,8 +1,9 @@
 """The pipelined frame loop: capture ∥ inference ∥ render + write.
 
-Three threads overlap the work of three frames: the capture thread decodes and preprocesses
-frame n+2 while the inference thread runs the model on frame n+1 and the main thread colourises,
-composes and writes frame n (the main thread, because GUI toolkits want windows there).
+Threads overlap the work of several frames: the capture thread decodes and preprocesses
+frame n+3 while the inference workers run the model on frames n+1 and n+2 (one with
+``workers=1``) and the main thread colourises, composes and writes frame n (the main thread,
+because GUI toolkits want windows there).
 Queues between them are bounded, so memory is bounded and a slow stage slows the ones
 before it; with a live source the capture side drops instead of waiting (see
 :mod:`segrt.realtime.capture`).
@@ -122,7 +123,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
         s.timer = timer if single else StageTimer(parallel=workers)
         live = bool(s.source.live)
         pace = (realtime_fps or s.source.fps or 25.0) if realtime and not live else None
-        # preprocessing runs on the capture thread, so the inference thread only runs the model
+        # preprocessing runs on the capture thread, so the inference workers only run the model
         s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop,
                                   prepare=prep if single else Preprocessor(backend.manifest.preprocess),
                                   ready=ready, name=f"segrt-capture-{s.index}")

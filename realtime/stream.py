@@ -5,7 +5,8 @@ of a live source), its overlay and its sinks, and its own counts. The
 :class:`InferenceStage` gathers the frames that are ready across every stream, up to the
 model's batch limit and waiting at most ``wait_s`` for more once it has one, runs the backend
 once on the batch and hands each label map back, tagged with its stream, to the render stage
-(the main thread of :func:`segrt.realtime.loop.run_loop`).
+(the main thread of :func:`segrt.realtime.loop.run_loop`); with several workers, several
+batches at once, handed back in the order they were taken.
 """
 
 from __future__ import annotations
