@@ -4,8 +4,9 @@ one thread each (what ``segrt run --workers`` does), model alone, in one process
     python3 benchmarks/workers_throughput.py MODEL.onnx [--workers 2] [--out FILE.json]
 
 Both settings use segrt's ONNX Runtime backend (``threads = cores`` for the first, ``threads =
-cores // workers`` shared by ``workers`` threads for the second) on real preprocessed dashcam
-frames, alternating in ``--rounds`` rounds of ``--calls`` calls, so a slow spell hits both alike.
+cores // workers`` shared by ``workers`` threads for the second) on 8 real dashcam
+frames spread over the clip, preprocessed, alternating in ``--rounds`` rounds of ``--calls``
+calls, so a slow spell hits both alike.
 """
 
 from __future__ import annotations
@@ -25,20 +26,13 @@ from segrt.files import write_text_atomic
 
 
 def frames(model_manifest, n: int = 8) -> list[np.ndarray]:
-    import cv2
-
+    """``n`` frames spread over the demo clip, preprocessed for the model: (1, 3, h, w) each."""
+    from segrt.calibration.frames import video_frames
     from segrt.datasets.fetch import demo_video
     from segrt.preprocess import Preprocessor
 
     prep = Preprocessor(model_manifest.preprocess)
-    cap = cv2.VideoCapture(str(demo_video()))
-    out = []
-    while len(out) < n:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.append(prep(frame)[None])
-    return out
+    return [prep(frame)[None] for frame in video_frames(demo_video(), n)]
 
 
 def calls_per_second(net, inputs: list[np.ndarray], calls: int, workers: int) -> float:

@@ -99,7 +99,6 @@ class OnnxRuntimeBackend(ManifestBackend):
                              "(N, H, W) label map (argmax in the graph); export the model with 'segrt export'")
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self._binding = self._session.io_binding()
-        self._local = threading.local()
 
     def close(self) -> None:
         self._binding = None

@@ -53,8 +53,7 @@ class LoopResult:
     write_error: str | None = None  # a sink could not write (full disk, …): the run stopped there
     streams: list[Stream] = field(default_factory=list)  # each stream's own counts (all of them, even one)
     batching: dict = field(default_factory=dict)
-    model_busy_s: float = 0.0  # time inside the model, all batches
-    workers: int = 1           # model calls that ran at once
+    model_busy_s: float = 0.0  # time inside the model, all batches (timer.parallel calls at once)
 
 
 class _FrameLog:
@@ -225,7 +224,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
         sum(s.taken for s in streams), frames_out, timer, stopped_by, sum(st.dropped for st in stats),
         [a for s in streams for a in s.ages_ms], [o for st in stats for o in st.outages],
         first.error if single else None, first.exception if single else None, sum(st.captured for st in stats),
-        write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s, workers)
+        write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s)
 
 
 def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> np.ndarray:

@@ -41,7 +41,8 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
     infer_ms = summary.get("infer", {}).get("mean_ms", 0.0)
     if not single and result.model_busy_s > 0:  # batched: per frame, the model's time is shared
         infer_ms = 1000.0 * result.model_busy_s / max(1, result.frames_in)
-    infer_ms /= result.workers  # calls that overlap: per frame, the model's wall time is shared too
+    workers = result.timer.parallel
+    infer_ms /= workers  # calls that overlap: per frame, the model's wall time is shared too
     write_error = result.write_error or next(  # a sink that found its file incomplete on closing
         (f"--output {shown(o)}: {sink.error}" for _, o, sink in file_sinks if getattr(sink, "error", None)), None)
     return {
@@ -70,7 +71,7 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
         "model": {"path": str(model), "name": m.name, "architecture": m.architecture,
                   "precision": m.precision, "sha256": m.model_sha256,
                   "input": [m.preprocess.width, m.preprocess.height]},
-        "backend": {"name": backend.name, "threads": threads, "workers": result.workers, "device": cfg.device},
+        "backend": {"name": backend.name, "threads": threads, "workers": workers, "device": cfg.device},
         "config": {"palette": cfg.palette, "alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
                    "classes": list(cfg.classes), "realtime": cfg.realtime, "loop": cfg.loop},
         **envinfo.provenance(),
@@ -133,7 +134,8 @@ def finish(result: LoopResult, doc: dict, infos: list[dict], file_sinks: list, c
             good = [s for s in result.streams if not any(p.startswith(f"stream {s.index} ") for p in problems)]
             problems.append(f"the other {len(good)} streams finished" if good else "no stream finished")
         raise SegrtError("; ".join(problems))
-    table = format_table(result.timer.summary(), result.frames_out, result.timer.wall_seconds, result.workers)
+    table = format_table(result.timer.summary(), result.frames_out, result.timer.wall_seconds,
+                         result.timer.parallel)
     if len(result.streams) > 1:
         b = doc.get("batching") or {}
         table += (f"\n{len(result.streams)} streams: " + ", ".join(

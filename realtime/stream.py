@@ -79,8 +79,8 @@ class InferenceStage:
     ``workers`` threads each take the next frame (or batch) and run the model on it at the
     same time, for a backend that allows concurrent calls (ONNX Runtime on CPU): two calls
     on one thread each do more work per second than one call on two threads, which spend
-    time waiting on each other at every layer (OpenVINO's throughput streams; 2 cores: 173.9
-    against 113.9 calls a second, ``benchmarks/results/workers_throughput_cpu.json``). Results
+    time waiting on each other at every layer (OpenVINO's throughput streams; 2 cores: 170.4
+    against 114.3 calls a second, ``benchmarks/results/workers_throughput_cpu.json``). Results
     are handed on in the order the frames were taken, whatever order the calls finish in.
     """
 
@@ -233,8 +233,9 @@ def model_batch_limit(backend, requested: int) -> tuple[int, str]:
     return requested, f"up to {requested} frames per model call"
 
 
-def plan_workers(requested: int, threads: int, model, device: str) -> tuple[int, int]:
-    """(model calls at once, ONNX Runtime threads per call) for a run of ``model`` on ``device``.
+def plan_workers(requested: int, threads: int, model, device: str, cores: int | None = None) -> tuple[int, int]:
+    """(model calls at once, ONNX Runtime threads per call) for a run of ``model`` on ``device``
+    with ``cores`` CPUs (default: this machine's).
 
     ``requested`` 0 is automatic: two calls at once for an ONNX file on CPU where there are
     two or more cores (on 2 cores, 1.5x the calls a second of one call on both), one elsewhere;
@@ -246,7 +247,7 @@ def plan_workers(requested: int, threads: int, model, device: str) -> tuple[int,
             raise SegrtError(f"--workers {requested}: only ONNX models on --device cpu (ONNX Runtime) run several "
                              "model calls at once; use --workers 1 or leave it at 0")
         return 1, threads
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     workers = requested or min(2, cores)
     if threads == 0 and workers > 1:
         threads = max(1, cores // workers)

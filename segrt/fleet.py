@@ -85,9 +85,11 @@ def run_job(job: dict, model: str, threads: int) -> dict:
 
 
 def job_threads(model: str, cpus: int) -> dict:
-    """``segrt run`` overrides that keep a job within ``cpus`` CPUs."""
-    workers = 2 if cpus >= 2 and str(model).lower().endswith(".onnx") else 1
-    return {"threads": cpus // workers, "workers": workers}
+    """``segrt run`` overrides that keep a job within ``cpus`` CPUs (as calls x threads)."""
+    from segrt.realtime.stream import plan_workers
+
+    workers, threads = plan_workers(0, 0, model, "cpu", cores=cpus)
+    return {"threads": threads or cpus, "workers": workers}
 
 
 def run_local(jobs: list[dict], model: str, workers: int, threads: int, echo: Callable[[str], object]) -> list[dict]:
