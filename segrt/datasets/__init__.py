@@ -58,3 +58,29 @@ class Subset:
 
 def subset(ds, count: int) -> Subset:
     return Subset(ds, count)
+
+
+class Concat:
+    """Two splits of one dataset read as one (CamVid's train+val protocol)."""
+
+    def __init__(self, *parts) -> None:
+        self.parts = parts
+        self.classes, self.palette = parts[0].classes, parts[0].palette
+        self.ignore_index = getattr(parts[0], "ignore_index", 255)
+        self.split = "+".join(p.split for p in parts)
+        self._index = [(k, i) for k, p in enumerate(parts) for i in range(len(p))]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def read(self, i: int):
+        k, j = self._index[i]
+        return self.parts[k].read(j)
+
+    def read_image(self, i: int):
+        k, j = self._index[i]
+        return self.parts[k].read_image(j)
+
+    def read_label(self, i: int):
+        k, j = self._index[i]
+        return self.parts[k].read_label(j)

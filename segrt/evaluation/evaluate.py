@@ -149,8 +149,9 @@ def sky_road_shares(labels: np.ndarray, classes: list[str]) -> dict[str, float]:
 
 def format_metrics(m: dict) -> str:
     """A per-class IoU table followed by mIoU and accuracies, in percent."""
-    rows = [f"{'class':<14}{'IoU %':>8}"]
-    rows += [f"{c:<14}{100 * v:>8.1f}" for c, v in zip(m["classes"], m["per_class_iou"], strict=True)]
+    w = max(14, *(len(c) + 2 for c in m["classes"]))
+    rows = [f"{'class':<{w}}{'IoU %':>8}"]
+    rows += [f"{c:<{w}}{100 * v:>8.1f}" for c, v in zip(m["classes"], m["per_class_iou"], strict=True)]
     rows.append(f"mIoU {100 * m['miou']:.2f}  pixel accuracy {100 * m['pixel_accuracy']:.2f}  "
                 f"mean class accuracy {100 * m['mean_class_accuracy']:.2f}  ({m['frames']} {m['split']} frames)")
     return "\n".join(rows)

@@ -12,11 +12,21 @@ from segrt.errors import ModelError, SegrtError  # noqa: E402
 from segrt.train import checkpoint  # noqa: E402
 from segrt.train.models import build_model  # noqa: E402
 from segrt.train.models.encoders import ENCODERS, get_encoder  # noqa: E402
-from segrt.train.models.encoders.efficientnet_lite import Conv2dSame, lite0_weights_file  # noqa: E402
+from segrt.train.models.encoders.efficientnet_lite import Conv2dSame, lite0_weights_file, weights_file  # noqa: E402
+from segrt.train.models.encoders.mobilenetv2 import imagenet_weights_file as mobilenet_file  # noqa: E402
 
 ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo"
 SMALL = {"resnet18": {"width": 0.25}, "resnet34": {"width": 0.25}, "resnet50": {"width": 0.25},
-         "mobilenetv2": {"width": 0.35}, "vgg16_bn": {"width": 0.125}, "efficientnet_lite0": {}}
+         "mobilenetv2": {"width": 0.35}, "vgg16_bn": {"width": 0.125}, "efficientnet_lite0": {},
+         "efficientnet_lite1": {}, "efficientnet_lite2": {}}
+# encoder → (its ImageNet weights file, the keys of that file the encoder does not build)
+IMAGENET = {"efficientnet_lite0": (lite0_weights_file, {"_fc.weight", "_fc.bias"}),
+            "efficientnet_lite1": (lambda: weights_file(1), {"_fc.weight", "_fc.bias"}),
+            "efficientnet_lite2": (lambda: weights_file(2), {"_fc.weight", "_fc.bias"}),
+            "mobilenetv2": (mobilenet_file, {"features.18.0.weight", "features.18.1.weight", "features.18.1.bias",
+                                             "features.18.1.running_mean", "features.18.1.running_var",
+                                             "features.18.1.num_batches_tracked", "classifier.1.weight",
+                                             "classifier.1.bias"})}
 
 
 @pytest.mark.parametrize("name", ENCODERS.names())
@@ -32,7 +42,7 @@ def test_every_encoder_keeps_its_contract(name):
 
 
 def test_unknown_encoder_and_unknown_option_are_named():
-    with pytest.raises(SegrtError, match="valid encoders: efficientnet_lite0, mobilenetv2, resnet18"):
+    with pytest.raises(SegrtError, match="valid encoders: efficientnet_lite0, .*, mobilenetv2, resnet18"):
         get_encoder("convnext_tiny")
     with pytest.raises(ModelError, match="takes no option 'stem'; it takes: output_stride"):
         get_encoder("efficientnet_lite0", stem="patch4")
@@ -40,29 +50,42 @@ def test_unknown_encoder_and_unknown_option_are_named():
         build_model("fcn8s", num_classes=11, backbone="resnet18")
 
 
-def test_lite0_imagenet_weights_load_strictly_and_only_the_classifier_is_skipped():
-    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
-    enc = get_encoder("efficientnet_lite0", pretrained="imagenet")
+@pytest.mark.parametrize("name", sorted(IMAGENET))
+def test_imagenet_weights_load_strictly_and_only_the_classifier_is_skipped(name):
+    path, skipped = IMAGENET[name]
+    state = torch.load(path(), map_location="cpu", weights_only=True)
+    enc = get_encoder(name, pretrained="imagenet")
     own = enc.state_dict()
-    assert set(state) - set(own) == {"_fc.weight", "_fc.bias"}  # every other key is used ...
-    assert set(own) == set(state) - {"_fc.weight", "_fc.bias"}  # ... and every own key comes from the file
+    assert set(state) - set(own) == skipped  # every other key is used ...
+    assert set(own) == set(state) - skipped  # ... and every own key comes from the file
     for k, v in own.items():
         torch.testing.assert_close(v, state[k], rtol=0, atol=0)
 
 
-def test_lite0_with_its_classifier_recognises_vehicles_on_a_road_frame(camvid_root):
+def imagenet_logits(name: str, state: dict, feats: list):
+    """ImageNet class scores from the encoder's deepest feature and the file's classifier."""
+    if name == "mobilenetv2":  # torchvision's last 1x1 conv (features.18), which the encoder does not build
+        x = F.conv2d(feats[-1], state["features.18.0.weight"])
+        x = F.batch_norm(x, state["features.18.1.running_mean"], state["features.18.1.running_var"],
+                         state["features.18.1.weight"], state["features.18.1.bias"], eps=1e-5)
+        return F.relu6(x).mean((2, 3)) @ state["classifier.1.weight"].T + state["classifier.1.bias"]
+    return feats[-1].mean((2, 3)) @ state["_fc.weight"].T + state["_fc.bias"]
+
+
+@pytest.mark.parametrize("name", sorted(IMAGENET))
+def test_imagenet_encoder_with_its_classifier_recognises_vehicles_on_a_road_frame(name, camvid_root):
     """The loaded weights are ImageNet's: on a CamVid street frame the top-5 ImageNet classes
     include a vehicle or street object (a random network would not)."""
     import cv2
     import numpy as np
 
-    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
-    enc = get_encoder("efficientnet_lite0", pretrained="imagenet").eval()
+    state = torch.load(IMAGENET[name][0](), map_location="cpu", weights_only=True)
+    enc = get_encoder(name, pretrained="imagenet").eval()
     frame = cv2.imread(str(sorted((camvid_root / "val").glob("*.png"))[0]))
-    crop = cv2.resize(frame, (299, 224), interpolation=cv2.INTER_AREA)[:, 37:261, ::-1].astype(np.float32)
-    x = torch.from_numpy((crop - 127) / 128).permute(2, 0, 1)[None].contiguous()
+    crop = cv2.resize(frame, (299, 224), interpolation=cv2.INTER_AREA)[:, 37:261, ::-1].astype(np.float32) / 255
+    x = torch.from_numpy((crop - np.float32(enc.mean)) / np.float32(enc.std)).permute(2, 0, 1)[None].contiguous()
     with torch.no_grad():
-        logits = enc(x)[-1].mean((2, 3)) @ state["_fc.weight"].T + state["_fc.bias"]
+        logits = imagenet_logits(name, state, enc(x))
     street = {407, 436, 468, 511, 609, 627, 656, 661, 705, 717, 734, 751, 817, 829, 864, 867, 874, 919, 920}
     assert street & set(logits.topk(5).indices[0].tolist())
 

@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from segrt.datasets import open_dataset  # noqa: E402
 from segrt.train import checkpoint  # noqa: E402
 from segrt.train.augment import random_scale_crop  # noqa: E402
 from segrt.train.config import TrainConfig  # noqa: E402
@@ -111,6 +112,42 @@ def test_colour_cast_tints_grey_frames_and_is_off_unless_asked():
         torch.testing.assert_close(x, reference[0][0])
     with pytest.raises(ValueError, match="colour_cast"):
         TrainConfig(model="fastscnn", colour_cast=1.5)
+
+
+def test_degrade_blurs_darkens_adds_noise_and_compresses_and_is_off_at_zero():
+    """Each degradation shows on a sharp edge: at p = 1 the edge softens (blur), the flat side
+    is no longer flat (noise) and its mean moves (gamma); at p = 0 nothing changes."""
+    from segrt.train.augment import degrade
+
+    edge = np.full((64, 64, 3), 60, np.uint8)
+    edge[:, 32:] = 200
+    rng = np.random.default_rng(0)
+    outs = [degrade(edge, rng, 1.0) for _ in range(20)]
+    assert all(o.shape == edge.shape and o.dtype == np.uint8 for o in outs)
+    # blur carries the bright side across the edge in some frames: the column beside it is no
+    # longer the dark side's level (the edge falls between two 8x8 JPEG blocks: no ringing across)
+    def spill(o):
+        o = o.astype(np.float32)
+        return float((o[:, 31] - o[:, 24]).mean() / (o[:, 40] - o[:, 24]).mean())
+
+    assert max(spill(o) for o in outs) > 0.15
+    assert sum(float(o[:, :24].std()) > 1 for o in outs) >= 10  # sensor noise on the flat side
+    means = [float(o[:, 40:].mean()) for o in outs]
+    assert max(means) - min(means) > 20  # exposure varies
+    same = [degrade(edge, np.random.default_rng(i), 0.0) for i in range(5)]
+    assert all(np.array_equal(o, edge) for o in same)
+    with pytest.raises(ValueError, match="degrade"):
+        TrainConfig(model="fastscnn", degrade=1.5)
+
+
+def test_train_plus_val_reads_both_splits(tiny_camvid):
+    from segrt.datasets import Concat
+
+    train, val = open_dataset("camvid", tiny_camvid, "train"), open_dataset("camvid", tiny_camvid, "val")
+    both = Concat(train, val)
+    assert len(both) == len(train) + len(val) and both.split == "train+val"
+    np.testing.assert_array_equal(both.read_label(len(train)), val.read_label(0))
+    np.testing.assert_array_equal(both.read(len(train) - 1)[0], train.read(len(train) - 1)[0])
 
 
 def test_slim_checkpoint_is_half_size_and_still_builds(tiny_camvid, tmp_path):

@@ -15,7 +15,8 @@ for _name in ("resnet18", "resnet34", "resnet50"):
     ENCODERS.register(_name)(f"segrt.train.models.encoders.resnet:{_name}")
 ENCODERS.register("mobilenetv2")("segrt.train.models.encoders.mobilenetv2:MobileNetV2")
 ENCODERS.register("vgg16_bn")("segrt.train.models.encoders.vgg:VGG16BN")
-ENCODERS.register("efficientnet_lite0")("segrt.train.models.encoders.efficientnet_lite:EfficientNetLite0")
+for _v in (0, 1, 2):
+    ENCODERS.register(f"efficientnet_lite{_v}")(f"segrt.train.models.encoders.efficientnet_lite:EfficientNetLite{_v}")
 
 
 def get_encoder(name: str, pretrained: str | None = None, **kwargs):

