@@ -2,13 +2,16 @@
 frames of other datasets and countries, beside their CamVid val figure.
 
     segrt data roads            # once: the labeled frames, into the cache
-    python3 benchmarks/devcheck.py [MODEL ...] [--root ROOT] [--camvid DIR] [--out FILE.json]
+    segrt data clips --role flicker   # once, for --flicker
+    python3 benchmarks/devcheck.py [MODEL ...] [--root ROOT] [--camvid DIR] [--flicker] [--out FILE.json]
 
 Each set of ``segrt data roads`` is scored with its class map (IDD-Lite in IDD's 7 level-1
 classes, KITTI + Cityscapes in CamVid's 11); the dev-check figure is the mean of the sets'
 mIoU, so each country counts once. Models default to every ONNX file in ``segrt/zoo``;
 ``.pt`` checkpoints run through torch at their trained size. CamVid val comes from --camvid,
 else $SEGRT_CAMVID, else the cache of ``segrt data camvid``; CamVid test is never read.
+``--flicker`` adds the label-free check on the three held-out clips of other countries: the
+share of pixels whose label changes from one frame to the next (lower is steadier).
 """
 
 from __future__ import annotations
@@ -32,6 +35,22 @@ def score(backend, ds, class_map) -> dict:
                                                      zip(m["classes"], m["per_class_iou"], strict=True)}}
 
 
+def flicker_on_clips(backend, limit: int = 300) -> dict:
+    """Mean flicker (%) on each held-out clip of ``segrt data clips --role flicker``."""
+    from segrt.datasets import clips, default_data_root
+    from segrt.evaluation.evaluate import flicker, frames_of
+    from segrt.realtime.sources import open_source
+
+    out = {}
+    for clip in (c for c in clips.load_clips() if c.role == "flicker"):
+        path = clips.clip_file(default_data_root() / "clips", clip)
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: missing; run 'segrt data clips --role flicker' first")
+        with open_source(str(path)) as src:
+            out[clip.name] = round(100 * flicker(backend, frames_of(src), limit, progress=False)["mean"], 2)
+    return out
+
+
 def main() -> None:
     from segrt import envinfo
     from segrt.api import Segmenter
@@ -45,6 +64,7 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=None, help="[default: where 'segrt data roads' put the sets]")
     ap.add_argument("--camvid", type=Path, default=None)
     ap.add_argument("--no-val", action="store_true", help="skip CamVid val")
+    ap.add_argument("--flicker", action="store_true", help="flicker on the held-out clips of other countries")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -65,11 +85,14 @@ def main() -> None:
             row = {"model": model.name, "sets": {name: score(seg.backend, ds, cm) for name, (ds, cm) in data.items()}}
             if val is not None:
                 row["camvid_val"] = score(seg.backend, val, None)
+            if args.flicker:
+                row["flicker"] = flicker_on_clips(seg.backend)
         row["dev_check_miou"] = round(sum(s["miou"] for s in row["sets"].values()) / len(row["sets"]), 2)
         rows.append(row)
         v = f"{row['camvid_val']['miou']:>11.2f}" if val is not None else f"{'-':>11}"
         print(f"{model.name:44s}{v}" + "".join(f"{s['miou']:>18.2f}" for s in row["sets"].values())
-              + f"{row['dev_check_miou']:>11.2f}")
+              + f"{row['dev_check_miou']:>11.2f}"
+              + ("  flicker % " + ", ".join(f"{k} {v}" for k, v in row["flicker"].items()) if args.flicker else ""))
     if args.out:
         doc = {"what": "mIoU (%) on the out-of-domain dev check (segrt data roads; each set scored with its class "
                        "map) and on CamVid val; dev_check_miou is the mean over the sets",

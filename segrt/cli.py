@@ -149,6 +149,33 @@ def data_roads(root: Path | None, mirrors: Path | None, sources: Path | None) ->
         click.echo(f"{name:<18}{n:>5} frames  {shown(root / name)}")
 
 
+@data.command("clips")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Where the clips go [default: $SEGRT_DATA/clips or ~/.cache/segrt/datasets/clips].")
+@click.option("--mirrors", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Read the files from local git mirrors (DIR/OWNER+NAME/repo) instead of downloading them.")
+@click.option("--role", type=click.Choice(["flicker", "pool"]), default=None,
+              help="Only the held-out clips of the flicker check, or only the self-training pool [default: both].")
+def data_clips(root: Path | None, mirrors: Path | None, role: str | None) -> None:
+    """Get the unlabeled driving clips of other countries: three held out for the flicker and
+    sky/road checks, fifteen for self-training (segrt pseudo-label), each checked by SHA-256.
+
+    \b
+    segrt data clips
+    segrt eval MODEL --flicker ~/.cache/segrt/datasets/clips/korea_expressway.mp4
+    """
+    from segrt.datasets import clips, default_data_root
+    from segrt.files import check_paths
+
+    root = root or default_data_root() / "clips"
+    check_paths({"--mirrors": mirrors}, {"--root": root})
+    if mirrors is not None and not mirrors.is_dir():
+        raise SegrtError(f"--mirrors {shown(mirrors)}: no such folder; name the folder that holds the git mirrors")
+    root.mkdir(parents=True, exist_ok=True)
+    for clip, path in clips.fetch_clips(root, role, mirrors):
+        click.echo(f"{clip.role:<8}{clip.name:<26}{clip.country:<38}{shown(path)}")
+
+
 @cli.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--model", "-m", type=MODEL, default=None,
@@ -336,9 +363,9 @@ def _cpu_ms(path: Path, runs: int = 20) -> float | None:
 from segrt.cli_batch import batch  # noqa: E402  (commands defined there)
 from segrt.cli_engines import bench, build, export_triton, quantize  # noqa: E402
 from segrt.cli_eval import evaluate  # noqa: E402
-from segrt.cli_train import export, train, zoo  # noqa: E402
+from segrt.cli_train import export, pseudo_label, train, zoo  # noqa: E402
 
-for _command in (evaluate, train, export, zoo, quantize, build, bench, export_triton, batch):
+for _command in (evaluate, train, export, zoo, quantize, build, bench, export_triton, batch, pseudo_label):
     cli.add_command(_command)
 
 SHORT_HELP = {
@@ -352,6 +379,7 @@ SHORT_HELP = {
     "export-triton": "A Triton Inference Server model repository for an ONNX file or engine.",
     "info": "Versions, this machine, and which backends are usable here.",
     "models": "The shipped models, their accuracy, and the default per device.",
+    "pseudo-label": "Label unlabeled driving clips with a teacher, for self-training.",
     "quantize": "FP16 or INT8 ONNX behind a val-mIoU accuracy gate.",
     "run": "Segment a video, stream, camera or folder with overlay and FPS.",
     "train": "Train a model from a YAML recipe; resume exactly.",

@@ -187,3 +187,54 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
         d.mkdir(parents=True, exist_ok=True)
     rows = build(paths, data_root, runs, zoo_dir, results, train, readme)
     click.echo(table(rows))
+
+
+@click.command("pseudo-label")
+@click.argument("teacher", type=CHECKPOINT)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for the labelled frames (images/train, masks/train, dataset.yaml); must not exist.")
+@click.option("--clips-root", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where 'segrt data clips' put the clips [default: $SEGRT_DATA/clips or ~/.cache/segrt/...].")
+@click.option("--frames", type=click.IntRange(1, 100_000), default=2400, show_default=True,
+              help="Frames to label, spread over the pool's clips in proportion to their lengths.")
+@click.option("--size", default=None, help="The teacher's run size WxH [default: its training size].")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Confidence a pixel needs to keep its label (lowered per class, see --min-keep).")
+@click.option("--min-keep", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Each class keeps at least this share of the pixels predicted as it.")
+@click.option("--threads", type=click.IntRange(0, 1024), default=0, help="torch CPU threads; 0 = all cores.")
+def pseudo_label(teacher: Path, out: Path, clips_root: Path | None, frames: int, size: str | None,
+                 threshold: float, min_keep: float, threads: int) -> None:
+    """Label frames of the self-training pool ('segrt data clips --role pool') with a TEACHER
+    checkpoint: flip-averaged softmax, unsure pixels void. Add the folder to a recipe with
+    extra_data. The held-out clips of the flicker check are never labelled.
+
+    \b
+    segrt data clips
+    segrt pseudo-label runs/fpn/best.pt --size 608x448 --out runs/pseudo/round1
+    """
+    from segrt.datasets import clips, default_data_root
+
+    check_paths({"TEACHER": teacher, "--clips-root": clips_root}, {"--out": out})
+    if out.exists():
+        raise SegrtError(f"--out {out}: already exists; name a new folder (nothing is replaced)")
+    wanted = parse_size(size) if size else None
+    root = clips_root or default_data_root() / "clips"
+    pool = [(c, clips.clip_file(root, c)) for c in clips.load_clips() if c.role == "pool"]
+    missing = [str(p) for _, p in pool if not p.is_file()]
+    if missing:
+        raise SegrtError(f"{missing[0]}: missing ({len(missing)} of {len(pool)} pool clips); run "
+                         "'segrt data clips --role pool' first")
+    _require("torch", "pseudo-labelling", "pip install torch  # then: pip install -e '.[train]'")
+    import json
+
+    import torch
+
+    from segrt.train.pseudo_label import pseudo_label as label_frames
+
+    if threads:
+        torch.set_num_threads(threads)
+    summary = label_frames(teacher, [(c.name, p, c.crop) for c, p in pool], out, frames, wanted, threshold, min_keep)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    click.echo(f"labelled {summary['frames']} frames of {summary['clips']} clips into {out}; "
+               f"{100 * summary['kept_share']:.1f}% of pixels kept")

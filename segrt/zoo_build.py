@@ -142,7 +142,8 @@ def encoder_init(pretrained: str) -> str:
 def table(rows: list[dict]) -> str:
     classes = list(rows[0]["per_class_iou"]) if rows else []
     full = "x".join(map(str, FULL_SIZE))
-    head = ["model", "encoder init", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", *classes,
+    head = ["model", "encoder init", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", "dev check",
+            *classes,
             "CPU ms FP32", "CPU ms INT8 (mIoU)", "recipe", "training"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -151,7 +152,8 @@ def table(rows: list[dict]) -> str:
             r["name"], encoder_init(r.get("pretrained", "scratch")),
             f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
-            f"**{100 * r['miou']:.1f}**", *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
+            f"**{100 * r['miou']:.1f}**", f"{r['dev_check']:.1f}" if "dev_check" in r else "–",
+            *(f"{100 * v:.1f}" for v in r["per_class_iou"].values()),
             f"{r['cpu_latency']['p50_ms']:.1f}",
             f"{r['int8']['cpu_latency']['p50_ms']:.1f} ({100 * r['int8']['miou']:.1f})" if "int8" in r else "–",
             f"`{r['recipe']}`",
@@ -182,7 +184,27 @@ def all_rows(results_dir: Path, built: list[dict]) -> list[dict]:
     for path in sorted(Path(results_dir).glob("zoo_*.json")):
         row = json.loads(path.read_text())
         rows.setdefault(row["name"], row)
+    for name, figure in dev_check_figures(Path(results_dir)).items():
+        if name in rows:
+            rows[name] = {**rows[name], "dev_check": figure}
     return sorted(rows.values(), key=lambda r: -r["miou"])
+
+
+DEV_CHECK_RESULT = "devcheck_shipped.json"
+
+
+def dev_check_figures(results_dir: Path) -> dict[str, float]:
+    """Zoo name → the out-of-domain dev-check mIoU of its shipped file, from
+    ``benchmarks/devcheck.py --out results_dir/devcheck_shipped.json`` (the FP32 or INT8 file
+    the zoo ships; the CPU default's smaller export is a row of its own there, not here)."""
+    path = results_dir / DEV_CHECK_RESULT
+    if not path.is_file():
+        return {}
+    figures = {}
+    for row in json.loads(path.read_text())["models"]:
+        stem = row["model"].removesuffix(".onnx").removesuffix(".int8")
+        figures[stem] = row["dev_check_miou"]
+    return figures
 
 
 def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_dir: Path,

@@ -55,6 +55,9 @@ class TrainConfig:
     # the splits trained on: "train+val" is the literature's CamVid protocol for a shipped model
     # (468 frames); its "train" twin gives the val figure and every choice made on val
     train_split: Literal["train", "train+val"] = "train"
+    # folder-layout datasets (same classes and void value) added to the training frames, e.g.
+    # pseudo-labelled driving clips (segrt pseudo-label); never used for val
+    extra_data: tuple[str, ...] = ()
     # "enet": w = 1/ln(1.02 + p_class) (Paszke et al.), bounded, so rare classes count
     # without exploding the loss the way raw inverse frequency does. "median_frequency": SegNet's.
     class_weighting: Literal["none", "enet", "median_frequency"] = "enet"

@@ -23,7 +23,6 @@ class SegTrain(Dataset):
         self.crop = crop or (spec.width, spec.height)
         self.ignore_index = ds.ignore_index
         self.scale_range = scale_range
-        self.base_scale = spec.width / ds.read_label(0).shape[1]
         self.rng = np.random.default_rng(seed)
         self.items = []
         for i in tqdm(range(len(ds)), desc=f"loading {ds.split}", unit="frame", leave=False, disable=None):
@@ -35,8 +34,9 @@ class SegTrain(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.items[i]
+        # each frame's own width maps to the network's (pseudo-labelled clips may differ from CamVid's)
         image, label = augment.random_scale_crop(
-            image, label, *self.crop, self.base_scale,
+            image, label, *self.crop, self.spec.width / label.shape[1],
             self.scale_range, self.ignore_index, self.rng)
         image, label = augment.random_hflip(image, label, self.rng)
         image = augment.photometric(image, self.rng)

@@ -190,10 +190,7 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
 
     train_ds = open_dataset(cfg.dataset, data_root, "train")
-    if cfg.train_split == "train+val":
-        from segrt.datasets import Concat
-
-        train_ds = Concat(train_ds, open_dataset(cfg.dataset, data_root, "val"))
+    train_ds = _training_frames(cfg, train_ds, data_root)
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
     model = build_model(cfg.model, num_classes=len(train_ds.classes), **cfg.model_args, **extra)
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
@@ -319,6 +316,22 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     if ddp.main and finished and (out_dir / "best.pt").exists():
         write_plots(out_dir, model, val, spec, device)
     return best if ddp.main else None
+
+
+def _training_frames(cfg: TrainConfig, train_ds, data_root: Path | None):
+    """The train split, with val (train_split: train+val) and extra_data folders appended."""
+    from segrt.datasets import Concat
+
+    parts = [train_ds] + ([open_dataset(cfg.dataset, data_root, "val")] if cfg.train_split == "train+val" else [])
+    for folder in cfg.extra_data:
+        extra = open_dataset("folder", folder, "train")
+        same = tuple(extra.classes) == tuple(train_ds.classes) and extra.ignore_index == train_ds.ignore_index
+        if not same:
+            raise ConfigError(f"key 'extra_data': {folder} has classes {', '.join(extra.classes[:3])}, … and void "
+                              f"{extra.ignore_index}; it needs {cfg.dataset}'s classes and void "
+                              f"{train_ds.ignore_index}")
+        parts.append(extra)
+    return Concat(*parts) if len(parts) > 1 else train_ds
 
 
 def _init_from(model, cfg: TrainConfig, train_ds, spec: Preprocess) -> None:

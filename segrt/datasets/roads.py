@@ -17,10 +17,7 @@ thresholds or pseudo-label on these frames.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
-import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,10 +28,10 @@ import yaml
 from tqdm import tqdm
 
 from segrt.datasets import cityscapes
+from segrt.datasets.public import fetch_checked
 from segrt.errors import DataError
 from segrt.files import PendingOutput, shown
 
-RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 IDD_LEVEL1 = (("drivable", (128, 64, 128)), ("non-drivable", (244, 35, 232)), ("living things", (220, 20, 60)),
               ("vehicles", (0, 0, 142)), ("roadside objects", (220, 220, 0)), ("far objects", (70, 70, 70)),
               ("sky", (70, 130, 180)))
@@ -91,31 +88,6 @@ def convert_label(raw: np.ndarray, kind: str, where: str) -> np.ndarray:
     raise DataError(f"{where}: unknown label kind {kind!r}; known: ids, cityscapes34, cityscapes19_colour")
 
 
-def mirror_git_dir(mirrors: Path, repo: str) -> Path:
-    """The git directory of ``repo`` (owner/name) in a folder of mirrors (``owner+name/repo``)."""
-    base = mirrors / repo.replace("/", "+")
-    for candidate in (base / "repo" / ".git", base / "repo", base):
-        if (candidate / "objects").is_dir():
-            return candidate
-    raise DataError(f"--mirrors {shown(mirrors)}: no git mirror of {repo} (looked for {shown(base)}/repo); "
-                    "fetch it, or leave out --mirrors to download")
-
-
-def read_file(repo: str, commit: str, path: str, mirrors: Path | None) -> bytes:
-    if mirrors is not None:
-        done = subprocess.run(["git", "--git-dir", str(mirror_git_dir(mirrors, repo)), "cat-file", "blob",
-                               f"{commit}:{path}"], capture_output=True, check=False)
-        if done.returncode:
-            raise DataError(f"{repo}@{commit[:10]}:{path}: not in the mirror; fetch that commit again")
-        return done.stdout
-    url = RAW_URL.format(repo=repo, commit=commit, path=path)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp:
-            return resp.read()
-    except OSError as exc:
-        raise DataError(f"download of {url} failed ({exc}); check the network, or use --mirrors DIR") from None
-
-
 def build(root: Path, mirrors: Path | None = None, sources: Path | None = None,
           progress: bool | None = None) -> dict[str, int]:
     """Builds every set of the sources document under ``root``; returns frames per set. A set
@@ -141,8 +113,8 @@ def _build_set(target: Path, spec: dict, mirrors: Path | None, progress: bool | 
         images.mkdir(parents=True)
         masks.mkdir(parents=True)
         for src, pair in tqdm(jobs, desc=target.name, unit="frame", disable=None if progress is None else not progress):
-            image_bytes = _checked(src, pair.image, pair.image_sha256, mirrors)
-            label_bytes = _checked(src, pair.label, pair.label_sha256, mirrors)
+            image_bytes = fetch_checked(src["repo"], src["commit"], pair.image, pair.image_sha256, mirrors)
+            label_bytes = fetch_checked(src["repo"], src["commit"], pair.label, pair.label_sha256, mirrors)
             where = f"{src['repo']}:{pair.label}"
             image = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_COLOR)
             raw = cv2.imdecode(np.frombuffer(label_bytes, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -163,12 +135,3 @@ def _build_set(target: Path, spec: dict, mirrors: Path | None, progress: bool | 
         raise
     pending.commit()
     return len(jobs)
-
-
-def _checked(src: dict, path: str, sha256: str, mirrors: Path | None) -> bytes:
-    data = read_file(src["repo"], src["commit"], path, mirrors)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise DataError(f"{src['repo']}@{src['commit'][:10]}:{path}: SHA-256 {digest[:12]}…, expected {sha256[:12]}…; "
-                        "nothing was written for this set")
-    return data

@@ -124,3 +124,17 @@ def test_training_stages_follow_init_from_back_and_keep_the_first_encoder_init(t
     stages = training_stages(tmp_path / "c", configs["c"]["init_from"])
     assert [(st["epochs"], st["seconds"], st.get("pretrained")) for st in stages] == [
         (1, 10, "imagenet"), (2, 40, None), (3, 90, None)]
+
+
+def test_zoo_rows_take_the_dev_check_figure_of_their_shipped_file(tmp_path):
+    import json
+
+    from segrt.zoo_build import all_rows
+
+    (tmp_path / "zoo_a_camvid.json").write_text(json.dumps({"name": "a_camvid", "miou": 0.7}))
+    (tmp_path / "zoo_b_camvid.json").write_text(json.dumps({"name": "b_camvid", "miou": 0.6}))
+    (tmp_path / "devcheck_shipped.json").write_text(json.dumps({"models": [
+        {"model": "a_camvid.int8.onnx", "dev_check_miou": 51.2},
+        {"model": "a_camvid_352x256.int8.onnx", "dev_check_miou": 40.0}]}))
+    rows = {r["name"]: r for r in all_rows(tmp_path, [])}
+    assert rows["a_camvid"]["dev_check"] == 51.2 and "dev_check" not in rows["b_camvid"]
