@@ -70,11 +70,11 @@ def main() -> None:
     args = ap.parse_args()
     root = args.root or default_data_root() / "roads"
     camvid = args.camvid or (Path(os.environ["SEGRT_CAMVID"]) if os.environ.get("SEGRT_CAMVID") else None)
-    sets = load_sources()["sets"]
+    sets = load_sources().sets
     missing = [name for name in sets if not (root / name / "dataset.yaml").is_file()]
     if missing:
         raise SystemExit(f"error: {root}: no {', '.join(missing)}; run 'segrt data roads' first")
-    data = {name: (open_dataset("folder", root / name, "val"), load_class_map(spec["class_map"]))
+    data = {name: (open_dataset("folder", root / name, "val"), load_class_map(spec.class_map))
             for name, spec in sets.items()}
     val = None if args.no_val else open_dataset("camvid", camvid, "val")
     models = args.models or sorted((REPO / "segrt" / "zoo").glob("*.onnx"))
@@ -96,7 +96,7 @@ def main() -> None:
     if args.out:
         doc = {"what": "mIoU (%) on the out-of-domain dev check (segrt data roads; each set scored with its class "
                        "map) and on CamVid val; dev_check_miou is the mean over the sets",
-               "sets": {n: {"frames": len(ds), "class_map": cm.source, "description": sets[n]["description"]}
+               "sets": {n: {"frames": len(ds), "class_map": cm.source, "description": sets[n].description}
                         for n, (ds, cm) in data.items()},
                "command": "python3 benchmarks/devcheck.py " + " ".join(str(m) for m in args.models),
                "models": rows, **envinfo.provenance()}

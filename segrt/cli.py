@@ -143,7 +143,6 @@ def data_roads(root: Path | None, mirrors: Path | None, sources: Path | None) ->
     check_paths({"--mirrors": mirrors, "--sources": sources}, {"--root": root})
     if mirrors is not None and not mirrors.is_dir():
         raise SegrtError(f"--mirrors {shown(mirrors)}: no such folder; name the folder that holds the git mirrors")
-    root.mkdir(parents=True, exist_ok=True)
     counts = roads.build(root, mirrors=mirrors, sources=sources)
     for name, n in counts.items():
         click.echo(f"{name:<18}{n:>5} frames  {shown(root / name)}")
@@ -171,6 +170,8 @@ def data_clips(root: Path | None, mirrors: Path | None, role: str | None) -> Non
     check_paths({"--mirrors": mirrors}, {"--root": root})
     if mirrors is not None and not mirrors.is_dir():
         raise SegrtError(f"--mirrors {shown(mirrors)}: no such folder; name the folder that holds the git mirrors")
+    if root.exists() and not root.is_dir():
+        raise SegrtError(f"--root {shown(root)}: exists and is not a folder; name a folder")
     root.mkdir(parents=True, exist_ok=True)
     for clip, path in clips.fetch_clips(root, role, mirrors):
         click.echo(f"{clip.role:<8}{clip.name:<26}{clip.country:<38}{shown(path)}")

@@ -78,8 +78,8 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
     try:
         if plots is not None:
             plots.mkdir(parents=True, exist_ok=True)
-        doc, written = _evaluate_all(model, other, labels, ds, cmap, plots, flicker_source, flicker_frames,
-                                     threads, device, data_root, dataset, split)
+        doc, written = _evaluate_all(model, other, labels, ds, cmap, class_map, plots, flicker_source,
+                                     flicker_frames, threads, device, data_root, dataset, split)
         if report is not None:
             from segrt.files import write_text_atomic
 
@@ -92,7 +92,8 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
         click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
-def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, cmap, plots: Path | None,
+def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, cmap, class_map_name: str | None,
+                  plots: Path | None,
                   flicker_source: str | None, flicker_frames: int, threads: int, device: str,
                   data_root: Path | None, dataset: str, split: str) -> tuple[dict, list[Path]]:
     """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
@@ -105,7 +106,10 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
     for path in [model, *([other] if other else [])]:
         label = labels[path]
         with Segmenter(path, device=device, threads=threads) as seg:
-            backend, scored = classmap.apply(cmap, seg.backend, ds)
+            try:
+                backend, scored = classmap.apply(cmap, seg.backend, ds)
+            except SegrtError as exc:
+                raise SegrtError(f"--class-map {class_map_name}: {exc}") from None
             metrics = ev.evaluate_backend(backend, scored)
             metrics["backend"] = backend.name
             if plots is not None:

@@ -52,8 +52,8 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise SegrtError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 384x288") from None
-    if w <= 0 or h <= 0 or w % 32 or h % 32:
-        raise SegrtError(f"--size {text!r}: width and height must be positive multiples of 32, e.g. 384x288")
+    if not (0 < w <= 8192 and 0 < h <= 8192) or w % 32 or h % 32:
+        raise SegrtError(f"--size {text!r}: width and height must be multiples of 32 up to 8192, e.g. 384x288")
     return w, h
 
 

@@ -65,6 +65,10 @@ class ClassMap:
                                  f"({', '.join(self.classes)})")
         if VOID in self.predictions.values():
             raise ValueError("key 'predictions': every class of the model must count as one of 'classes', not void")
+        unreached = [c for c in self.classes if c not in self.predictions.values()]
+        if unreached:
+            raise ValueError(f"key 'classes': no class of the model counts as {unreached[0]!r} in 'predictions'; "
+                             "map one to it or leave it out")
 
     def scored_classes(self, model_classes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         return self.classes or tuple(model_classes)
@@ -79,7 +83,8 @@ class ClassMap:
         if missing or unknown:
             raise SegrtError(f"class map ({self.source}): 'predictions' must place exactly the model's classes "
                              f"({', '.join(model_classes)}); "
-                             + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"))
+                             + "; ".join(([f"not the model's: {', '.join(unknown)}"] if unknown else [])
+                                         + ([f"missing: {', '.join(missing)}"] if missing else [])))
         table = np.zeros(256, np.uint8)
         for i, c in enumerate(model_classes):
             table[i] = self.classes.index(self.predictions[c])
@@ -129,6 +134,15 @@ class MappedLabels:
         ds_ignore = getattr(ds, "ignore_index", None)
         if ds_ignore is not None and 0 <= ds_ignore < 256:
             self._lut[ds_ignore] = IGNORE
+        # the map must be the dataset's: it places (or voids, by name) every class value the
+        # dataset declares, so a map of another taxonomy is an error, not a silent score
+        values = [v for v in range(len(getattr(ds, "classes", ()))) if v != ds_ignore]
+        unplaced = [v for v in values if v not in class_map.map]
+        if unplaced:
+            raise SegrtError(f"class map ({class_map.source}) does not place the dataset's label values "
+                             f"{', '.join(map(str, unplaced[:6]))}{' …' if len(unplaced) > 6 else ''} (the dataset has "
+                             f"{len(values)} classes: {', '.join(ds.classes[:3])}, …); is it the map for this "
+                             "dataset? List a value as 'void' to ignore it")
 
     def __len__(self) -> int:
         return len(self.ds)

@@ -60,6 +60,8 @@ def fetch_clips(root: Path, role: str | None = None, mirrors: Path | None = None
     out = []
     for clip in tqdm(clips, desc="clips", unit="clip", disable=None if progress is None else not progress):
         path = clip_file(root, clip)
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path}: exists and is not a regular file; move it away and run 'segrt data clips' again")
         if path.is_file():
             if hashlib.sha256(path.read_bytes()).hexdigest() != clip.sha256:
                 raise DataError(f"{path}: not the clip {clip.repo}:{clip.path} (SHA-256 differs); move it away and "

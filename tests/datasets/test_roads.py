@@ -74,7 +74,7 @@ def test_coarse_labels_score_the_model_in_their_own_classes():
     assert net.manifest.classes[5] == "far objects" and net.manifest.palette[5] == m.palette[1]  # Building's
     np.testing.assert_array_equal(net.infer(None)[0], [[5, 5], [0, 2]])
     wrong = ClassMap(source="x", map={0: "a"}, classes=("a",), predictions={"Sky": "a"})
-    with pytest.raises(SegrtError, match="must place exactly the model's classes .*missing Building"):
+    with pytest.raises(SegrtError, match="must place exactly the model's classes .*missing: Building"):
         MappedPredictions(backend, wrong)
 
 
@@ -88,6 +88,11 @@ def test_mapped_labels_keep_the_datasets_ignore_value(tmp_path):
     assert set(np.unique(label)) == {CAMVID.index("Road"), CAMVID.index("Car"), 255}
     assert (label[:2] == 255).all()
     assert mapped.classes == CAMVID and classmap.apply(None, "b", ds) == ("b", ds)
+    # a map of another taxonomy (it places 0 but not the dataset's class 1) is refused, not scored
+    with pytest.raises(SegrtError, match="does not place the dataset's label values 1 .*is it the map for this"):
+        MappedLabels(ds, ClassMap(source="other", map={0: "Road"}), CAMVID)
+    with pytest.raises(ValueError, match="no class of the model counts as 'unicorn'"):
+        ClassMap(source="x", map={0: "a"}, classes=("a", "unicorn"), predictions={"Sky": "a"})
 
 
 def test_colour_labels_convert_exactly_and_blurred_colours_are_ignored():
@@ -162,7 +167,7 @@ def test_a_file_whose_digest_differs_leaves_no_set_and_one_line(tmp_path):
                  "--sources", str(tmp_path / "sources.json"))
     assert done.returncode == 2
     assert "lbl/2_label.png: SHA-256" in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "roads" / "tiny").exists() and list((tmp_path / "roads").iterdir()) == []
+    assert not (tmp_path / "roads").exists()  # the --root it created is gone again, empty
     done = segrt("data", "roads", "--root", str(tmp_path / "r2"), "--mirrors", str(tmp_path / "nowhere"))
     assert done.returncode == 2 and "no such folder" in done.stderr
 
@@ -202,3 +207,38 @@ def test_eval_class_map_scores_a_model_on_another_taxonomy(tmp_path, camvid_root
     assert ra["miou"] == pytest.approx(rb["miou"], abs=1e-9) and ra["per_class_iou"] == rb["per_class_iou"]
     c = segrt("eval", model, "--dataset", "folder", "--data-root", str(root), "--class-map", str(tmp_path / "no.yaml"))
     assert c.returncode == 2 and "neither a file nor a shipped class map" in c.stderr
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["sets"].update({"../../evil": d["sets"].pop("tiny")}), "must be a plain name"),
+    (lambda d: d["sets"]["tiny"]["sources"][0].update(prefix="../x"), "key 'prefix': '../x' must be a plain name"),
+    (lambda d: d["sets"]["tiny"].pop("taxonomy"), "missing required key 'sets.tiny.taxonomy'"),
+    (lambda d: d["sets"]["tiny"]["sources"][0].update(pairs=[]), "at least one pair"),
+    (lambda d: d["sets"]["tiny"]["sources"][0]["pairs"].append(d["sets"]["tiny"]["sources"][0]["pairs"][0]),
+     "would both be written as 't_0_image'"),
+    (lambda d: d["sets"]["tiny"]["sources"][0].update(label="rgb"), "expected one of 'ids'"),
+])
+def test_a_bad_sources_document_is_refused_before_anything_is_written(tmp_path, change, message):
+    mirrors = tmp_path / "mirrors"
+    commit = _repo_with_pairs(mirrors / "someone+frames" / "repo")
+    doc = _sources(mirrors, commit)
+    change(doc)
+    (tmp_path / "sources.json").write_text(json.dumps(doc))
+    done = segrt("data", "roads", "--root", str(tmp_path / "roads"), "--mirrors", str(mirrors),
+                 "--sources", str(tmp_path / "sources.json"))
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mirrors", "sources.json"]  # nothing created, anywhere
+
+
+def test_a_folder_of_the_users_where_a_set_goes_and_special_files_are_refused(tmp_path):
+    mirrors = tmp_path / "mirrors"
+    commit = _repo_with_pairs(mirrors / "someone+frames" / "repo")
+    (tmp_path / "sources.json").write_text(json.dumps(_sources(mirrors, commit)))
+    (tmp_path / "roads" / "tiny").mkdir(parents=True)
+    (tmp_path / "roads" / "tiny" / "notes.txt").write_text("mine")
+    done = segrt("data", "roads", "--root", str(tmp_path / "roads"), "--mirrors", str(mirrors),
+                 "--sources", str(tmp_path / "sources.json"))
+    assert done.returncode == 2 and "is not a built dev-check set" in done.stderr
+    assert (tmp_path / "roads" / "tiny" / "notes.txt").read_text() == "mine"
+    done = segrt("data", "roads", "--root", str(tmp_path / "r2"), "--sources", "/dev/zero")
+    assert done.returncode == 2 and "regular file" in done.stderr and not (tmp_path / "r2").exists()
