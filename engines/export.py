@@ -28,7 +28,8 @@ INPUT_NAME, OUTPUT_NAME = "image", "labels"
 def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OPSET,
                 name: str | None = None, dynamic: bool = False,
                 check_frames: list[np.ndarray] | None = None, min_agreement: float = 0.995,
-                fp16_storage: bool = False, size: tuple[int, int] | None = None) -> ModelManifest:
+                fp16_storage: bool = False, size: tuple[int, int] | None = None,
+                tta: str | None = None) -> ModelManifest:
     """Export ``checkpoint_path`` to ``output`` (.onnx) and write ``output``'s manifest.
 
     By default every shape is fixed (batch 1, the training input size): what TensorRT builds
@@ -40,6 +41,9 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     ``size`` (width, height; multiples of 32) exports for another input size than the
     training one: a smaller one trades accuracy for speed. The checkpoint's val metrics
     do not carry over (the manifest has none; ``segrt eval`` measures the export).
+
+    ``tta="flip"`` puts flip test-time augmentation into the graph (twice the compute; the
+    manifest's provenance says so).
     """
     import onnx
     import torch
@@ -49,6 +53,12 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     checkpoint_path, output = Path(checkpoint_path), Path(output)
     ckpt = checkpoint.load(checkpoint_path)
     net = checkpoint.build_from_checkpoint(ckpt)
+    if tta is not None:
+        from segrt.train.models.tta import TTA_MODES, FlipAverage
+
+        if tta not in TTA_MODES:
+            raise ModelError(f"--tta {tta!r}: unknown; valid: {', '.join(TTA_MODES)}")
+        net = FlipAverage(net).eval()
     trained_size = (ckpt["preprocess"]["width"], ckpt["preprocess"]["height"])
     if size is not None and tuple(size) != trained_size:
         if min(size) <= 0 or size[0] % 32 or size[1] % 32:
@@ -101,6 +111,7 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
             "trained_input_size": list(trained_size),
             "weights_stored_as": "fp16 (fp32 compute)" if fp16_storage else "fp32",
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **({"tta": tta} if tta else {}),
             "segrt_version": __version__, "torch_version": torch.__version__,
             "python": platform.python_version()})
     try:

@@ -74,12 +74,15 @@ def parse_size(text: str) -> tuple[int, int]:
               help="Store weights as FP16, compute in FP32: half the file, same outputs for an FP16 checkpoint.")
 @click.option("--size", default=None, metavar="WxH",
               help="Input size to export for, multiples of 32 (e.g. 384x288) [default: the training size].")
+@click.option("--tta", type=click.Choice(["flip"]), default=None,
+              help="Test-time augmentation inside the graph: flip averages the frame's and its mirror image's "
+                   "class probabilities (twice the compute; for GPUs with headroom).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
               help="engine: go on to build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="fp16/int8: quantize the export behind the val-mIoU gate (as 'segrt quantize').")
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
-           data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None, fmt: str,
+           data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None, tta: str | None, fmt: str,
            precision: str) -> None:
     """Export a checkpoint (a .pt or a shipped model's name) to ONNX (argmax in the graph, uint8
     label map) + JSON manifest; with --precision and --format, on to FP16/INT8 and an engine.
@@ -92,6 +95,7 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     \b
     segrt export runs/fcn8s/best.pt -o fcn8s.onnx
     segrt export fcn8s_camvid --format engine --precision int8
+    segrt export fpn_lite0_camvid --size 608x448 --tta flip -o fpn_tta.onnx
     """
     wh = parse_size(size) if size else None
     output = output or default_export_path(checkpoint)
@@ -113,7 +117,7 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
                              "or pass --no-check to skip the comparison") from None
     frames = [val.read_image(i) for i in range(0, len(val), max(1, len(val) // 8))] if val else None
     manifest = ex.export_onnx(checkpoint, output, dynamic=dynamic, check_frames=frames, fp16_storage=fp16_storage,
-                              size=wh,
+                              size=wh, tta=tta,
                               **({"opset": opset} if opset else {}))
     pre = manifest.preprocess
     shape = "dynamic batch/height/width" if dynamic else f"fixed 1x3x{pre.height}x{pre.width}"

@@ -129,3 +129,32 @@ def test_fp16_storage_halves_the_file_and_quantizers_get_float32_back(ckpt_path,
     assert not any(i.data_type == onnx.TensorProto.FLOAT16 for i in folded.graph.initializer)
     assert not any(n.name.startswith("storage_cast_") for n in folded.graph.node)
     assert (labels(folded.SerializeToString()) == labels(str(half))).all()
+
+
+def test_flip_tta_in_the_graph_is_the_mean_of_the_frame_and_its_mirror(tmp_path, camvid_root):
+    """--tta flip: ONNX Runtime's labels are the argmax of the averaged probabilities of the frame
+    and of its mirror image, which differs from the plain network's on some pixels."""
+    import cv2
+
+    from segrt.preprocess import Preprocessor
+    from segrt.train.models.tta import FlipAverage
+    from segrt.zoo import resolve_model
+
+    ckpt_path = resolve_model("fastscnn_camvid", prefer=(".pt",))  # a trained model: its labels vary
+
+    out = tmp_path / "tta.onnx"
+    manifest = export_onnx(ckpt_path, out, tta="flip")
+    assert json.loads(out.with_suffix(".json").read_text())["provenance"]["tta"] == "flip"
+    net = checkpoint.build_from_checkpoint(checkpoint.load(ckpt_path))
+    frame = cv2.imread(str(sorted((camvid_root / "val").glob("*.png"))[0]))
+    x = Preprocessor(manifest.preprocess)(frame)[None]
+    with torch.no_grad():
+        plain = net(torch.from_numpy(x)).argmax(1).numpy()
+        left, right = net(torch.from_numpy(x)).softmax(1), net(torch.from_numpy(x[..., ::-1].copy())).softmax(1)
+        expected = ((left + right.flip(3)) / 2).argmax(1).numpy()
+        assert np.array_equal(FlipAverage(net)(torch.from_numpy(x)).argmax(1).numpy(), expected)
+    with open_backend(out) as backend:
+        ours = backend.infer(x)
+    assert (ours == expected).mean() > 0.999 and (ours != plain).any()
+    with pytest.raises(Exception, match="unknown; valid: flip"):
+        export_onnx(ckpt_path, tmp_path / "x.onnx", tta="multiscale")
