@@ -38,18 +38,21 @@ def main() -> None:
     ap.add_argument("--name", help="shipped name [default: the checkpoint's stem]")
     ap.add_argument("--size", required=True, metavar="WxH")
     ap.add_argument("--int8", action="store_true", help="ship the INT8 file (ONNX Runtime QDQ, gate-checked)")
+    ap.add_argument("--exclude", action="append", default=[], help="with --int8: a node kept in FP32 (repeatable)")
+    ap.add_argument("--tta", choices=["flip"], help="test-time augmentation in the graph (segrt export --tta)")
+    ap.add_argument("--fp32-storage", action="store_true", help="store FP32 weights (default: FP16-stored)")
     ap.add_argument("--data-root", required=True, type=Path)
     ap.add_argument("--zoo", type=Path, default=REPO / "segrt" / "zoo")
     args = ap.parse_args()
     name = args.name or args.checkpoint.stem
     with tempfile.TemporaryDirectory(dir=args.zoo.parent) as tmp:
         onnx = Path(tmp) / f"{name}.onnx"
-        segrt("export", str(args.checkpoint), "--size", args.size, "--fp16-storage", "-o", str(onnx),
-              "--data-root", str(args.data_root))
+        segrt("export", str(args.checkpoint), "--size", args.size, *([] if args.fp32_storage else ["--fp16-storage"]),
+              *(["--tta", args.tta] if args.tta else []), "-o", str(onnx), "--data-root", str(args.data_root))
         if args.int8:
             quantized = Path(tmp) / f"{name}.int8.onnx"
             segrt("quantize", str(onnx), "--precision", "int8", "-o", str(quantized), "--data-root",
-                  str(args.data_root))
+                  str(args.data_root), *(a for node in args.exclude for a in ("--exclude", node)))
             onnx = quantized
         report = Path(tmp) / "eval.json"
         segrt("eval", str(onnx), "--data-root", str(args.data_root), "--report", str(report))
@@ -58,7 +61,9 @@ def main() -> None:
         replace(manifest, metrics={**manifest.metrics, "val_miou_onnxruntime": miou}).save(onnx)
         for src in (onnx, manifest_path(onnx)):
             shutil.move(src, args.zoo / src.name)
-    doc = {"what": f"shipped {onnx.name}: {args.size}, {'INT8' if args.int8 else 'FP16-stored FP32'}",
+    doc = {"what": f"shipped {onnx.name}: {args.size}, {'INT8' if args.int8 else 'FP16-stored FP32'}"
+                   + (f", {args.tta} TTA in the graph" if args.tta else ""),
+           "command": "python3 benchmarks/ship_onnx.py " + " ".join(sys.argv[1:]),
            "checkpoint": str(args.checkpoint), "size": args.size, "val_miou_onnxruntime": miou,
            "model_mb": round((args.zoo / onnx.name).stat().st_size / 1e6, 2), **envinfo.provenance()}
     out = REPO / "benchmarks" / "results" / f"ship_{onnx.stem}.json"
