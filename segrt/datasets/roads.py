@@ -122,8 +122,10 @@ def load_sources(path: Path | None = None) -> SourcesDoc:
         text = read_user_text(path, "sources JSON", 16 << 20, DataError)
     try:
         raw = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise DataError(f"{where}: not valid JSON ({exc.msg}, line {exc.lineno}); fix the syntax") from None
+    except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
+        raise DataError(f"{where}: not a JSON document segrt can read; is it the right file?") from None
     if not isinstance(raw, dict):
         raise DataError(f"{where}: expected a JSON object with 'sets'")
     try:
