@@ -37,13 +37,13 @@ def score(backend, ds, class_map) -> dict:
 
 def flicker_on_clips(backend, limit: int = 300) -> dict:
     """Mean flicker (%) on each held-out clip of ``segrt data clips --role flicker``."""
-    from segrt.datasets import clips, default_data_root
+    from segrt.datasets import clips
     from segrt.evaluation.evaluate import flicker, frames_of
     from segrt.realtime.sources import open_source
 
     out = {}
     for clip in (c for c in clips.load_clips() if c.role == "flicker"):
-        path = clips.clip_file(default_data_root() / "clips", clip)
+        path = clips.clip_file(clips.default_root(), clip)
         if not path.is_file():
             raise SystemExit(f"error: {path}: missing; run 'segrt data clips --role flicker' first")
         with open_source(str(path)) as src:
@@ -54,7 +54,7 @@ def flicker_on_clips(backend, limit: int = 300) -> dict:
 def main() -> None:
     from segrt import envinfo
     from segrt.api import Segmenter
-    from segrt.datasets import default_data_root, open_dataset
+    from segrt.datasets import open_dataset, roads
     from segrt.datasets.classmap import load_class_map
     from segrt.datasets.roads import load_sources
     from segrt.files import write_text_atomic
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    root = args.root or default_data_root() / "roads"
+    root = args.root or roads.default_root()
     camvid = args.camvid or (Path(os.environ["SEGRT_CAMVID"]) if os.environ.get("SEGRT_CAMVID") else None)
     sets = load_sources().sets
     missing = [name for name in sets if not (root / name / "dataset.yaml").is_file()]

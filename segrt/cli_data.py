@@ -82,10 +82,10 @@ def data_roads(root: Path | None, mirrors: Path | None, sources: Path | None) ->
     segrt eval MODEL --dataset folder --data-root ~/.cache/segrt/datasets/roads/idd_lite \\
         --class-map camvid_on_idd_level1
     """
-    from segrt.datasets import default_data_root, roads
+    from segrt.datasets import roads
     from segrt.files import check_paths
 
-    root = root or default_data_root() / "roads"
+    root = root or roads.default_root()
     check_paths({"--mirrors": mirrors, "--sources": sources}, {"--root": root})
     if mirrors is not None and not mirrors.is_dir():
         raise SegrtError(f"--mirrors {shown(mirrors)}: no such folder; name the folder that holds the git mirrors")
@@ -109,10 +109,10 @@ def data_clips(root: Path | None, mirrors: Path | None, role: str | None) -> Non
     segrt data clips
     segrt eval MODEL --flicker ~/.cache/segrt/datasets/clips/korea_expressway.mp4
     """
-    from segrt.datasets import clips, default_data_root
+    from segrt.datasets import clips
     from segrt.files import check_paths
 
-    root = root or default_data_root() / "clips"
+    root = root or clips.default_root()
     check_paths({"--mirrors": mirrors}, {"--root": root})
     if mirrors is not None and not mirrors.is_dir():
         raise SegrtError(f"--mirrors {shown(mirrors)}: no such folder; name the folder that holds the git mirrors")

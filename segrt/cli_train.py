@@ -217,13 +217,13 @@ def pseudo_label(teacher: Path, out: Path, clips_root: Path | None, frames: int,
     segrt data clips
     segrt pseudo-label runs/fpn/best.pt --size 608x448 --out runs/pseudo/round1
     """
-    from segrt.datasets import clips, default_data_root
+    from segrt.datasets import clips
 
     check_paths({"TEACHER": teacher, "--clips-root": clips_root}, {"--out": out})
     if out.exists():
         raise SegrtError(f"--out {out}: already exists; name a new folder (nothing is replaced)")
     wanted = parse_size(size) if size else None
-    root = clips_root or default_data_root() / "clips"
+    root = clips_root or clips.default_root()
     pool = [(c, clips.clip_file(root, c)) for c in clips.load_clips() if c.role == "pool"]
     missing = [str(p) for _, p in pool if not p.is_file()]
     if missing:

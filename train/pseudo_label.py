@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from tqdm import tqdm
 
 from segrt.datasets import evenly_spaced
+from segrt.datasets.folder import write_spec
 from segrt.errors import DataError
 from segrt.files import PendingOutput
 from segrt.preprocess import Preprocess, Preprocessor
@@ -127,11 +127,8 @@ def _write(out: Path, names, images, masks, ckpt: dict, void: int) -> float:
             ok = ok and cv2.imwrite(str(pending.tmp / "masks" / "train" / f"{name}.png"), mask)
             if not ok:
                 raise DataError(f"{out}: could not write {name}; is the disk full?")
-        meta = {"classes": [{"name": n, "color": list(c)} for n, c in zip(ckpt["classes"], ckpt["palette"],
-                                                                          strict=True)],
-                "ignore_index": void}
-        (pending.tmp / "dataset.yaml").write_text("# pseudo-labels (segrt pseudo-label); never hand-checked\n"
-                                                  + yaml.safe_dump(meta, sort_keys=False))
+        write_spec(pending.tmp, ckpt["classes"], ckpt["palette"], void,
+                   "pseudo-labels (segrt pseudo-label); never hand-checked")
     except BaseException:
         pending.discard()
         raise

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from segrt.datasets.public import fetch_checked
 from segrt.errors import DataError
-from segrt.files import write_bytes_atomic
+from segrt.files import sha256_file, write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,13 @@ def load_clips() -> list[Clip]:
     return [Clip(**{**c, "crop": tuple(c["crop"]) if c.get("crop") else None}) for c in doc["clips"]]
 
 
+def default_root() -> Path:
+    """Where ``segrt data clips`` puts the clips: ``$SEGRT_DATA/clips`` or the cache."""
+    from segrt.datasets import default_data_root
+
+    return default_data_root() / "clips"
+
+
 def clip_file(root: Path, clip: Clip) -> Path:
     return root / f"{clip.name}{Path(clip.path).suffix}"
 
@@ -54,8 +61,6 @@ def fetch_clips(root: Path, role: str | None = None, mirrors: Path | None = None
                 progress: bool | None = None) -> list[tuple[Clip, Path]]:
     """Every clip (of ``role``) in ``root``, fetched and checked where missing. A file already
     there is checked too: one whose digest differs is an error, not replaced."""
-    import hashlib
-
     clips = [c for c in load_clips() if role is None or c.role == role]
     out = []
     for clip in tqdm(clips, desc="clips", unit="clip", disable=None if progress is None else not progress):
@@ -63,7 +68,7 @@ def fetch_clips(root: Path, role: str | None = None, mirrors: Path | None = None
         if path.exists() and not path.is_file():
             raise DataError(f"{path}: exists and is not a regular file; move it away and run 'segrt data clips' again")
         if path.is_file():
-            if hashlib.sha256(path.read_bytes()).hexdigest() != clip.sha256:
+            if sha256_file(path) != clip.sha256:
                 raise DataError(f"{path}: not the clip {clip.repo}:{clip.path} (SHA-256 differs); move it away and "
                                 "run 'segrt data clips' again")
         else:

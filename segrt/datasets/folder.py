@@ -45,6 +45,18 @@ class FolderSpec:
             raise ValueError(f"key 'ignore_index' must be in {len(self.classes)}..255, got {self.ignore_index}")
 
 
+def write_spec(folder: Path, names, palette, ignore_index: int, comment: str) -> Path:
+    """Writes ``folder/dataset.yaml`` for classes ``names`` with RGB ``palette``: what
+    :class:`FolderDataset` reads. ``comment`` becomes its first lines."""
+    import yaml
+
+    meta = {"classes": [{"name": n, "color": list(c)} for n, c in zip(names, palette, strict=True)],
+            "ignore_index": ignore_index}
+    path = folder / "dataset.yaml"
+    path.write_text("".join(f"# {line}\n" for line in comment.splitlines()) + yaml.safe_dump(meta, sort_keys=False))
+    return path
+
+
 class FolderDataset(ImageListDataset):
     def __init__(self, root: str | Path, split: str) -> None:
         self.root, self.split = Path(root), split

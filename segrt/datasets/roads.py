@@ -26,11 +26,11 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from segrt.config import from_dict
 from segrt.datasets import cityscapes
+from segrt.datasets.folder import write_spec
 from segrt.datasets.public import fetch_checked
 from segrt.errors import ConfigError, DataError
 from segrt.files import PendingOutput, read_user_text, remove_path, shown
@@ -109,6 +109,13 @@ class SourcesDoc:
             raise ValueError("key 'sets': lists no set")
         for name in self.sets:
             _plain(name, f"sets.{name}")
+
+
+def default_root() -> Path:
+    """Where ``segrt data roads`` puts the sets: ``$SEGRT_DATA/roads`` or the cache."""
+    from segrt.datasets import default_data_root
+
+    return default_data_root() / "roads"
 
 
 def load_sources(path: Path | None = None) -> SourcesDoc:
@@ -219,9 +226,8 @@ def _build_set(target: Path, spec: SetSpec, mirrors: Path | None, progress: bool
             (images / f"{stem}{Path(pair.image).suffix.lower()}").write_bytes(image_bytes)
             if not cv2.imwrite(str(masks / f"{stem}.png"), label):
                 raise DataError(f"{shown(masks)}: could not write {stem}.png; is the disk full?")
-        meta = {"classes": [{"name": n, "color": list(c)} for n, c in taxonomy], "ignore_index": 255}
-        (pending.tmp / "dataset.yaml").write_text(
-            f"# {spec.description}\n# class map: {spec.class_map}\n" + yaml.safe_dump(meta, sort_keys=False))
+        write_spec(pending.tmp, [n for n, _ in taxonomy], [c for _, c in taxonomy], 255,
+                   f"{spec.description}\nclass map: {spec.class_map}")
     except BaseException:
         pending.discard()
         raise
