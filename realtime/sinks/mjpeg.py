@@ -1,9 +1,15 @@
 """A live view in any browser: MJPEG over HTTP plus a small page with live stats.
 
-``--serve 0.0.0.0:8080`` and open ``http://<this machine>:8080/`` from a phone on the same
-network. Endpoints: ``/`` the page, ``/stream.mjpg`` the stream (multipart/x-mixed-replace,
-which every browser shows in an ``<img>``), ``/stats.json`` the live numbers, ``/snapshot.jpg``
-the latest frame. JPEG encoding happens only while someone watches, at most ``max_fps``.
+``--serve 8080`` shows it on this machine only (``http://127.0.0.1:8080/``). ``--serve
+0.0.0.0:8080`` shares it with the network (a phone on the same Wi-Fi): then every request needs
+the access token printed in the URL (the Jupyter convention); the first one sets a cookie, so
+the page's own stream and stats requests carry it. Every request's Host header must name this
+server (an IP address, localhost, this machine's name), so a web page elsewhere cannot reach
+the view by pointing its DNS name at 127.0.0.1 (DNS rebinding). Endpoints: ``/`` the page,
+``/stream.mjpg`` the stream (multipart/x-mixed-replace, which every browser shows in an
+``<img>``), ``/stats.json`` the live numbers, ``/snapshot.jpg`` the latest frame; any other
+path is a 404, and nothing a client sends reaches segrt's terminal. JPEG encoding happens only
+while someone watches, at most ``max_fps``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 
 from segrt.errors import SegrtError
 from segrt.realtime.sinks import SinkBase
+from segrt.realtime.sinks.access import Access, check_token, parse_address
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -92,14 +99,6 @@ def grid_page(names: list[str]) -> str:
     return GRID_PAGE.replace("TILES", tiles).replace("STREAMS", str(len(names)))
 
 
-def parse_address(value: str) -> tuple[str, int]:
-    """'HOST:PORT', ':PORT' or 'PORT' → (host, port); an empty host listens on all interfaces."""
-    host, _, port = value.rpartition(":")
-    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
-        raise SegrtError(f"--serve {value!r}: expected HOST:PORT such as 0.0.0.0:8080 or 127.0.0.1:8080")
-    return host or "0.0.0.0", int(port)
-
-
 class Channel(SinkBase):
     """One stream's frames on the server: the newest JPEG (encoded only while someone watches,
     at most ``max_fps``), its sequence number, its viewers and its live numbers. The sink a
@@ -161,18 +160,26 @@ class Channel(SinkBase):
             self._cond.notify_all()
 
 
+SUFFIXES = {"stats": "json", "snapshot": "jpg", "stream": "mjpg"}
+
+
 class MjpegSink(SinkBase):
     """The HTTP server. One stream: ``/`` (page), ``/stream.mjpg``, ``/stats.json``,
     ``/snapshot.jpg``, and the server is itself that stream's sink. Several (``streams`` > 1,
     ``segrt run A B --serve``): ``/`` is a grid of every stream, each at ``/stream/I.mjpg``,
-    ``/stats/I.json`` and ``/snapshot/I.jpg`` (I from 0), and ``channels[I]`` is stream I's sink."""
+    ``/stats/I.json`` and ``/snapshot/I.jpg`` (I from 0), and ``channels[I]`` is stream I's sink.
+    ``token`` (--serve-token): what every request must carry; off loopback one is made if not
+    given (see :class:`Access`)."""
 
     def __init__(self, target: str | None = None, max_fps: float = 30.0, quality: int = 80, streams: int = 1,
-                 names: list[str] | None = None, **_: object) -> None:
-        self.address = parse_address(target or ":8080")
+                 names: list[str] | None = None, token: str | None = None, **_: object) -> None:
+        self.address = parse_address(target or "8080")
+        self.token_given = None if token is None else check_token(token)
         self.channels = [Channel(i, max_fps, quality) for i in range(streams)]
         self.names = names or [str(i) for i in range(streams)]
-        self._server: ThreadingHTTPServer | None = None
+        self.access = Access()  # set once it listens
+        self.client_errors = 0  # requests that failed (a viewer hung up mid-frame, nonsense)
+        self._server: _Server | None = None
 
     # the one-stream sink interface: channel 0
     def attach(self, controls, stats) -> None:
@@ -200,11 +207,14 @@ class MjpegSink(SinkBase):
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2] if self._server else self.address
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
+        """The first address it listens on, without the token."""
+        return f"http://{self.access.hosts[0]}:{self.access.port}/"
 
-    def _route(self, path: str) -> tuple[str, Channel | None]:
-        """('page'|'stats'|'snapshot'|'stream', channel) for a request path; channel None: no such stream."""
+    def banner(self) -> str:
+        return self.access.banner()
+
+    def route(self, path: str) -> tuple[str, Channel | None]:
+        """('page'|'stats'|'snapshot'|'stream', channel) for a request path; channel None: a 404."""
         one = {"/stats.json": "stats", "/snapshot.jpg": "snapshot", "/stream.mjpg": "stream"}
         if path in ("/", "/index.html"):
             return "page", self.channels[0]
@@ -212,73 +222,20 @@ class MjpegSink(SinkBase):
             return one[path], self.channels[0]
         kind, _, name = path.strip("/").partition("/")
         index, _, suffix = name.partition(".")
-        if kind in ("stats", "snapshot", "stream") and index.isdigit() and \
-                suffix == {"stats": "json", "snapshot": "jpg", "stream": "mjpg"}[kind]:
+        # ASCII digits only ('²'.isdigit() is True), and few: int() refuses 4300+ digits
+        if SUFFIXES.get(kind) == suffix and index.isascii() and index.isdigit() and len(index) <= 6:
             i = int(index)
             return kind, self.channels[i] if i < len(self.channels) else None
         return "", None
 
     def __enter__(self) -> "MjpegSink":
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # no access log on the terminal
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                kind, channel = sink._route(self.path.split("?")[0])
-                if channel is None:
-                    self.send_error(HTTPStatus.NOT_FOUND)
-                elif kind == "page":
-                    page = PAGE if len(sink.channels) == 1 else grid_page(sink.names)
-                    self._send(page.encode(), "text/html; charset=utf-8")
-                elif kind == "stats":
-                    self._send(json.dumps(channel.stats()).encode(), "application/json")
-                elif kind == "snapshot":
-                    jpeg = channel.snapshot()
-                    if jpeg is None:
-                        self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
-                    else:
-                        self._send(jpeg, "image/jpeg")
-                else:
-                    self._stream(channel)
-
-            def _send(self, body: bytes, ctype: str) -> None:
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _stream(self, channel: Channel) -> None:
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=segrtframe")
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                with channel._cond:
-                    channel._viewers += 1
-                seq = 0
-                try:
-                    while not channel._closing:
-                        seq, jpeg = channel._wait_frame(seq, timeout=1.0)
-                        if jpeg is None:
-                            continue
-                        self.wfile.write(b"--segrtframe\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                         + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                        channel.frames_sent += 1
-                except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                    pass  # the viewer went away
-                finally:
-                    with channel._cond:
-                        channel._viewers -= 1
-
         try:
-            self._server = ThreadingHTTPServer(self.address, Handler)
+            self._server = _Server(self.address, self)
         except OSError as exc:
-            raise SegrtError(f"--serve {self.address[0]}:{self.address[1]}: cannot listen ({exc.strerror}); "
-                             "choose another port") from None
-        self._server.daemon_threads = True
+            raise SegrtError(f"--serve {self.address[0]}:{self.address[1]}: cannot listen "
+                             f"({exc.strerror or exc}); choose another port") from None
+        ip, port = self._server.server_address[:2]
+        self.access = Access.listening(ip, port, asked=self.address[0], token=self.token_given)
         threading.Thread(target=self._server.serve_forever, name="segrt-mjpeg", daemon=True).start()
         return self
 
@@ -288,3 +245,86 @@ class MjpegSink(SinkBase):
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sink: MjpegSink) -> None:
+        self.sink = sink
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        # socketserver would print the traceback on segrt's terminal: a client that hangs up
+        # mid-frame or sends nonsense is counted, never shown
+        self.sink.client_errors += 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request: 403 without the right Host (and token, where one is needed), 404 for a path
+    that is not an endpoint."""
+
+    server: _Server
+    _set_cookie = False
+
+    def log_message(self, *args: object) -> None:  # no access log, nor a client's bytes, on the terminal
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        sink = self.server.sink
+        path, _, query = self.path.partition("?")
+        why, self._set_cookie = sink.access.check(self.headers.get("Host"), query, self.headers.get("Cookie"))
+        if why is not None:
+            self.send_error(HTTPStatus.FORBIDDEN, why)
+            return
+        kind, channel = sink.route(path)
+        if channel is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+        elif kind == "page":
+            page = PAGE if len(sink.channels) == 1 else grid_page(sink.names)
+            self._send(page.encode(), "text/html; charset=utf-8")
+        elif kind == "stats":
+            self._send(json.dumps(channel.stats()).encode(), "application/json")
+        elif kind == "snapshot":
+            jpeg = channel.snapshot()
+            if jpeg is None:
+                self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
+            else:
+                self._send(jpeg, "image/jpeg")
+        else:
+            self._stream(channel)
+
+    def _start(self, ctype: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")  # the page's URL may hold the token
+        if self._set_cookie:
+            access = self.server.sink.access
+            self.send_header("Set-Cookie", f"{access.cookie}={access.token}; Path=/; HttpOnly; SameSite=Strict")
+
+    def _send(self, body: bytes, ctype: str) -> None:
+        self._start(ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, channel: Channel) -> None:
+        self._start("multipart/x-mixed-replace; boundary=segrtframe")
+        self.end_headers()
+        with channel._cond:
+            channel._viewers += 1
+        seq = 0
+        try:
+            while not channel._closing:
+                seq, jpeg = channel._wait_frame(seq, timeout=1.0)
+                if jpeg is None:
+                    continue
+                self.wfile.write(b"--segrtframe\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                 + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                channel.frames_sent += 1
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the viewer went away
+        finally:
+            with channel._cond:
+                channel._viewers -= 1

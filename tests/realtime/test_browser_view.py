@@ -162,3 +162,30 @@ def test_several_streams_are_served_as_a_grid(short_clip, tmp_path):
         assert len(np.unique(tile.astype(int) // 16, axis=0)) > 50
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [s["index"] for s in doc["streams"]] == [0, 1] and doc["stopped_by"] == "interrupt"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it with apt-get)")
+def test_the_page_opened_with_its_token_shows_the_stream_and_stats(short_clip, tmp_path):
+    """0.0.0.0 asks every request for the token: opened once from the printed URL, the page's own
+    stream and stats requests carry it (as the cookie that first request set)."""
+    port = free_port()
+    run = subprocess.Popen([sys.executable, "-m", "segrt", "run", str(short_clip), "--loop", "--realtime",
+                            "--serve", f"0.0.0.0:{port}", "--no-progress"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "?token=" not in line:
+            line = run.stderr.readline()
+            assert line, run.stderr.read()
+        token = line.strip().partition("?token=")[2]
+        base = f"http://127.0.0.1:{port}/"
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            get_json(base + "stats.json")
+        dom = _chromium(tmp_path, "profile", "--dump-dom", f"{base}?token={token}").stdout
+        stats = get_json(f"{base}stats.json?token={token}")
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=30)
+    assert run.returncode == 0
+    assert stats["frames_sent"] > 0  # the <img> pulled the stream
+    assert 'data-frames-sent="' in dom and 'id="fps">–<' not in dom  # the page's fetch got the stats
