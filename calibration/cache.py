@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,16 +18,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from segrt.datasets import default_data_root
+from segrt.datasets import dataset_root
 from segrt.errors import DataError, SegrtError
-from segrt.files import atomic_output
+from segrt.files import atomic_output, cache_root
 from segrt.preprocess import Preprocess, Preprocessor
-
-DEFAULT_SOURCE = "camvid:train"
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("SEGRT_CACHE", Path.home() / ".cache" / "segrt")) / "calibration"
+    return cache_root() / "calibration"
 
 
 def read_frames(source: str, count: int, data_root: str | Path | None = None) -> list[np.ndarray]:
@@ -37,7 +34,7 @@ def read_frames(source: str, count: int, data_root: str | Path | None = None) ->
     from segrt.calibration.frames import camvid_frames, folder_frames, video_frames
 
     if source.startswith("camvid:"):
-        root = Path(data_root) if data_root else default_data_root() / "camvid"
+        root = Path(data_root) if data_root else dataset_root("camvid")
         frames = list(camvid_frames(root, source.split(":", 1)[1], count))
     elif Path(source).is_dir():
         frames = list(folder_frames(source, count))
@@ -92,10 +89,10 @@ def calibration_tensor(frames: list[np.ndarray], spec: Preprocess, cache_dir: st
     for i, frame in enumerate(tqdm(frames, desc="calibration frames", unit="frame", leave=False,
                                    disable=None if progress is None else not progress)):
         prep(frame, out=data[i])
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(path, "calibration cache") as tmp, open(tmp, "wb") as f:
             np.savez(f, data=data, key=np.array(key))
-    except SegrtError:  # a read-only or full cache folder costs speed next time, not this run
+    except (SegrtError, OSError):  # a read-only, full or misplaced cache costs speed next time, not this run
         pass
     return data, key, False

@@ -62,6 +62,54 @@ class InputBuffer:
             raise ValueError(f"expected float32 {expected}, got {batch.dtype} {batch.shape}")
 
 
+def check_fixed_batch(path: str | Path, fixed: int | None) -> None:
+    """A model whose input fixes a batch other than 1 is refused when it loads: segrt feeds
+    one frame, or a free batch, per call."""
+    if fixed is not None and fixed != 1:
+        raise ModelError(f"{path}: the model's input fixes its batch at {fixed}; segrt runs batch 1 or a free "
+                         "batch: re-export it with 'segrt export' (batch 1) or 'segrt export --dynamic'")
+
+
+BYTES_PER_PIXEL = 256  # what a segmentation net's activations take per input pixel, conservatively
+
+
+def available_memory() -> int | None:
+    """Bytes a model may use: ``$SEGRT_MEMORY_LIMIT`` (``8G``, ``512M``, bytes) where set, else
+    what this machine can still give (Linux's MemAvailable), else None (no check)."""
+    import os
+
+    limit = os.environ.get("SEGRT_MEMORY_LIMIT", "").strip()
+    if limit:
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+        number, unit = (limit[:-1], units[limit[-1].upper()]) if limit[-1].upper() in units else (limit, 1)
+        try:
+            value = float(number) * unit
+        except ValueError:
+            value = -1.0
+        if not 0 < value < 1 << 60:
+            raise ModelError(f"SEGRT_MEMORY_LIMIT={limit[:40]!r}: expected a size such as 8G or 512M")
+        return int(value)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_input_budget(path: str | Path, manifest: ModelManifest, batch: int = 1) -> None:
+    """Refuses, before a runtime allocates anything, a model whose input size needs more
+    memory than this machine has (about ``BYTES_PER_PIXEL`` a pixel)."""
+    pp = manifest.preprocess
+    need, free = batch * pp.width * pp.height * BYTES_PER_PIXEL, available_memory()
+    if free is not None and need > free:
+        raise ModelError(f"{path}: its {pp.width}x{pp.height} input needs about {need / 2**30:.1f} GiB to run, "
+                         f"{free / 2**30:.1f} GiB is free here (or allowed by SEGRT_MEMORY_LIMIT); export it for a "
+                         "smaller input ('segrt export --size WxH')")
+
+
 class ManifestBackend(InputBuffer):
     """The lifecycle file-backed backends share: built from a path and its verified manifest,
     ``open()`` on enter and ``close()`` on exit."""
@@ -119,7 +167,11 @@ def open_backend(path: str | Path, **options) -> Backend:
         if tensorrt_route(path) == "engine":  # else ONNX Runtime's TensorRT provider runs the .onnx
             path = engine_for(path, rebuild=bool(options.get("rebuild")), echo=_stderr)
             options = {**options, "rebuild": False}
-    return BACKENDS.load(path.suffix.lower()).from_path(path, **options)
+    suffix = path.suffix.lower()
+    if suffix not in BACKENDS.names():
+        raise ModelError(f"{path}: not a model file (suffix {suffix or 'none'}); --model takes a shipped model's "
+                         "name, an .onnx, .engine, .plan or .pt file, or a triton:// URL")
+    return BACKENDS.load(suffix).from_path(path, **options)
 
 
 def _stderr(message: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from segrt import __version__
 from segrt.engines.manifest import ModelManifest, manifest_from_checkpoint
 from segrt.errors import ModelError
-from segrt.files import PendingOutput, sha256_file
+from segrt.files import PendingOutput, deferred_signals, sha256_file
 
 OPSET = 18  # the dynamo exporter's native opset; TensorRT 10.3+ parses it
 INPUT_NAME, OUTPUT_NAME = "image", "labels"
@@ -43,7 +43,7 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     do not carry over (the manifest has none; ``segrt eval`` measures the export).
 
     ``tta="flip"`` puts flip test-time augmentation into the graph (twice the compute; the
-    manifest's provenance says so).
+    manifest's provenance says so); ``tta="flip-ms"`` flips at three scales (about 6.5x).
     """
     import onnx
     import torch
@@ -53,18 +53,20 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     checkpoint_path, output = Path(checkpoint_path), Path(output)
     ckpt = checkpoint.load(checkpoint_path)
     net = checkpoint.build_from_checkpoint(ckpt)
-    if tta is not None:
-        from segrt.train.models.tta import TTA_MODES, FlipAverage
-
-        if tta not in TTA_MODES:
-            raise ModelError(f"--tta {tta!r}: unknown; valid: {', '.join(TTA_MODES)}")
-        net = FlipAverage(net).eval()
     trained_size = (ckpt["preprocess"]["width"], ckpt["preprocess"]["height"])
     if size is not None and tuple(size) != trained_size:
         if min(size) <= 0 or size[0] % 32 or size[1] % 32:
             raise ModelError(f"export size {size[0]}x{size[1]}: width and height must be positive multiples of 32")
         ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "width": size[0], "height": size[1]}, "metrics": None}
     spec_dict = ckpt["preprocess"]
+    if tta is not None:
+        from segrt.train.models import tta as tta_mod
+
+        if tta not in tta_mod.TTA_MODES:
+            raise ModelError(f"--tta {tta!r}: unknown; valid: {', '.join(tta_mod.TTA_MODES)}")
+        if tta == "flip-ms" and dynamic:
+            raise ModelError("--tta flip-ms fixes its scales when exported; drop --dynamic or use --tta flip")
+        net = tta_mod.wrap(net, tta, spec_dict["width"], spec_dict["height"]).eval()
 
     class LabelMap(torch.nn.Module):
         def __init__(self, net):
@@ -85,7 +87,8 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     # The exporter logs a warning per missing torchvision op; we use none of them.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():  # exporter-internal deprecation notices, not ours to fix
+        # a signal's exception inside the exporter's C++ aborts the process: held until it returns
+        with warnings.catch_warnings(), deferred_signals():  # (and the exporter's deprecation notices)
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper, (example,), str(tmp), dynamo=True, opset_version=opset, external_data=False,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from segrt.engines.base import ManifestBackend
+from segrt.engines.base import ManifestBackend, check_fixed_batch, check_input_budget
 from segrt.engines.manifest import ModelManifest
 from segrt.errors import ModelError
 
@@ -58,6 +58,7 @@ class OnnxRuntimeBackend(ManifestBackend):
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = self.threads
+        opts.log_severity_level = 3  # errors only: segrt says what is wrong in one line of its own
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
         # Not set: "session.set_denormal_as_zero". It sets the FTZ/DAZ flags of the calling thread
         # too, so every later float computation in the process flushes denormals (numpy,
@@ -69,6 +70,7 @@ class OnnxRuntimeBackend(ManifestBackend):
                 f"ONNX Runtime provider {missing[0]} is not available (available: "
                 f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for CUDA, "
                 "or use --device cpu")
+        check_input_budget(self.path, self.manifest)
         try:
             # e.g. ModelOpt's TensorRT Q/DQ graphs need WeightBiasQuantization off on CPU
             disabled = list(self.manifest.quantization.get("ort_disabled_optimizers") or [])
@@ -98,6 +100,7 @@ class OnnxRuntimeBackend(ManifestBackend):
             raise ModelError(f"{self.path}: output {out.name} is {out.type} {out.shape}, segrt expects a uint8 "
                              "(N, H, W) label map (argmax in the graph); export the model with 'segrt export'")
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        check_fixed_batch(self.path, self.fixed_batch)
         self._binding = self._session.io_binding()
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from segrt.engines.base import ManifestBackend
+from segrt.engines.base import ManifestBackend, check_fixed_batch
 from segrt.engines.cuda_memory import CudaMemory, gpu_info, open_cuda
 from segrt.engines.manifest import ModelManifest
 from segrt.engines.tensorrt_build import dims
@@ -72,6 +72,7 @@ class TensorRTBackend(ManifestBackend):
         self._out_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self.manifest.output_name)))
         fixed = dims(self._engine.get_tensor_shape(self.manifest.input_name))[0]
         self.fixed_batch = fixed if fixed >= 0 else None
+        check_fixed_batch(self.path, self.fixed_batch)
         self._allocate()
 
     def _capacity(self) -> int:

@@ -20,18 +20,23 @@ from segrt.engines.base import InputBuffer
 from segrt.engines.manifest import ModelManifest, manifest_from_text
 from segrt.engines.remote import RemoteModel
 from segrt.errors import ModelError, SegrtError
+from segrt.files import shown
 
 
 def parse_uri(uri: str) -> tuple[str, str, str]:
     """``triton://HOST:PORT/NAME[?protocol=grpc]`` → (``HOST:PORT``, NAME, protocol)."""
-    u = urlparse(uri)
+    usage = "expected triton://HOST[:PORT]/MODEL[?protocol=grpc], e.g. triton://localhost:8000/fpn_lite0_camvid"
+    try:
+        u = urlparse(uri)
+        host, port = u.hostname, u.port  # urllib raises ValueError for a bad port or bracket
+    except ValueError as exc:
+        raise ModelError(f"--model {shown(uri)}: {exc}; {usage}") from None
     name = u.path.strip("/")
     protocol = (parse_qs(u.query).get("protocol") or ["http"])[0]
-    if u.scheme != "triton" or not u.hostname or not name or "/" in name or protocol not in ("http", "grpc"):
-        raise ModelError(f"--model {uri}: expected triton://HOST[:PORT]/MODEL[?protocol=grpc], e.g. "
-                         "triton://localhost:8000/fpn_lite0_camvid")
-    port = u.port or (8001 if protocol == "grpc" else 8000)
-    return f"{u.hostname}:{port}", name, protocol
+    if u.scheme != "triton" or not host or not name or "/" in name or protocol not in ("http", "grpc"):
+        raise ModelError(f"--model {shown(uri)}: {usage}")
+    port = port or (8001 if protocol == "grpc" else 8000)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}", name, protocol
 
 
 class TritonBackend(InputBuffer):

@@ -38,6 +38,7 @@ class Reconnect:
     attempts: int = 10          # reopen attempts per outage before giving up; 0 = never reopen
     first_wait: float = 0.5     # seconds; doubles each attempt
     max_wait: float = 8.0
+    timeout: float = 20.0       # seconds of reopening per outage; no attempt starts after it (0 = no limit)
 
 
 @dataclass
@@ -110,6 +111,8 @@ class CaptureThread:
         self.stats.outages.append(outage)
         wait, t_lost = r.first_wait, time.perf_counter()
         for attempt in range(1, r.attempts + 1):
+            if r.timeout and time.perf_counter() - t_lost + wait > r.timeout:
+                break  # the outage's time is up: the next attempt would start after it
             if self._stop.wait(wait):
                 break
             outage["attempts"] = attempt

@@ -28,6 +28,10 @@ class RunConfig:
     loop: bool = False        # start a file again when it ends (demos, soak tests)
     reconnect_attempts: int = 10    # live streams: reopen attempts per outage; 0 = stop at the first
     reconnect_max_wait: float = 8.0  # seconds between attempts, doubling from 0.5 up to this
+    # live streams: seconds of reopening before an outage ends the run (0 = attempts only). A
+    # stalled read first waits 5 s and an attempt under way may take 5 s more: with 20, a dead
+    # or silent stream ends the run within 30 s
+    reconnect_timeout: float = 20.0
     serve_fps: float = 30.0   # most frames per second the browser view encodes
     camera_width: int = 0     # ask a webcam for this mode (0 = its default)
     camera_height: int = 0
@@ -38,19 +42,38 @@ class RunConfig:
     batch_wait_ms: float = 4.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"key 'alpha' must be within 0..1, got {self.alpha}")
-        if self.threads < 0:
-            raise ValueError(f"key 'threads' must be >= 0, got {self.threads}")
-        if self.workers < 0:
-            raise ValueError(f"key 'workers' must be >= 0, got {self.workers}")
-        if self.image_fps <= 0:
-            raise ValueError(f"key 'image_fps' must be positive, got {self.image_fps}")
-        if self.reconnect_attempts < 0 or self.reconnect_max_wait <= 0:
-            raise ValueError("keys 'reconnect_attempts' must be >= 0 and 'reconnect_max_wait' positive")
-        if self.realtime_fps < 0:
-            raise ValueError(f"key 'realtime_fps' must be >= 0, got {self.realtime_fps}")
-        if self.max_batch < 1 or self.batch_wait_ms < 0:
-            raise ValueError("keys 'max_batch' must be >= 1 and 'batch_wait_ms' >= 0")
-        if self.serve_fps <= 0:
-            raise ValueError(f"key 'serve_fps' must be positive, got {self.serve_fps}")
+        import math
+
+        for key, (lo, hi, lo_open) in RANGES.items():
+            value = getattr(self, key)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"key '{key}' must be a finite number, got {value}")
+            if value < lo or value > hi or (lo_open and value == lo):
+                low = f"> {lo}" if lo_open else f">= {lo}"
+                raise ValueError(f"key '{key}' must be {low} and <= {hi}, got {value}")
+        for key in ("image_fps", "realtime_fps", "camera_fps", "serve_fps"):  # 0 is "the default"
+            if 0 < getattr(self, key) < MIN_FPS:
+                raise ValueError(f"key '{key}' must be 0 (the default) or at least {MIN_FPS}, got {getattr(self, key)}")
+
+
+MIN_FPS = 0.01  # one frame in 100 s; a rate below it is a typo, and 1/rate overflows below 1e-308
+
+# key: (lowest, highest, lowest excluded). One table for the YAML and the command line alike
+# (the CLI's flags land here too), checked before anything opens. The upper bounds are far
+# beyond any real use; they keep a typo (1e308, 10**9 threads) from reaching a library.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "alpha": (0.0, 1.0, False),
+    "threads": (0, 1024, False),
+    "workers": (0, 64, False),
+    "image_fps": (0.0, 1000.0, True),
+    "realtime_fps": (0.0, 1000.0, False),
+    "reconnect_attempts": (0, 10_000, False),
+    "reconnect_max_wait": (0.0, 3600.0, True),
+    "reconnect_timeout": (0.0, 86_400.0, False),
+    "serve_fps": (0.0, 1000.0, True),
+    "camera_width": (0, 16384, False),
+    "camera_height": (0, 16384, False),
+    "camera_fps": (0.0, 1000.0, False),
+    "max_batch": (1, 1024, False),
+    "batch_wait_ms": (0.0, 10_000.0, False),
+}

@@ -99,12 +99,14 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
              realtime: bool = False, loop: bool = False, reconnect: Reconnect | None = None,
              frames_csv: Path | None = None, snapshot_dir: Path = Path("."),
              interrupt: threading.Event | None = None, max_batch: int = 1, batch_wait_s: float = 0.004,
-             controls: Controls | None = None, realtime_fps: float = 0.0, workers: int = 1) -> LoopResult:
+             controls: Controls | None = None, realtime_fps: float = 0.0, workers: int = 1,
+             paced: bool = False) -> LoopResult:
     """Runs until every source ends (``max_frames`` each), a viewer quits, Ctrl-C or SIGTERM.
 
     The streams' sources and sinks must already be entered. ``realtime`` replays files at their
     native frame rate (or ``realtime_fps``) with the live drop policy; ``loop`` restarts a file at
-    its end.
+    its end. ``paced`` (a file in the browser view) writes a file's frames no faster than its
+    frame rate, every one of them (see :class:`_Pacer`).
     ``interrupt`` (set by a signal handler) ends the run between two frames, so every frame
     counted as written is whole in every sink. With several streams, frames are batched across
     them up to ``max_batch``; a stream whose sink fails stops alone and is reported.
@@ -139,6 +141,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
     bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
                disable=None if progress is None else not progress)
     log = _FrameLog(frames_csv, CSV_FIELDS if single else (*CSV_FIELDS, "stream"))
+    pacer = _Pacer(streams if paced and not realtime else [])
     frames_out, stopped_by = 0, "end"
     write_error: str | None = None
     for s in streams:
@@ -162,6 +165,7 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
             s, c = item.stream, item.captured
             if s.write_error:
                 continue  # this stream already failed; the others go on
+            pacer.wait(s, interrupt)
             try:
                 out = _render_and_write(s, item, timer, backend)
             except WriteFailed as exc:
@@ -225,6 +229,23 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
         [a for s in streams for a in s.ages_ms], [o for st in stats for o in st.outages],
         first.error if single else None, first.exception if single else None, sum(st.captured for st in stats),
         write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s)
+
+
+class _Pacer:
+    """Files shown in the browser view play at their own frame rate: stream ``s``'s frame n is
+    written no earlier than n / fps after its first. Unlike ``--realtime`` nothing is dropped
+    (a viewer must never cost a frame of the output): a model slower than the file plays it
+    slower, the capture queue waiting as it does for any file."""
+
+    def __init__(self, streams: Sequence[Stream]) -> None:
+        self.fps = {s.index: s.source.fps or 25.0 for s in streams if not s.source.live}
+        self.first: dict[int, float] = {}
+
+    def wait(self, s: Stream, interrupt: threading.Event) -> None:
+        fps = self.fps.get(s.index)
+        if fps is not None:
+            first = self.first.setdefault(s.index, time.perf_counter())
+            interrupt.wait(max(0.0, first + s.frames_out / fps - time.perf_counter()))
 
 
 def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> np.ndarray:

@@ -73,7 +73,8 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
                   "input": [m.preprocess.width, m.preprocess.height]},
         "backend": {"name": backend.name, "threads": threads, "workers": workers, "device": cfg.device},
         "config": {"palette": cfg.palette, "alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
-                   "classes": list(cfg.classes), "realtime": cfg.realtime, "loop": cfg.loop},
+                   "classes": list(cfg.classes), "realtime": cfg.realtime, "realtime_fps": cfg.realtime_fps,
+                   "loop": cfg.loop},
         **envinfo.provenance(),
     }
 
@@ -114,6 +115,16 @@ def _problem(s: Stream, info: dict, doc: dict, loop: bool) -> str | None:
     return None
 
 
+def _unasked_drops(s: Stream, info: dict, cfg) -> str | None:
+    """A file's frames are dropped only when asked (--realtime, --realtime-fps: a camera's
+    policy, for load tests); any other drop fails the run instead of leaving a quiet gap."""
+    st = s.capture.stats if s.capture else None
+    if st is None or not st.dropped or info["live"] or cfg.realtime or cfg.realtime_fps:
+        return None
+    return (f"{shown(info['uri'])}: {st.dropped} of its {st.captured} frames were dropped although a file is "
+            f"never dropped from without --realtime; {s.frames_out} were written. This is a bug: please report it")
+
+
 def finish(result: LoopResult, doc: dict, infos: list[dict], file_sinks: list, cfg) -> str:
     """The end-of-run table, or a :class:`SegrtError` (exit 2) naming each stream that failed
     and what was kept. With several streams, the others' outputs are complete either way."""
@@ -123,7 +134,7 @@ def finish(result: LoopResult, doc: dict, infos: list[dict], file_sinks: list, c
                          f"incomplete output was kept ({kept})")
     problems = []
     for s, info in zip(result.streams, infos, strict=True):
-        why = _problem(s, info, doc, cfg.loop)
+        why = _problem(s, info, doc, cfg.loop) or _unasked_drops(s, info, cfg)
         sink_error = next((f"--output {shown(o)}: {sink.error}" for i, o, sink in file_sinks
                            if i == s.index and getattr(sink, "error", None)), None)
         why = s.write_error or sink_error or why

@@ -30,15 +30,17 @@ from segrt.realtime.stream import Stream, model_batch_limit, plan_workers
 def run_app(source_uri: str | Sequence[str], model: Path, outputs: list[str] | str | None, show: bool,
             report: Path | None, max_frames: int | None = None, config_path: Path | None = None,
             overrides: dict | None = None, data_root: Path | None = None,
-            progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None) -> str:
+            progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None,
+            serve_token: str | None = None) -> str:
     """Runs the loop on one source or several (one stream each, sharing the model); writes the
     report if asked; returns the end-of-run table. Ctrl-C and SIGTERM, from the start to the
     written report, end the run after the frame in hand with every output and the report
-    complete."""
+    complete. ``serve_token``: what every request to the live view must carry (see
+    :class:`segrt.realtime.sinks.access.Access`)."""
     sources = [source_uri] if isinstance(source_uri, str) else list(source_uri)
     with _signals_stop() as interrupt:
         return _run_app(sources, model, outputs, show, report, max_frames, config_path, overrides, data_root,
-                        progress, serve, frames_csv, interrupt)
+                        progress, serve, frames_csv, interrupt, serve_token=serve_token)
 
 
 def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[str]]:
@@ -57,7 +59,7 @@ def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[
 def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, show: bool, report: Path | None,
              max_frames: int | None, config_path: Path | None, overrides: dict | None, data_root: Path | None,
              progress: bool | None, serve: str | None, frames_csv: Path | None,
-             interrupt: threading.Event) -> str:
+             interrupt: threading.Event, serve_token: str | None = None) -> str:
     overrides = overrides or {}
     outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
     per_stream = stream_outputs(sources, outputs)
@@ -90,8 +92,9 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
         server = None
         if serve:  # one server for every stream: a page per stream, or a grid of them
             server = stack.enter_context(open_sink("serve", serve, max_fps=cfg.serve_fps, streams=len(sources),
+                                                   token=serve_token,
                                                    names=[source_name(u) for u in sources]))
-            print(f"live view: {server.url}", file=sys.stderr, flush=True)
+            print(server.banner(), file=sys.stderr, flush=True)  # the one place the token is printed
         for i, (uri, outs) in enumerate(zip(sources, per_stream, strict=True)):
             source = stack.enter_context(open_source(
                 uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
@@ -107,17 +110,17 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
             if not sinks:
                 sinks.append(stack.enter_context(open_sink("null")))
             streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone()))
-        reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait)
-        # a file shown in a browser plays at its own frame rate, and its last frame and final
-        # numbers stay up until Ctrl-C (a file that ends before a browser connects shows nothing)
+        reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait, timeout=cfg.reconnect_timeout)
+        # a file shown in a browser plays at its own frame rate, every frame of it (a viewer never
+        # costs a frame; only --realtime drops), and its last frame and final numbers stay up
+        # until Ctrl-C (a file that ends before a browser connects shows nothing)
+        realtime = cfg.realtime or bool(cfg.realtime_fps)
         linger = bool(serve) and not any(s.source.live for s in streams) and not cfg.loop
-        realtime = cfg.realtime if overrides.get("realtime") is not None or config_path else (cfg.realtime or linger)
-        realtime = realtime or bool(cfg.realtime_fps)
         max_batch, batching_why = model_batch_limit(backend, cfg.max_batch if len(streams) > 1 else 1)
         result = run_loop(streams, backend, max_frames, progress, realtime=realtime, loop=cfg.loop,
                           reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt, max_batch=max_batch,
                           batch_wait_s=cfg.batch_wait_ms / 1000.0, controls=controls,
-                          realtime_fps=cfg.realtime_fps, workers=workers)
+                          realtime_fps=cfg.realtime_fps, workers=workers, paced=bool(serve) and not realtime)
         if linger and result.stopped_by in ("end", "max_frames"):
             for _, _, sink in file_sinks:  # the outputs are complete: finalize them now
                 sink.__exit__(None, None, None)

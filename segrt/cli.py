@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 # OpenCV's and FFmpeg's own log lines ("[ WARN:0@…]", "[mp4 @ 0x…]") would break the promise
@@ -16,10 +17,9 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(16384 * 16384))
 from pathlib import Path
 
 import click
-import numpy as np
 
 from segrt import __version__
-from segrt.errors import SegrtError
+from segrt.errors import SegrtError, Stopped
 from segrt.files import one_line, shown
 from segrt.options import MODEL, THREADS
 from segrt.zoo import GPU_DEFAULT, default_for, zoo_dir
@@ -75,8 +75,12 @@ def info(as_json: bool) -> None:
               help="Write the overlay: FILE.mp4/.avi or a folder/ of JPEGs; repeat for several. With several "
                    "sources, {stream} (0, 1, …) or {name} (the source's stem) in it names each stream's file.")
 @click.option("--show", is_flag=True, help="Show a window (q quit, space pause, m mode, +/- alpha, s snapshot).")
-@click.option("--serve", default=None, metavar="HOST:PORT",
-              help="Live view in a browser, e.g. 0.0.0.0:8080 (then open http://<this machine>:8080/).")
+@click.option("--serve", default=None, metavar="[HOST:]PORT",
+              help="Live view in a browser. PORT (or 127.0.0.1:PORT): this machine only, at http://127.0.0.1:PORT/. "
+                   "0.0.0.0:PORT: every interface, each request needing the access token printed in the URL.")
+@click.option("--serve-token", default=None, envvar="SEGRT_SERVE_TOKEN", metavar="TOKEN",
+              help="The live view's access token instead of a random one (16+ of A-Z a-z 0-9 - _ . ~; also "
+                   "$SEGRT_SERVE_TOKEN); with it even 127.0.0.1 asks for it.")
 @click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Write timings, counts, drops and outages as JSON.")
 @click.option("--frames-csv", type=click.Path(path_type=Path), default=None,
@@ -120,6 +124,7 @@ def info(as_json: bool) -> None:
               help="Several sources: most frames of different streams per model call [default: 8; 1 where the "
                    "model's batch is fixed].")
 def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], show: bool, serve: str | None,
+        serve_token: str | None,
         report: Path | None, frames_csv: Path | None, max_frames: int | None, realtime: bool | None,
         loop: bool | None, config_path: Path | None, mode: str | None, classes: str | None,
         alpha: float | None, legend: bool | None, hud: bool | None, threads: int | None, device: str | None,
@@ -137,14 +142,24 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     segrt run dashcam.mp4 --output overlay.mp4 --report run.json
     segrt run cam0.mp4 cam1.mp4 -o out_{stream}.mp4 --report run.json
     segrt run 0 --show --serve 0.0.0.0:8080
-    segrt run rtsp://camera/stream --serve :8080 --output recording.mp4
+    segrt run rtsp://camera/stream --serve 8080 --output recording.mp4
 
     Without -o, --show or --serve, a file, folder or CamVid source is saved as an H.264 mp4
     in a new numbered folder under runs/ ($SEGRT_RUNS_DIR; runs/run, runs/run2, …, relative to
     where you run it) and the path is printed; --no-save writes nothing.
+
+    A live stream that stops or goes silent is reopened (waits doubling from 0.5 s to 8 s);
+    a dead one ends the run within 30 s, keeping what was written (reconnect_timeout and
+    reconnect_attempts in a run config change that).
     """
     from segrt.app import default_output, run_app
+    from segrt.realtime.sinks.access import check_token
 
+    if serve_token is not None and serve:
+        check_token(serve_token)  # before the model loads
+    elif serve_token is not None and click.get_current_context().get_parameter_source("serve_token") == \
+            click.core.ParameterSource.COMMANDLINE:  # from $SEGRT_SERVE_TOKEN it waits for a --serve
+        raise SegrtError("--serve-token is for the live view: add --serve PORT (or 0.0.0.0:PORT)")
     overrides = {"alpha": alpha, "palette": palette, "legend": legend, "hud": hud, "threads": threads, "device": device,
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
@@ -161,7 +176,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         saved = default_output(sources)
     result = run_app(list(sources), model or default_for(device), [*output, *([str(saved)] if saved else [])],
                      show, report, max_frames, config_path, overrides, data_root, progress, serve=serve,
-                     frames_csv=frames_csv)
+                     frames_csv=frames_csv, serve_token=serve_token)
     click.echo(result)
     if saved is not None:
         from segrt.app import stream_outputs
@@ -174,7 +189,9 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
 @cli.command()
 @click.option("--device", type=click.Choice(["cpu", "cuda", "tensorrt"]), default="cpu", show_default=True,
               help="Where to run; picks the shipped default for it.")
-@click.option("--output", "-o", default=None, help="Overlay video [default: runs/runN/solidWhiteRight.mp4].")
+@click.option("--output", "-o", default=None,
+              help="Overlay video [default: runs/runN/CLIP.mp4, CLIP the clip's name: solidWhiteRight, or "
+                   "$SEGRT_DEMO_VIDEO's].")
 @click.option("--palette", type=click.Choice(["model", "contrast"]), default=None, help="Class colours.")
 def demo(device: str, output: str | None, palette: str | None) -> None:
     """The shipped default model on a real dashcam clip: overlay video, report and stage table.
@@ -203,11 +220,12 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--time/--no-time", "timed", default=True, show_default=True,
-              help="Time each ONNX model here: ONNX Runtime, 2 threads, batch 1, median of 20 runs.")
+@click.option("--time", "timed", is_flag=True,
+              help="Also time each ONNX model here (ONNX Runtime, 2 threads, batch 1, median of 20 runs; "
+                   "about a second a model).")
 def models(as_json: bool, timed: bool) -> None:
-    """The shipped models: val mIoU, CPU latency on this machine, input size, precision, size,
-    and which is the default where.
+    """The shipped models: val mIoU, input size, precision, size, and which is the default
+    where; with --time, their latency on this machine's CPU.
 
     Val mIoU is CamVid val scored at 480x360 (the manifest's, or for a quantized file its
     accuracy gate's). Pass a name from here to --model (segrt run VIDEO -m unet_camvid).
@@ -220,34 +238,26 @@ def models(as_json: bool, timed: bool) -> None:
     if as_json:
         click.echo(json.dumps({"folder": str(zoo_dir()), "models": rows}, indent=2))
         return
-    click.echo(f"{'name':32} {'precision':16} {'input':8} {'val mIoU':>8} {'CPU ms':>7} {'MB':>5}  default")
+    cpu = f" {'CPU ms':>7}" if timed else ""
+    click.echo(f"{'name':32} {'precision':16} {'input':8} {'val mIoU':>8}{cpu} {'MB':>5}  default")
     for r in rows:
         miou = f"{100 * r['val_miou']:.1f}" if r["val_miou"] is not None else "–"
-        ms = f"{r['cpu_ms']:.1f}" if r["cpu_ms"] is not None else "–"
-        click.echo(f"{r['name']:32} {r['precision'] or '–':16} {r['input'] or '–':8} {miou:>8} {ms:>7} {r['mb']:>5}  "
+        ms = (f" {r['cpu_ms']:>7.1f}" if r["cpu_ms"] is not None else f" {'–':>7}") if timed else ""
+        click.echo(f"{r['name']:32} {r['precision'] or '–':16} {r['input'] or '–':8} {miou:>8}{ms} {r['mb']:>5}  "
                    f"{', '.join(r['default_for'])}")
-    click.echo(f"(files in {zoo_dir()}; CPU ms: model alone on this machine, ONNX Runtime, 2 threads)")
+    click.echo(f"(files in {zoo_dir()}" + ("; CPU ms: model alone on this machine, ONNX Runtime, 2 threads)"
+                                            if timed else "; --time adds their CPU latency here)"))
 
 
 def _cpu_ms(path: Path, runs: int = 20) -> float | None:
-    import time
-
     from segrt.engines.base import open_backend
+    from segrt.evaluation.latency import measure_latency
 
     try:
         with open_backend(path, threads=2) as net:
-            x = net.input_buffer()
-            x[:] = 0.5
-            for _ in range(3):
-                net.infer(x)
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                net.infer(x)
-                times.append(time.perf_counter() - t0)
+            return round(measure_latency(net, runs=runs, warmup=3)["p50_ms"], 2)
     except SegrtError:
         return None
-    return round(1000 * float(np.median(times)), 2)
 
 
 from segrt.cli_batch import batch  # noqa: E402  (commands defined there)
@@ -285,14 +295,18 @@ def main(argv: list[str] | None = None) -> None:
     traceback, unless ``segrt --debug …``."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args[:1] or "--debug" in args
-    from segrt.files import install_signal_cleanup
+    from segrt.files import signal_cleanup
 
-    install_signal_cleanup()
     try:
-        cli.main(args=args, prog_name="segrt", standalone_mode=False)
+        with signal_cleanup():
+            cli.main(args=args, prog_name="segrt", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("error: interrupted (Ctrl-C); unfinished outputs were removed", err=True)
         sys.exit(130)
+    except Stopped as exc:  # SIGTERM, SIGHUP: temporaries already removed on the way here
+        what = "interrupted (Ctrl-C)" if exc.signum == signal.SIGINT else f"stopped by {exc.name}"
+        click.echo(f"error: {what}; unfinished outputs were removed", err=True)
+        sys.exit(exc.code)
     except click.exceptions.UsageError as exc:  # one line, like every other error
         where = exc.ctx.command_path if exc.ctx is not None else "segrt"
         click.echo(f"error: {one_line(exc.format_message())} (see '{where} --help')", err=True)

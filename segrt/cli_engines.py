@@ -9,7 +9,7 @@ import click
 
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
-from segrt.files import check_paths, shown
+from segrt.files import check_paths, numbered_folder, shown
 from segrt.options import MODEL, THREADS, ModelArg, check_output_suffix
 
 ONNX_MODEL = ModelArg((".onnx",))
@@ -27,7 +27,8 @@ ONNX_MODEL = ModelArg((".onnx",))
 @click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
               help="Frames, spread evenly over the source.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder for calibration and the gate [default: where 'segrt data camvid' put it].")
+              help="CamVid folder for calibration and the gate [default: $SEGRT_CAMVID, else where 'segrt data "
+                   "camvid' put it].")
 @click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Largest val mIoU loss (points) the gate accepts.")
 @click.option("--force", is_flag=True, help="Write the model even if it fails the gate.")
@@ -139,7 +140,7 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
               show_default=True)
 @click.option("--split", default="val", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder [default: where 'segrt data camvid' put it].")
+              help="Dataset folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--eval-frames", type=click.IntRange(min=1), default=None,
               help="Score mIoU on N frames spread over the split [default: all].")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,
@@ -151,12 +152,13 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
               help="ONNX Runtime provider / torch device; .engine files run on TensorRT.")
 @click.option("--sort", type=click.Choice(["fps", "latency", "miou", "name"]), default="latency",
               show_default=True)
-@click.option("--baseline", default=None, help="Model file name the speedup column is relative to.")
-@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("benchmarks/results/bench"),
-              show_default=True, help="Where bench.json/.csv/.md/.png go.")
+@click.option("--baseline", type=MODEL, default=None,
+              help="One of the MODELS (as given, by file or shipped name) the speedup column is relative to.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
+              help="Where bench.json/.csv/.md/.png go [default: a new runs/bench, runs/bench2, … folder].")
 def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dataset: str, split: str,
           data_root: Path | None, eval_frames: int | None, batch: int, runs: int, warmup: int, threads: int,
-          device: str, sort: str, baseline: str | None, out_dir: Path) -> None:
+          device: str, sort: str, baseline: Path | None, out_dir: Path | None) -> None:
     """Latency, pipeline FPS, mIoU, load time, memory and size of every MODEL, side by side.
 
     MODELS are any mix of .pt checkpoints (PyTorch eager), .onnx (FP32/FP16/INT8 on ONNX
@@ -168,11 +170,12 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
     segrt bench model.pt model.onnx model.fp16.onnx model.int8.onnx \\
         --video dashcam.mp4 --baseline model.pt
     """
-    from segrt.engines.remote import is_remote
+    from segrt.engines.remote import is_remote, model_name
     from segrt.evaluation.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
     from segrt.zoo import default_for
 
     models = models or (default_for(device),)
+    out_dir = out_dir or numbered_folder("bench")
     for m in models:
         if not m.is_file() and not is_remote(m):
             raise SegrtError(f"{shown(m)}: model file not found")
@@ -180,13 +183,18 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
                  "--data-root": data_root}, {"--out-dir": out_dir})
     if video is not None and not Path(video).exists() and "://" not in video:
         raise SegrtError(f"--video {video}: no such file")
-    if baseline is not None and baseline not in [m.name for m in models] + [str(m) for m in models]:
-        raise SegrtError(f"--baseline {baseline}: not one of the models ({', '.join(m.name for m in models)})")
+    if baseline is not None:  # the same name or file as one of the models: the table names it by file
+        match = [m for m in models if str(m) == str(baseline) or (not is_remote(m) and not is_remote(baseline)
+                                                                  and m.resolve() == Path(baseline).resolve())]
+        if not match:
+            raise SegrtError(f"--baseline {baseline}: not one of the models ({', '.join(m.name for m in models)})")
+        baseline = match[0]
+    baseline_name = model_name(baseline) if baseline is not None else None
     opts = BenchOptions(video, pipeline_frames, dataset, split, str(data_root) if data_root else None,
                         eval_frames, batch, runs, warmup, threads, device)
     rows = run_bench([str(m) for m in models], opts, echo=click.echo)
-    paths = write_results(rows, opts, out_dir, batch, sort, baseline)
-    click.echo(markdown(sort_rows([flat(r, batch) for r in rows], sort), batch, baseline))
+    paths = write_results(rows, opts, out_dir, batch, sort, baseline_name)
+    click.echo(markdown(sort_rows([flat(r, batch) for r in rows], sort), batch, baseline_name))
     unscored = [r for r in rows if "error" not in r and r.get("miou") is None]
     if unscored:
         click.echo(f"mIoU not measured ({unscored[0]['eval']['not_measured']}); the timings stand")

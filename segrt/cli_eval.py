@@ -21,7 +21,7 @@ from segrt.zoo import default_for
               show_default=True)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder [default: where 'segrt data camvid' put it].")
+              help="Dataset folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--class-map", "class_map", default=None, metavar="NAME|FILE",
               help="Map the dataset's label values to the model's classes (YAML; shipped: cityscapes19_to_camvid, "
                    "cityscapes34_to_camvid), to score a model on another dataset's taxonomy.")

@@ -18,7 +18,7 @@ from segrt.options import CHECKPOINT, check_output_suffix
               default=Path("configs/train/fcn8s_camvid.yaml"), show_default=True,
               help="Training YAML.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder [default: where 'segrt data camvid' put it].")
+              help="CamVid folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True,
               help="Output folder for checkpoints and metrics.csv.")
 @click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
@@ -67,16 +67,17 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Compare ONNX Runtime against torch on real frames after export.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder for the check [default: where 'segrt data camvid' put it].")
+              help="CamVid folder for the check [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--dynamic", is_flag=True,
               help="Free batch, height and width axes [default: fixed batch 1 at the training size].")
 @click.option("--fp16-storage", is_flag=True,
               help="Store weights as FP16, compute in FP32: half the file, same outputs for an FP16 checkpoint.")
 @click.option("--size", default=None, metavar="WxH",
               help="Input size to export for, multiples of 32 (e.g. 384x288) [default: the training size].")
-@click.option("--tta", type=click.Choice(["flip"]), default=None,
+@click.option("--tta", type=click.Choice(["flip", "flip-ms"]), default=None,
               help="Test-time augmentation inside the graph: flip averages the frame's and its mirror image's "
-                   "class probabilities (twice the compute; for GPUs with headroom).")
+                   "class probabilities (twice the compute); flip-ms does so at 0.75x, 1x and 1.25x "
+                   "(about 6.5x). For GPUs with headroom.")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
               help="engine: go on to build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
@@ -148,12 +149,11 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
 def default_export_path(checkpoint: Path) -> Path:
     """CHECKPOINT.onnx beside a checkpoint of yours; for a shipped model (inside the package),
     runs/export/NAME.onnx ($SEGRT_RUNS_DIR for runs), never into the installed package."""
-    import os
-
+    from segrt.files import runs_dir
     from segrt.zoo import zoo_dir
 
     if checkpoint.resolve().parent == zoo_dir().resolve():
-        return Path(os.environ.get("SEGRT_RUNS_DIR") or "runs") / "export" / f"{checkpoint.stem}.onnx"
+        return runs_dir() / "export" / f"{checkpoint.stem}.onnx"
     return checkpoint.with_suffix(".onnx")
 
 
@@ -190,7 +190,7 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
     for d in (runs, zoo_dir, results):
         d.mkdir(parents=True, exist_ok=True)
     rows = build(paths, data_root, runs, zoo_dir, results, train, readme)
-    click.echo(table(rows))
+    click.echo(table(rows, zoo_dir))
 
 
 @click.command("pseudo-label")

@@ -28,3 +28,15 @@ def require_module(module: str, what: str, fix: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise SegrtError(f"{what} needs {module}, which is not installed: {fix}")
+
+
+class Stopped(SystemExit):
+    """A signal (SIGTERM, SIGHUP, a second Ctrl-C) ended the command: ``code`` is 128 + the
+    signal's number, the way a shell reports it; unfinished outputs are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(128 + signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name

@@ -5,7 +5,7 @@ Every file or folder segrt writes goes through :func:`atomic_output`: the conten
 under a unique hidden name in the target folder (``.NAME.segrt-tmp-PID-TOKEN.SUFFIX``, a name
 no user file has), flushed to disk, and renamed over the target only when complete. On an
 error, an exception or a signal (SIGTERM and SIGHUP end the command through ``SystemExit``,
-see :func:`install_signal_cleanup`) the temporary is removed and the target is untouched.
+see :func:`signal_cleanup`) the temporary is removed and the target is untouched.
 Special files (a FIFO, a character device, ``/dev/stdout``) are written in place, never
 replaced by a regular file.
 
@@ -26,7 +26,7 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from segrt.errors import SegrtError
+from segrt.errors import SegrtError, Stopped
 
 TEMP_TAG = ".segrt-tmp-"
 _LIVE: set[Path] = set()  # temporaries being written; removed by the signal handler and at exit
@@ -49,6 +49,23 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt"
 
 
+def runs_dir() -> Path:
+    """Where commands put what a user did not name (``segrt run`` without -o, ``segrt bench``,
+    exports of shipped models): ``$SEGRT_RUNS_DIR``, else ``runs`` under the working folder."""
+    return Path(os.environ.get("SEGRT_RUNS_DIR") or "runs")
+
+
+def numbered_folder(stem: str) -> Path:
+    """The first of ``runs_dir()/STEM``, ``STEM2``, ``STEM3``, … that does not exist yet, so a
+    command never writes into what an earlier one left."""
+    base = runs_dir()
+    for i in range(1, 100000):
+        folder = base / (stem if i == 1 else f"{stem}{i}")
+        if not folder.exists():
+            return folder
+    raise SegrtError(f"{base}: no free {stem}N folder left; clean up {base}")
+
+
 def is_special(path: str | Path) -> bool:
     """True for paths that must be written in place: FIFOs, devices, sockets, /dev/stdout."""
     if str(path).startswith(_STREAMS):
@@ -60,9 +77,54 @@ def is_special(path: str | Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
+NAME_MAX = 255  # bytes in one file name on every filesystem segrt writes to
+
+
 def temp_path(path: Path) -> Path:
-    """A fresh hidden name beside ``path`` that keeps its suffix (writers pick formats by it)."""
-    return path.with_name(f".{path.stem}{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    """A fresh hidden name beside ``path`` that keeps its suffix (writers pick formats by it).
+    The stem is shortened (whole characters) when the name would pass ``NAME_MAX`` bytes, so a
+    legal output name always has a legal temporary."""
+    tail = f"{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+    room = NAME_MAX - 1 - len(tail.encode())
+    stem = path.stem.encode()[:max(room, 1)].decode(errors="ignore") or "o"
+    return path.with_name(f".{stem}{tail}")
+
+
+def _owner_pid(name: str) -> int | None:
+    """The PID in a temporary's name (``.STEM.segrt-tmp-PID-TOKEN.SUFFIX``), else None."""
+    head, sep, rest = name.rpartition(TEMP_TAG)
+    pid = rest.split("-", 1)[0]
+    return int(pid) if sep and head.startswith(".") and pid.isdigit() and len(pid) < 10 else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: a process of another user has that PID
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Removes the temporaries in ``folder`` that a segrt process killed outright (``kill -9``,
+    a power cut) left behind: the process named in the name is gone. Returns what was
+    removed; never raises (a folder it cannot list is left as it is)."""
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if TEMP_TAG in e.name]
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = _owner_pid(entry.name)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        path = Path(entry.path)
+        if path not in _LIVE:
+            remove_path(path)
+            removed.append(path)
+    return removed
 
 
 def write_error(path: Path, what: str, exc: OSError) -> SegrtError:
@@ -82,6 +144,8 @@ class PendingOutput:
         self.special = not directory and is_special(self.path)
         self.tmp = self.path if self.special else temp_path(self.path)
         self._made: list[Path] = []  # parent folders made here; removed again if left empty
+        if not self.special and self.path.parent.is_dir():
+            remove_stale_temporaries(self.path.parent)
         if parents and not self.special:
             missing = [d for d in [self.path.parent, *self.path.parent.parents] if not d.exists()]
             for d in reversed(missing):
@@ -213,19 +277,69 @@ def cleanup_temporaries() -> None:
         _LIVE.discard(tmp)
 
 
-def install_signal_cleanup() -> None:
-    """SIGTERM and SIGHUP end the command with ``SystemExit(128 + signal)``, so every open
-    :func:`atomic_output` removes its temporary on the way out (``segrt run`` replaces the
-    SIGTERM handler while its loop runs, to stop after the frame in hand)."""
+_ATEXIT = []  # cleanup_temporaries registered with atexit once per process
+
+
+@contextlib.contextmanager
+def signal_cleanup() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP end the command with ``SystemExit(128 +
+    signal)``, so every open :func:`atomic_output` removes its temporary on the way out
+    (``segrt run`` replaces the SIGTERM handler while its loop runs, to stop after the frame
+    in hand). The handlers before it are restored after: only the CLI entry point uses this,
+    so importing segrt or calling its Python API never changes a host program's signals."""
     import atexit
 
     def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
+        raise Stopped(signum)
 
+    previous = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):  # not the main thread
-            signal.signal(sig, handler)
-    atexit.register(cleanup_temporaries)
+            previous[sig] = signal.signal(sig, handler)
+    if not _ATEXIT:
+        atexit.register(cleanup_temporaries)
+        _ATEXIT.append(True)
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, h)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Holds Ctrl-C, SIGTERM and SIGHUP back while the block runs C++ code that must not be
+    interrupted (torch's exporter aborts the process when a signal's exception crosses it),
+    then ends the command as that signal would. A second signal ends it at once, temporaries
+    removed. Outside the main thread the block runs as it is."""
+    import sys
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if caught:
+            cleanup_temporaries()
+            print(f"error: stopped by {signal.Signals(signum).name}; nothing was written", file=sys.stderr,
+                  flush=True)
+            os._exit(128 + signum)
+        caught.append(signum)
+        if sys.stderr.isatty():  # a person waiting at a terminal; logs get the one final line
+            print("stopping after this step (again to stop at once)", file=sys.stderr, flush=True)
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+    if caught:
+        raise Stopped(caught[0])
 
 
 def shown(path: str | Path, limit: int = 120) -> str:

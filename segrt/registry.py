@@ -20,8 +20,8 @@ class Registry(Generic[T]):
     1
     """
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, plural: str | None = None) -> None:
+        self.kind, self.plural = kind, plural or (kind[:-1] + "es" if kind.endswith(("s", "x")) else kind + "s")
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -38,7 +38,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise SegrtError(
-                f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}; valid {self.plural}: {', '.join(self.names())}"
             ) from None
 
     def load(self, name: str):

@@ -139,7 +139,12 @@ def encoder_init(pretrained: str) -> str:
     return f"{Path(pretrained).stem}'s encoder" if pretrained.endswith(".pt") else pretrained
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], zoo_dir: Path | None = None) -> str:
+    """The zoo table (Markdown). A recipe whose model does not ship in ``zoo_dir`` is named
+    "NAME (not shipped)": every name the docs give as a model resolves (segrt run -m NAME)."""
+    from segrt.zoo import names
+
+    shipped = {n.removesuffix(".int8").removesuffix(".fp16") for n in names(zoo_dir)}
     classes = list(rows[0]["per_class_iou"]) if rows else []
     full = "x".join(map(str, FULL_SIZE))
     head = ["model", "encoder init", "params", "GFLOPs (input)", f"GFLOPs @ {full}", "val mIoU", "dev check",
@@ -149,7 +154,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         hours = r["train_seconds"] / 3600
         lines.append("| " + " | ".join([
-            r["name"], encoder_init(r.get("pretrained", "scratch")),
+            r["name"] if r["name"] in shipped else f"{r['name']} (not shipped)", encoder_init(r.get("pretrained", "scratch")),
             f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", f"{r['dev_check']:.1f}" if "dev_check" in r else "–",
@@ -215,7 +220,7 @@ def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_
     if total > BUDGET_MB:
         raise SegrtError(f"shipped weights in {zoo_dir} total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "
                          "narrow a recipe's model_args")
-    write_text_atomic(results_dir / "zoo.md", table(rows) + "\n")
+    write_text_atomic(results_dir / "zoo.md", table(rows, zoo_dir) + "\n")
     if readme is not None:
-        update_readme(readme, table(rows))
+        update_readme(readme, table(rows, zoo_dir))
     return rows

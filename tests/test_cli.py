@@ -46,6 +46,9 @@ def test_models_lists_the_shipped_files_and_the_default_per_device(capsys):
     assert gpu.rstrip().endswith("cuda, tensorrt")
     main(["models", "--json"])
     doc = json.loads(capsys.readouterr().out)
+    assert all(r["cpu_ms"] is None for r in doc["models"])  # listing times nothing
+    main(["models", "--json", "--time"])
+    doc = json.loads(capsys.readouterr().out)
     timed = {r["name"]: r["cpu_ms"] for r in doc["models"] if r["file"].endswith(".onnx")}
     assert all(ms is not None and 0 < ms < 5000 for ms in timed.values()), timed  # measured here, each one
     files = {r["file"] for r in doc["models"]}

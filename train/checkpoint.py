@@ -26,6 +26,7 @@ def read_torch_file(path: str | Path, what: str, fix: str, weights_only: bool):
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: {what} not found; {fix}")
+    check_archive(path, what, fix)
     from torch.torch_version import TorchVersion
 
     try:
@@ -42,6 +43,36 @@ def read_torch_file(path: str | Path, what: str, fix: str, weights_only: bool):
         raise ModelError(f"{path}: not a readable {what} (UnpicklingError); {fix}") from None
     except Exception as exc:  # torch raises many types for a bad file  # noqa: BLE001
         raise ModelError(f"{path}: not a readable {what} ({type(exc).__name__}); {fix}") from None
+
+
+MAX_ENTRIES = 100_000  # records in a torch zip archive: one per tensor, a model has a few thousand
+MAX_PICKLE = 64 << 20  # bytes: the pickle holds names and shapes only, the tensors are apart
+INFLATE_SLACK = 64 << 20  # bytes a zip may inflate beyond its own size (torch stores, never deflates)
+
+
+def check_archive(path: Path, what: str, fix: str) -> None:
+    """Refuses a zip archive (torch's format) that would inflate far beyond its size (a zip
+    bomb) or holds absurdly many records, before torch reads any of it: torch.load inflates
+    the pickle into memory whole. torch's own files are stored uncompressed, so what they
+    inflate to is about their size."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return  # the legacy pickle format: torch reads it as it streams, bounded by the file
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        raise ModelError(f"{path}: not a readable {what} (a damaged zip: {exc}); {fix}") from None
+    if len(infos) > MAX_ENTRIES:
+        raise ModelError(f"{path}: refused: {len(infos)} records in the archive (at most {MAX_ENTRIES}); "
+                         f"not a {what}. {fix}")
+    inflated = sum(i.file_size for i in infos)
+    pickled = max((i.file_size for i in infos if i.filename.endswith(".pkl")), default=0)
+    limit = path.stat().st_size + INFLATE_SLACK
+    if inflated > limit or pickled > MAX_PICKLE:
+        raise ModelError(f"{path}: refused: it inflates to {inflated / 2**20:.0f} MiB from "
+                         f"{path.stat().st_size / 2**20:.1f} MiB on disk (a zip bomb?); not a {what}. {fix}")
 
 
 def load(path: str | Path) -> dict:

@@ -162,6 +162,8 @@ class VideoSink(SinkBase):
     def __exit__(self, *exc: object) -> None:
         if self._writer is None:
             return
+        if exc[0] is not None and self.error is None:  # an error or a signal ended the run mid-way
+            self.error = f"the run ended by {getattr(exc[0], '__name__', 'an exception')}"
         try:
             self._writer.close()
         except Exception as exc:  # noqa: BLE001  the last packets or the index could not be written

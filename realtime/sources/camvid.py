@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segrt.datasets import default_data_root
+from segrt.datasets import dataset_root
 from segrt.datasets.camvid import SPLITS, CamVid
 from segrt.errors import DataError
 from segrt.realtime.sources.folder import FolderSource
@@ -23,6 +23,6 @@ class CamVidSource(FolderSource):
         if split not in SPLITS:
             raise DataError(f"source 'camvid:{uri}': split must be one of {', '.join(SPLITS)}, "
                             "e.g. camvid:val or camvid:val/0016E5")
-        root = Path(data_root) if data_root else default_data_root() / "camvid"
+        root = Path(data_root) if data_root else dataset_root("camvid")
         ds = CamVid(root, split, sequence or None)
         super().__init__(f"camvid:{uri}", fps, paths=[s.image for s in ds.samples])

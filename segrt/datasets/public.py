@@ -36,8 +36,10 @@ def read_file(repo: str, commit: str, path: str, mirrors: Path | None) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:
             return resp.read()
-    except OSError as exc:
-        raise DataError(f"download of {url} failed ({exc}); check the network, or use --mirrors DIR") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DataError(f"cannot download {url} ({reason}); check the network connection, or use --mirrors DIR") \
+            from None
 
 
 def fetch_checked(repo: str, commit: str, path: str, sha256: str, mirrors: Path | None) -> bytes:

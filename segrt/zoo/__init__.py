@@ -48,9 +48,19 @@ def resolve_model(value: str | Path, prefer: tuple[str, ...] = (".onnx", ".pt"),
     if path.exists() or len(path.parts) > 1:
         return path
     folder = zoo_dir()
-    for candidate in [folder / path.name, *(folder / f"{path.name}{s}" for s in prefer)]:
+    # a family name gets the file that ships for it: unet_lite0_camvid → unet_lite0_camvid.int8.onnx
+    stems = [path.name, *(f"{path.name}.{p}" for p in ("int8", "fp16"))]
+    for candidate in [folder / path.name, *(folder / f"{stem}{s}" for stem in stems for s in prefer)]:
         if candidate.is_file() and candidate.suffix in (".onnx", ".pt", ".engine", ".plan"):
             return candidate
+    other = sorted(p.name for stem in stems for p in folder.glob(f"{stem}.*") if p.suffix in (".onnx", ".pt")
+                   and p.suffix not in prefer and p.name.count(".") == stem.count(".") + 1)
+    if other:
+        wanted = " or ".join(prefer)
+        fix = ("it ships as ONNX only, with no checkpoint to export or fine-tune: run it as it is (segrt run -m "
+               f"{path.name}), or export a checkpoint you trained") if ".pt" in prefer else \
+            f"give a {wanted} file"
+        raise ModelError(f"{flag} {shown(value)}: the shipped model is {', '.join(other)}, not a {wanted}; {fix}")
     raise ModelError(f"{flag} {shown(value)}: no such file, and not a shipped model; shipped: "
                      f"{', '.join(names(folder))} (see 'segrt models')")
 
