@@ -9,22 +9,26 @@ to ``OUT/summary.json`` and as a table to the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from segrt.cli_batch_checks import fingerprint, glob_once, stamp_report
 from segrt.errors import SegrtError
 from segrt.files import shown
 
 
 def expand(patterns: Sequence[str]) -> list[Path]:
-    """Files matching the patterns (quoted globs, or plain paths), sorted, each once."""
+    """Files matching the patterns (quoted globs, or plain paths), sorted, each once. ``**``
+    enters each real folder once (see :func:`segrt.cli_batch_checks.glob_once`)."""
     files: dict[str, Path] = {}
     for pattern in patterns:
-        hits = sorted(glob.glob(os.path.expanduser(pattern), recursive=True)) if glob.has_magic(pattern) else [pattern]
+        hits = glob_once(os.path.expanduser(pattern)) if glob.has_magic(pattern) else [pattern]
         if not hits:
             raise SegrtError(f"{pattern}: matches no file; quote the pattern so segrt expands it ('videos/*.mp4')")
         for h in hits:
@@ -65,21 +69,33 @@ def finished(source: Path, video: Path, report: Path) -> bool:
 def run_job(job: dict, model: str, threads: int) -> dict:
     """One file, as ``segrt run SOURCE -o OUT/STEM.mp4 --report OUT/STEM.json``; a result row.
     ``threads``: the job's CPUs, as two model calls at once of half as many threads each where
-    there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`)."""
+    there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`). A
+    report this run wrote (a failed run's too) gets the batch record, which marks the pair as
+    segrt's for later batches."""
     from segrt.app import run_app
     from segrt.zoo import resolve_model
 
     t0 = time.perf_counter()
     row = {"source": job["source"], "output": job["output"], "report": job["report"]}
+    video, report = Path(job["output"]), Path(job["report"])
+    before = fingerprint(report)
     try:
-        run_app(job["source"], resolve_model(model), [job["output"]], False, Path(job["report"]), progress=False,
+        run_app(job["source"], resolve_model(model), [job["output"]], False, report, progress=False,
                 overrides=job_threads(model, threads))
     except SegrtError as exc:
-        return {**row, "status": "failed", "error": str(exc), "seconds": round(time.perf_counter() - t0, 2)}
+        failed = {**row, "status": "failed", "error": str(exc)}
     except Exception as exc:  # a crash in one file is that file's result  # noqa: BLE001
-        return {**row, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                "seconds": round(time.perf_counter() - t0, 2)}
-    doc = json.loads(Path(job["report"]).read_text())
+        failed = {**row, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    else:
+        failed = None
+    if fingerprint(report) not in (None, before):
+        try:
+            stamp_report(report, video)
+        except SegrtError as exc:
+            failed = failed or {**row, "status": "failed", "error": str(exc)}
+    if failed:
+        return {**failed, "seconds": round(time.perf_counter() - t0, 2)}
+    doc = json.loads(report.read_text())
     return {**row, "status": "done", "frames": doc["frames_out"], "fps": doc["fps"],
             "seconds": round(time.perf_counter() - t0, 2), "host": os.uname().nodename}
 
@@ -93,12 +109,15 @@ def job_threads(model: str, cpus: int) -> dict:
 
 
 def run_local(jobs: list[dict], model: str, workers: int, threads: int, echo: Callable[[str], object]) -> list[dict]:
+    """The jobs in a pool of ``workers`` processes, each of which dies with this one (even
+    by ``kill -9``: see :func:`_die_with_parent`)."""
     import concurrent.futures
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     rows = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+                                                initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_job, job, model, threads): job for job in jobs}
         for fut in concurrent.futures.as_completed(futures):
             rows.append(fut.result())
@@ -106,44 +125,89 @@ def run_local(jobs: list[dict], model: str, workers: int, threads: int, echo: Ca
     return rows
 
 
-def run_ray(jobs: list[dict], model: str, address: str, cpus_per_job: int, threads: int,
-            echo: Callable[[str], object], num_cpus: int | None = None) -> list[dict]:
-    """Ray tasks, one per file, each asking for ``cpus_per_job`` CPUs. ``address`` "local"
-    starts a Ray instance here with ``num_cpus`` CPUs (set it: Ray otherwise counts every core,
-    and tasks that ask for more CPUs than exist wait forever)."""
+def _die_with_parent(parent: int) -> None:
+    """Pool worker initializer: on Linux the kernel sends this worker SIGKILL when the process
+    that started it ends, however it ends (``prctl(PR_SET_PDEATHSIG)``; the pool starts its
+    workers from the main thread, whose end is the process's end). multiprocessing's
+    resource tracker then sees its last writer gone and exits too. Elsewhere: nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def ray_cluster(address: str, cpus_per_job: int, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray joined (or, for ``address`` "local", started here with ``num_cpus`` CPUs: set it, as
+    Ray otherwise counts every core, and tasks that ask for more CPUs than exist wait forever)
+    while the block runs. Call :func:`segrt.cli_batch_checks.check_ray_address` first: an
+    unreachable address makes ``ray.init`` retry for minutes."""
     try:
         import ray
     except ImportError:
         raise SegrtError("--ray needs Ray: pip install -e '.[ray]'") from None
     if address == "local":
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
     else:
-        try:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        except Exception as exc:  # ConnectionError and Ray's own  # noqa: BLE001
-            raise SegrtError(f"--ray {address}: cannot join the Ray cluster ({str(exc).splitlines()[0][:160]}); "
-                             "start it with 'ray start --head' or check the address") from None
+        _join(ray, address)
     try:
         total = ray.cluster_resources().get("CPU", 0)
         if cpus_per_job > total:
             raise SegrtError(f"--cpus-per-job {cpus_per_job}: the Ray cluster has {total:g} CPUs; ask for fewer")
-        task = ray.remote(num_cpus=cpus_per_job, max_retries=0)(run_job)
-        pending = {task.remote(job, model, threads): job for job in jobs}
-        rows = []
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                job = pending.pop(ref)
-                try:
-                    rows.append(ray.get(ref))
-                except Exception as exc:  # a worker that died  # noqa: BLE001
-                    rows.append({"source": job["source"], "output": job["output"], "report": job["report"],
-                                 "status": "failed", "error": f"Ray task failed: {str(exc).splitlines()[0][:200]}"})
-                echo(_progress(rows[-1], len(rows), len(jobs)))
-        return rows
+        yield
     finally:
         ray.shutdown()
+
+
+def _join(ray, address: str) -> None:
+    """``ray.init(address)`` with what Ray prints meanwhile (its C++ logs write to fd 2) held
+    back: shown after a join, dropped after a failure, which is one line naming the cause."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except Exception as exc:  # ConnectionError and Ray's own  # noqa: BLE001
+            ray.shutdown()  # its retry threads would go on printing
+            why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise SegrtError(f"--ray {address}: cannot join the Ray cluster ({why}); start it with 'ray start "
+                             "--head' or check the address") from None
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        sys.stderr.write(held.read().decode(errors="replace"))
+
+
+def run_ray(jobs: list[dict], model: str, cpus_per_job: int, threads: int,
+            echo: Callable[[str], object]) -> list[dict]:
+    """Ray tasks, one per file, each asking for ``cpus_per_job`` CPUs, inside :func:`ray_cluster`."""
+    import ray
+
+    task = ray.remote(num_cpus=cpus_per_job, max_retries=0)(run_job)
+    pending = {task.remote(job, model, threads): job for job in jobs}
+    rows = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            job = pending.pop(ref)
+            try:
+                rows.append(ray.get(ref))
+            except Exception as exc:  # a worker that died  # noqa: BLE001
+                rows.append({"source": job["source"], "output": job["output"], "report": job["report"],
+                             "status": "failed", "error": f"Ray task failed: {str(exc).splitlines()[0][:200]}"})
+            echo(_progress(rows[-1], len(rows), len(jobs)))
+    return rows
 
 
 def _progress(row: dict, n: int, total: int) -> str:
