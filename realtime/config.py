@@ -18,7 +18,9 @@ class RunConfig:
     device: Literal["cpu", "cuda", "tensorrt"] = "cpu"
     rebuild: bool = False     # rebuild a TensorRT engine made for another TensorRT or GPU
     image_fps: float = 10.0   # playback rate of videos written from image folders
-    mode: Literal["overlay", "mask", "side"] = "overlay"  # 'm' in the window cycles them
+    # 'm' in the window cycles the first three; "labels" writes each frame's class indices as a
+    # PNG (uint8, the frame's size) into a folder, with classes.json beside them
+    mode: Literal["overlay", "mask", "side", "labels"] = "overlay"
     classes: tuple[str, ...] = ()   # colour only these classes (names); empty = all
     # "model": the manifest's colours (CamVid's own for the shipped models); "contrast": colours
     # that stay apart on real footage (CamVid's make Road and Car both purple, Sky grey)

@@ -14,6 +14,7 @@ statistics, frame age (capture → written) and, optionally, one CSV row per fra
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import queue
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -83,6 +85,14 @@ class _FrameLog:
                 raise WriteFailed(f"--frames-csv {self._pending.path}: cannot write ({exc.strerror}); check free "
                                   "space") from None
 
+    def discard(self) -> None:
+        """Removes the unfinished log (the run failed or was aborted)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+            self._pending.discard()
+
     def close(self) -> None:
         if self._file is not None:
             try:
@@ -140,7 +150,8 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
     total = None if endless else sum(counts)
     bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
                disable=None if progress is None else not progress)
-    log = _FrameLog(frames_csv, CSV_FIELDS if single else (*CSV_FIELDS, "stream"))
+    classes = backend.manifest.classes
+    log = _FrameLog(frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in classes), *(() if single else ("stream",))))
     pacer = _Pacer(streams if paced and not realtime else [])
     frames_out, stopped_by = 0, "end"
     write_error: str | None = None
@@ -185,9 +196,11 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
             samples = timer.samples
             gap = max(0, c.index - s.prev_index - 1) if not loop else 0  # frames skipped just before this one
             s.prev_index = c.index
+            shares = class_shares(item.labels, len(classes))
+            s.share_sum = shares if s.share_sum is None else s.share_sum + shares
             log.row((frames_out, c.index, round(c.t_capture - timer.started, 6),
                      *(round(1000 * samples[k][-1], 3) for k in timer.stages), round(age, 3), gap,
-                     s.capture.stats.dropped, *(() if single else (s.index,))))
+                     s.capture.stats.dropped, *(round(float(v), 5) for v in shares), *(() if single else (s.index,))))
             if controls.snapshot:
                 controls.snapshot = False
                 name = f"segrt_snapshot_{frames_out:06d}.png" if single else \
@@ -206,6 +219,9 @@ def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, 
                 break
     except KeyboardInterrupt:
         stopped_by = "interrupt"  # Ctrl-C or SIGTERM: what was written stays; sinks close normally
+    except BaseException:  # an error, or a signal that aborts (SIGHUP): nothing is committed
+        log.discard()
+        raise
     finally:
         stop.set()
         for s in streams:
@@ -257,10 +273,15 @@ def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> 
         t.add("preprocess", c.prepare_s)
         t.add("infer", item.infer_s)
     t0 = time.perf_counter()
-    color = overlay.colorize_to(item.labels, (c.frame.shape[1], c.frame.shape[0]))
-    t1 = time.perf_counter()
-    out = overlay.compose(c.frame, color, hud_lines(s.timer, backend, s.capture.stats) if overlay.hud else ())
-    t2 = time.perf_counter()
+    size = (c.frame.shape[1], c.frame.shape[0])
+    if s.labels:  # the class indices themselves, at the frame's size (what Segmenter returns)
+        out = cv2.resize(item.labels, size, interpolation=cv2.INTER_NEAREST)
+        t1 = t2 = time.perf_counter()
+    else:
+        color = overlay.colorize_to(item.labels, size)
+        t1 = time.perf_counter()
+        out = overlay.compose(c.frame, color, hud_lines(s.timer, backend, s.capture.stats) if overlay.hud else ())
+        t2 = time.perf_counter()
     try:
         for sink in s.sinks:
             sink.write(out)
@@ -271,6 +292,12 @@ def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> 
             t.add("render", t2 - t1)
             t.add("write", t3 - t2)
     return out
+
+
+def class_shares(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """float64 (n_classes,): the share of ``labels`` (uint8, any shape) each class covers."""
+    counts = np.bincount(labels.ravel(), minlength=n_classes)[:n_classes]
+    return counts / max(1, labels.size)
 
 
 def hud_lines(timer: StageTimer, backend, stats: CaptureStats | None = None) -> list[str]:

@@ -30,6 +30,15 @@ def _stream_doc(s: Stream, info: dict, file_sinks: list) -> dict:
             "outputs": [o for i, o, _ in file_sinks if i == s.index]}
 
 
+def mean_shares(streams: list[Stream], classes) -> dict[str, float] | None:
+    """Each class's mean share of the frames ``streams`` wrote (road, car, … of the drive)."""
+    total = sum(s.share_sum for s in streams if s.share_sum is not None)
+    frames = sum(s.frames_out for s in streams if s.share_sum is not None)
+    if not frames:
+        return None
+    return {c: round(float(v) / frames, 5) for c, v in zip(classes, total, strict=True)}
+
+
 def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend, cfg, model: Path,
                serve: str | None, frames_csv: Path | None) -> dict:
     m = backend.manifest
@@ -60,7 +69,10 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
         "capture_error": result.error,
         "stages": summary,
         "source": infos[0] if single else None,
-        "streams": [_stream_doc(s, info, file_sinks) for s, info in zip(result.streams, infos, strict=True)],
+        "streams": [{**_stream_doc(s, info, file_sinks), "class_shares": mean_shares([s], m.classes)}
+                    for s, info in zip(result.streams, infos, strict=True)],
+        # each class's mean share of the written frames (of the model's label map)
+        "class_shares": mean_shares(result.streams, m.classes),
         "outputs": [o for _, o, sink in file_sinks if (getattr(sink, "frames_whole", None) or 0) > 0
                     or o in ("null", "window")],
         "output_frames": {o: getattr(sink, "frames_whole", None) for _, o, sink in file_sinks},

@@ -44,6 +44,8 @@ class Stream:
     ended: bool = False         # no more frames will be taken: end of source, max_frames, a failure
     stopped_by: str | None = None
     write_error: str | None = None
+    labels: bool = False        # --mode labels: the sinks get the label map at the frame's size, not a picture
+    share_sum: np.ndarray | None = None  # per class, the sum over written frames of its share of the frame
 
     def fps(self) -> float:
         wall = self.timer.wall_seconds if self.timer else 0.0

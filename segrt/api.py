@@ -72,7 +72,10 @@ class Segmenter:
         """uint8 (H, W) class indices for a uint8 (H, W, 3) BGR frame, at the frame's size."""
         if not (isinstance(frame_bgr, np.ndarray) and frame_bgr.dtype == np.uint8 and frame_bgr.ndim == 3
                 and frame_bgr.shape[2] == 3):
-            raise ValueError("expected a uint8 (H, W, 3) BGR frame, as cv2.imread or cv2.VideoCapture give")
+            got = "None (cv2.imread gives None for a file it cannot read; cv2.VideoCapture.read at the end)" \
+                if frame_bgr is None else (f"{frame_bgr.dtype} {frame_bgr.shape}" if isinstance(frame_bgr, np.ndarray)
+                                           else type(frame_bgr).__name__)
+            raise ValueError(f"expected a uint8 (H, W, 3) BGR frame, as cv2.imread or cv2.VideoCapture give; got {got}")
         if self._x is None:  # allocated on first use: the run loop brings its own batches
             self._x = self.backend.input_buffer(1)
         self._prep(frame_bgr, out=self._x[0])

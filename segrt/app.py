@@ -16,7 +16,7 @@ from pathlib import Path
 from segrt.api import Segmenter
 from segrt.config import from_dict, load_config
 from segrt.errors import SegrtError
-from segrt.files import check_paths, is_special, shown, write_text_atomic
+from segrt.files import check_paths, check_writable, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.controls import Controls
@@ -66,6 +66,7 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
     check_paths({"SOURCE": [u for u in sources if Path(u).exists()], "--model": model, "--config": config_path},
                 {"--output": files, "--report": report, "--frames-csv": frames_csv})
+    check_writable({"--output": files, "--report": report, "--frames-csv": frames_csv})
     for flag, path in (("--report", report), ("--frames-csv", frames_csv)):
         if path is not None and not is_special(path) and not Path(path).parent.is_dir():
             raise SegrtError(f"{flag} {shown(path)}: folder {shown(Path(path).parent)} does not exist; create it "
@@ -81,11 +82,15 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
     from segrt.zoo import resolve_model
 
     workers, threads = plan_workers(cfg.workers, cfg.threads, resolve_model(model), cfg.device)
+    labels = cfg.mode == "labels"
+    if labels:
+        check_label_outputs(files, show, serve)
+    view_mode = "overlay" if labels else cfg.mode  # what the overlay would draw; nothing is drawn for labels
     with ExitStack() as stack:
-        controls = Controls(mode=cfg.mode, alpha=cfg.alpha)  # window keys: shared by the overlays and sinks
+        controls = Controls(mode=view_mode, alpha=cfg.alpha)  # window keys: shared by the overlays and sinks
         seg = stack.enter_context(Segmenter(
             model, device=cfg.device, threads=threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
-            legend=cfg.legend, hud=cfg.hud, mode=cfg.mode, classes=cfg.classes, controls=controls))
+            legend=cfg.legend, hud=cfg.hud, mode=view_mode, classes=cfg.classes, controls=controls))
         backend = seg.backend
         streams: list[Stream] = []
         file_sinks: list[tuple[int, str, object]] = []  # (stream, output, sink)
@@ -100,7 +105,8 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
                 uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
                 height=cfg.camera_height, camera_fps=cfg.camera_fps))
             fps = source.fps or cfg.image_fps
-            sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps)) for o in outs]
+            label_options = {"image_format": "png", "sidecar": {"classes.json": classes_json(seg)}} if labels else {}
+            sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps, **label_options)) for o in outs]
             file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
             if show:  # one window per stream; the keys act on all of them
                 title = None if len(sources) == 1 else f"segrt: {i} {source_name(uri)}"
@@ -109,7 +115,8 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
                 sinks.append(server if len(sources) == 1 else server.channels[i])
             if not sinks:
                 sinks.append(stack.enter_context(open_sink("null")))
-            streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone()))
+            streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone(),
+                                  labels=labels))
         reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait, timeout=cfg.reconnect_timeout)
         # a file shown in a browser plays at its own frame rate, every frame of it (a viewer never
         # costs a frame; only --realtime drops), and its last frame and final numbers stay up
@@ -134,11 +141,48 @@ def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, s
                  for uri, s in zip(sources, streams, strict=True)]
 
     doc = run_report(result, infos, file_sinks, backend, cfg, model, serve, frames_csv)
+    stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
+    doc["interrupted"] = None if stopped is None else signal.Signals(stopped).name
     if len(streams) > 1:
         doc["batching"] = {**result.batching, "why": batching_why}
     if report is not None:
         write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
-    return finish(result, doc, infos, file_sinks, cfg)
+    return RunSummary(finish(result, doc, infos, file_sinks, cfg), stopped)
+
+
+class RunSummary(str):
+    """The end-of-run table; ``signum`` is the signal (SIGINT, SIGTERM) that ended the run
+    early, None when it ran to its end: the CLI exits 128 + signum then, the way a shell
+    reports a stopped command, though every output and the report are complete."""
+
+    signum: int | None
+
+    def __new__(cls, table: str, signum: int | None = None) -> "RunSummary":
+        obj = super().__new__(cls, table)
+        obj.signum = signum
+        return obj
+
+
+def check_label_outputs(files: Sequence[str], show: bool, serve: str | None) -> None:
+    """--mode labels writes class indices, which only a lossless image folder keeps."""
+    if show or serve:
+        raise SegrtError("--mode labels writes files of class indices; to watch, use --mode overlay, mask or side "
+                         "(or run twice)")
+    if not files:
+        raise SegrtError("--mode labels needs a folder to write the label maps to: -o labels/")
+    for o in files:
+        if sink_kind(o) != "images":
+            raise SegrtError(f"--output {shown(o)}: --mode labels writes one lossless PNG per frame; a video's "
+                             "compression would change the class indices. Give a folder: -o labels/")
+
+
+def classes_json(seg: Segmenter) -> bytes:
+    """What a label map's values mean: index → class name and its colour (RGB)."""
+    m = seg.backend.manifest
+    doc = {"model": m.name, "ignore": None,
+           "classes": [{"index": i, "name": c, "color_rgb": list(p)}
+                       for i, (c, p) in enumerate(zip(m.classes, m.palette, strict=True))]}
+    return (json.dumps(doc, indent=2) + "\n").encode()
 
 
 def _kind(uri: str) -> tuple[str, str] | None:
@@ -195,6 +239,7 @@ def _signals_stop():
     def handler(signum, frame):
         if event.is_set():
             raise KeyboardInterrupt
+        event.signum = signum  # type: ignore[attr-defined]  # the exit status says which
         event.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -93,8 +93,9 @@ def info(as_json: bool) -> None:
 @click.option("--loop", is_flag=True, default=None, help="Start a file again at its end.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Run settings YAML, or the name of an installed one (default: configs/run/default.yaml).")
-@click.option("--mode", type=click.Choice(["overlay", "mask", "side"]), default=None,
-              help="Blend, colours only, or frame and colours side by side [default: overlay].")
+@click.option("--mode", type=click.Choice(["overlay", "mask", "side", "labels"]), default=None,
+              help="Blend, colours only, frame and colours side by side [default: overlay]; labels: one PNG of "
+                   "class indices per frame into a folder (-o labels/), classes.json beside them.")
 @click.option("--classes", default=None, metavar="A,B", help="Colour only these classes, e.g. Road,Car.")
 @click.option("--alpha", type=float, default=None, help="Overlay opacity 0..1 [default: 0.5].")
 @click.option("--palette", type=click.Choice(["model", "contrast"]), default=None,
@@ -184,6 +185,17 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         for outs in stream_outputs(sources, [str(saved)]):
             if Path(outs[0]).is_file():
                 click.echo(f"saved {outs[0]} (--no-save to write nothing, -o to choose)")
+    exit_if_stopped(result)
+
+
+def exit_if_stopped(result) -> None:
+    """A run that Ctrl-C or SIGTERM ended early kept what it wrote (every output whole, the
+    report marked "interrupted"), and still exits 130 or 143, as a stopped command does."""
+    signum = getattr(result, "signum", None)
+    if signum is not None:
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        click.echo(f"interrupted by {what}: the outputs hold every frame up to then", err=True)
+        sys.exit(128 + signum)
 
 
 @cli.command()
@@ -216,6 +228,7 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
         raise
     click.echo(table)
     click.echo(f"saved {out} and {report} (model {default_for(device).name}, clip {video})")
+    exit_if_stopped(table)
 
 
 @cli.command()

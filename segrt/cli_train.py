@@ -168,14 +168,14 @@ def default_export_path(checkpoint: Path) -> Path:
 @click.option("--results", type=click.Path(path_type=Path), default=Path("benchmarks/results"),
               show_default=True, help="Where zoo_<name>.json and zoo.md go.")
 @click.option("--train/--no-train", default=True, help="Train recipes that have no best.pt yet.")
-@click.option("--readme", type=click.Path(path_type=Path), default=None,
-              help="Also put the table between the zoo markers of this README.")
+@click.option("--doc", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also put the table between the zoo markers of this Markdown file (the repository's: docs/zoo.md).")
 def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: Path, results: Path,
-        train: bool, readme: Path | None) -> None:
+        train: bool, doc: Path | None) -> None:
     """Build the model zoo from recipes [default: configs/zoo/*.yaml]: train, ship FP16
     weights, export, score on val, count params/GFLOPs, time CPU inference, write the table."""
     _require("torch", "zoo", "pip install torch  # then: pip install -e '.[train,export]'")
-    from segrt.zoo_build import build, table
+    from segrt.zoo_build import build, check_doc, table
 
     paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))
     if not paths:
@@ -185,11 +185,13 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
 
     for path in paths:  # every recipe checked before any folder is made
         load_config(path, TrainConfig)
+    if doc is not None:
+        check_doc(doc)
     check_paths({"CONFIGS": paths, "--data-root": data_root}, {"--runs": runs, "--zoo-dir": zoo_dir,
                                                               "--results": results})
     for d in (runs, zoo_dir, results):
         d.mkdir(parents=True, exist_ok=True)
-    rows = build(paths, data_root, runs, zoo_dir, results, train, readme)
+    rows = build(paths, data_root, runs, zoo_dir, results, train, doc)
     click.echo(table(rows, zoo_dir))
 
 

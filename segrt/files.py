@@ -127,6 +127,26 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+def check_writable(outputs: Mapping[str, str | Path | Iterable[str | Path] | None]) -> None:
+    """Before any work: every output's folder (or the nearest one that exists, for folders a
+    command makes) takes a new file, checked by creating and removing a temporary there. An
+    output found unwritable only after the work would waste it."""
+    for flag, value in outputs.items():
+        paths = [] if value is None else [value] if isinstance(value, (str, Path)) else list(value)
+        for path in map(Path, paths):
+            if is_special(path):
+                continue
+            folder = next((d for d in [path.parent, *path.parent.parents] if d.exists()), Path("."))
+            probe = temp_path(folder / path.name)
+            try:
+                os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise SegrtError(f"{flag} {shown(path)}: cannot write in {shown(folder)} ({exc.strerror}); choose "
+                                 "a folder you can write to") from None
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+
+
 def write_error(path: Path, what: str, exc: OSError) -> SegrtError:
     return SegrtError(f"{shown(path)}: cannot write the {what} ({exc.strerror or exc}); check free space, "
                       "permissions and that the folder exists")

@@ -2,7 +2,8 @@
 
 For each ``configs/zoo/*.yaml``: train (unless ``best.pt`` exists), slim to FP16 into the zoo
 folder, export to ONNX, score on val through ONNX Runtime, count parameters and GFLOPs,
-time CPU inference, and write ``zoo_<name>.json``; then one markdown table for the README.
+time CPU inference, and write ``zoo_<name>.json``; then one markdown table (``zoo.md`` beside the
+results, and between the zoo markers of ``docs/zoo.md`` with ``segrt zoo --doc``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from segrt.engines.export import export_onnx
 from segrt.errors import SegrtError
 from segrt.evaluation.evaluate import evaluate_backend
 from segrt.evaluation.latency import measure_latency
-from segrt.files import write_text_atomic
+from segrt.files import shown, write_text_atomic
 from segrt.train import checkpoint
 from segrt.train.config import TrainConfig
 from segrt.train.trainer import fit
 
 BUDGET_MB = 60.0
-README_START, README_END = "<!-- zoo:start -->", "<!-- zoo:end -->"
+ZOO_START, ZOO_END = "<!-- zoo:start -->", "<!-- zoo:end -->"  # where the table goes in docs/zoo.md
 
 
 # CamVid's 480x360 rounded to the /32 grid every architecture needs (360 is not a multiple of 32)
@@ -154,7 +155,8 @@ def table(rows: list[dict], zoo_dir: Path | None = None) -> str:
     for r in rows:
         hours = r["train_seconds"] / 3600
         lines.append("| " + " | ".join([
-            r["name"] if r["name"] in shipped else f"{r['name']} (not shipped)", encoder_init(r.get("pretrained", "scratch")),
+            r["name"] if r["name"] in shipped else f"{r['name']} (not shipped)",
+            encoder_init(r.get("pretrained", "scratch")),
             f"{r['params'] / 1e6:.2f} M", f"{r['gflops']:.2f} @ {r['input'][0]}x{r['input'][1]}",
             f"{r['gflops_full']:.2f}" if "gflops_full" in r else "–",
             f"**{100 * r['miou']:.1f}**", f"{r['dev_check']:.1f}" if "dev_check" in r else "–",
@@ -167,13 +169,21 @@ def table(rows: list[dict], zoo_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, text: str) -> None:
-    """Replaces what lies between the zoo markers in ``readme``."""
-    s = readme.read_text()
-    if README_START not in s or README_END not in s:
-        raise SegrtError(f"{readme}: no {README_START} … {README_END} markers to put the zoo table between")
-    head, rest = s.split(README_START, 1)
-    write_text_atomic(readme, f"{head}{README_START}\n{text}\n{README_END}{rest.split(README_END, 1)[1]}")
+def check_doc(doc: Path) -> str:
+    """The text of ``doc``, refused unless it has both zoo markers (checked before the build,
+    which can take hours, and again when the table is written)."""
+    s = doc.read_text() if doc.is_file() else ""
+    if ZOO_START not in s or ZOO_END not in s:
+        raise SegrtError(f"--doc {shown(doc)}: no {ZOO_START} … {ZOO_END} markers to put the zoo table between "
+                         "(the repository's page is docs/zoo.md)")
+    return s
+
+
+def update_doc(doc: Path, text: str) -> None:
+    """Replaces what lies between the zoo markers in the Markdown file ``doc`` (the
+    repository's is ``docs/zoo.md``; the README keeps a short hand-written table)."""
+    head, rest = check_doc(doc).split(ZOO_START, 1)
+    write_text_atomic(doc, f"{head}{ZOO_START}\n{text}\n{ZOO_END}{rest.split(ZOO_END, 1)[1]}")
 
 
 def shipped_megabytes(zoo_dir: Path) -> float:
@@ -213,7 +223,7 @@ def dev_check_figures(results_dir: Path) -> dict[str, float]:
 
 
 def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_dir: Path,
-          results_dir: Path, train: bool = True, readme: Path | None = None) -> list[dict]:
+          results_dir: Path, train: bool = True, doc: Path | None = None) -> list[dict]:
     built = [build_entry(p, data_root, runs_dir, zoo_dir, results_dir, train) for p in config_paths]
     rows = all_rows(results_dir, built)
     total = shipped_megabytes(zoo_dir)
@@ -221,6 +231,6 @@ def build(config_paths: list[Path], data_root: Path | None, runs_dir: Path, zoo_
         raise SegrtError(f"shipped weights in {zoo_dir} total {total:.1f} MB, over the {BUDGET_MB:.0f} MB budget; "
                          "narrow a recipe's model_args")
     write_text_atomic(results_dir / "zoo.md", table(rows, zoo_dir) + "\n")
-    if readme is not None:
-        update_readme(readme, table(rows, zoo_dir))
+    if doc is not None:
+        update_doc(doc, table(rows, zoo_dir))
     return rows

@@ -30,6 +30,11 @@ from tests.test_hostile import segrt, snapshot
 OTHER_ADDRESSES = [a for a in interface_addresses() if not a.startswith("127.")]  # may be none
 
 
+# Ctrl-C on leaving: 0 once the file has ended (the view lingers), 130 when it lands mid-run
+# (the outputs are whole either way; the exit status says the run was stopped)
+STOPPED_CLEANLY = (0, 130)
+
+
 class Served:
     """A ``segrt run SOURCE … --no-progress`` subprocess whose stderr is read as it comes;
     Ctrl-C (SIGINT) on leaving, then ``returncode``, ``out`` and ``err`` hold the result."""
@@ -159,7 +164,7 @@ def test_a_bare_port_listens_on_this_machine_only(serve, short_clip, tmp_path):
             with pytest.raises(OSError):
                 socket.create_connection((addr, port), timeout=3).close()
         assert get(port, "/stats.json")[0] == 200  # no token on loopback
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
 
 
 def test_every_interface_asks_for_the_token_printed_once(short_clip, tmp_path):
@@ -186,7 +191,7 @@ def test_every_interface_asks_for_the_token_printed_once(short_clip, tmp_path):
         for addr in OTHER_ADDRESSES:  # reached from the network: the same rules
             assert get(port, "/stats.json", addr=addr)[0] == 403
             assert get(port, f"/stats.json?token={token}", addr=addr)[0] == 200
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
     assert run.err.count(token) == len(urls)  # in the start-up URLs only, not in "finished: …"
     assert token not in report.read_text() and token not in run.out
 
@@ -203,7 +208,7 @@ def test_a_given_token_is_asked_for_on_loopback_too_and_never_printed(how, short
         assert get(port, f"/stats.json?token={token.upper()}")[0] == 403
         assert get(port, f"/stats.json?token={token}")[0] == 200
         assert get(port, f"/stats.json?token=%67{token[1:]}")[0] == 200  # %67 is 'g': URLs may escape
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
     assert token not in run.err
 
 
@@ -217,7 +222,7 @@ def test_a_host_header_naming_another_site_is_refused(short_clip, tmp_path):
         assert get(port, "/stats.json", host=None, headers=("Host: ",))[0] == 403
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}", f"LOCALHOST:{port}"):
             assert get(port, "/", host=host)[0] == 200, host
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
 
 
 BAD_PATHS = [b"/stats/\xb2.json", b"/stats/\xc2\xb2.json", b"/stats/%C2%B2.json", b"/snapshot/\xb9.jpg",
@@ -243,7 +248,7 @@ def test_bad_paths_get_404_and_nothing_a_client_sends_reaches_stderr(short_clip,
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         run.wait_for("finished:")
         time.sleep(1.0)
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
     others = [line for line in run.err.splitlines() if not line.startswith(("live view", "finished:"))]
     assert others == [], run.err[-2000:]  # no traceback, no ValueError, none of the client's bytes
 
@@ -271,7 +276,7 @@ def test_a_file_with_a_viewer_attached_writes_every_frame(fast_clip, tmp_path):
         viewer.start()
         finished = run.wait_for("finished:")
     viewer.join(timeout=30)
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
     assert finished.startswith("finished: 40 frames;"), finished
     assert b"".join(received).count(b"--segrtframe") >= 2  # the viewer saw the run, not just its last frame
     assert frames_in(out) == 40
@@ -285,7 +290,7 @@ def test_frames_dropped_on_request_are_in_the_report_and_table(fast_clip, tmp_pa
     with Served(str(fast_clip), "--serve", f"127.0.0.1:{port}", "--realtime", "-o", str(tmp_path / "o.mp4"),
                 "--report", str(report), cwd=tmp_path) as run:
         run.wait_for("finished:")
-    assert run.returncode == 0, run.err
+    assert run.returncode in STOPPED_CLEANLY, run.err
     doc = json.loads(report.read_text())
     assert doc["dropped"] > 0 and doc["frames_out"] + doc["dropped"] == doc["captured"] == 40
     assert doc["config"]["realtime"] and frames_in(tmp_path / "o.mp4") == doc["frames_out"]

@@ -271,3 +271,46 @@ def test_a_silent_stream_ends_the_run_within_30_seconds(tmp_path, clip):
     assert elapsed < 60, elapsed  # 30 s of outage at most, the rest is start-up
     assert result.returncode == 2 and "stayed dead" in result.stderr, result.stderr[-2000:]
     assert doc["output_frames"][str(tmp_path / "o.mp4")] >= 1
+
+
+def start_run(tmp_path: Path, clip: Path) -> subprocess.Popen:
+    """A run that goes on until stopped (the clip looped at 10 FPS), once its video is open."""
+    proc = start_segrt("run", str(clip), "-o", str(tmp_path / "out.mp4"), "--report", str(tmp_path / "r.json"),
+                       "--frames-csv", str(tmp_path / "f.csv"), "--loop", "--realtime-fps", "10", cwd=tmp_path)
+    wait_for(lambda: proc.poll() is not None or any(".out.segrt-tmp-" in p.name for p in tmp_path.iterdir()),
+             120, "the run's temporary video")
+    time.sleep(1.0)
+    return proc
+
+
+def test_sighup_during_a_run_commits_nothing(tmp_path, clip):
+    proc = start_run(tmp_path, clip)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert "SIGHUP" in one_error_line((proc.returncode, err), 129)
+    assert list(tmp_path.iterdir()) == []  # no video, report, frame log or temporary
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_keeps_what_was_written_and_says_it_was_interrupted(sig, tmp_path, clip):
+    proc = start_run(tmp_path, clip)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, (proc.returncode, err[-2000:])
+    assert err.strip().splitlines()[-1].startswith("interrupted by "), err[-2000:]
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["interrupted"] == signal.Signals(sig).name and doc["stopped_by"] == "interrupt"
+    frames = doc["output_frames"][str(tmp_path / "out.mp4")]
+    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert frames >= 1 and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+    cap.release()
+    assert len((tmp_path / "f.csv").read_text().splitlines()) == frames + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "out.mp4", "r.json"]
+
+
+def test_an_unwritable_report_is_found_before_the_first_frame(tmp_path, clip):
+    t0 = time.monotonic()
+    result = run_segrt("run", str(clip), "-o", str(tmp_path / "o.mp4"), "--report", "/proc/segrt-report.json",
+                       cwd=tmp_path)
+    assert "/proc" in one_error_line(result)
+    assert list(tmp_path.iterdir()) == [] and time.monotonic() - t0 < 60

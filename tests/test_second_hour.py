@@ -97,3 +97,51 @@ def test_models_lists_at_once_and_times_on_request(tmp_path):
 def test_demo_help_names_the_clip_it_writes(tmp_path):
     text = run_segrt("demo", "--help", cwd=tmp_path).stdout
     assert "CLIP.mp4" in text and "SEGRT_DEMO_VIDEO" in text
+
+
+def test_mode_labels_writes_the_label_maps_segmenter_returns(tmp_path, short_clip):
+    import cv2
+    import numpy as np
+
+    from segrt.api import Segmenter
+
+    result = run_segrt("run", str(short_clip), "-o", str(tmp_path / "labels") + "/", "--mode", "labels",
+                       "--max-frames", "5", "--frames-csv", str(tmp_path / "f.csv"), "--report",
+                       str(tmp_path / "r.json"), "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pngs = sorted((tmp_path / "labels").glob("*.png"))
+    assert len(pngs) == 5
+    classes = json.loads((tmp_path / "labels" / "classes.json").read_text())["classes"]
+    cap = cv2.VideoCapture(str(short_clip))
+    with Segmenter(threads=1) as seg:
+        assert [c["name"] for c in classes] == list(seg.backend.manifest.classes)
+        for png in pngs:
+            frame = cap.read()[1]
+            written = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+            assert written.dtype == np.uint8 and written.shape == frame.shape[:2]
+            assert np.array_equal(written, seg(frame)), png.name
+    cap.release()
+    # class shares: one column per class in the frame log, each row summing to 1; their means in the report
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "f.csv").open()))
+    share_cols = [f"share_{c['name']}" for c in classes]
+    assert len(rows) == 5 and all(abs(sum(float(r[k]) for k in share_cols) - 1) < 1e-3 for r in rows)
+    means = json.loads((tmp_path / "r.json").read_text())["class_shares"]
+    assert means["Road"] == pytest.approx(sum(float(r["share_Road"]) for r in rows) / 5, abs=1e-4)
+    assert means["Road"] > 0.1  # a dashcam sees road
+
+
+@pytest.mark.parametrize("extra", [["-o", "x.mp4"], ["-o", "x.avi"], ["-o", "l/", "--show"], []])
+def test_mode_labels_refuses_what_cannot_hold_class_indices(extra, tmp_path, short_clip):
+    result = run_segrt("run", str(short_clip), "--mode", "labels", *extra, cwd=tmp_path)
+    err = result.stderr.strip()
+    assert result.returncode == 2 and len(err.splitlines()) == 1 and "--mode labels" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_segmenter_says_it_got_none():
+    from segrt.api import Segmenter
+
+    with Segmenter(threads=1) as seg, pytest.raises(ValueError, match="got None"):
+        seg(None)

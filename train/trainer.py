@@ -48,32 +48,56 @@ def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> tuple[torch.device,
     return device, dtype
 
 
-def train_one_epoch(net, loader, loss_fn, opt, sched, epoch: int, device: torch.device,
-                    amp_dtype: torch.dtype | None, scaler, aux_weight: float = 0.0,
-                    memory_format: torch.memory_format = torch.contiguous_format,
-                    distill: Distillation | None = None) -> float:
-    net.train()
+@dataclasses.dataclass
+class Parts:
+    """Everything one training run is made of, built once by :func:`_build` and handed to
+    each step (an epoch, the resume, the weight average) instead of a dozen arguments."""
+
+    model: torch.nn.Module          # the network being trained (what the checkpoints hold)
+    trained: torch.nn.Module        # ``model``, or it with an auxiliary head (WithAux)
+    net: torch.nn.Module            # ``trained`` as the optimiser sees it (DDP-wrapped under torchrun)
+    train_set: SegTrain
+    loader: torch.utils.data.DataLoader
+    sampler: torch.utils.data.Sampler | None
+    val: object                     # the val split (a dataset reader)
+    spec: Preprocess
+    loss_fn: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    swa: WeightAverage
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+    aux_weight: float = 0.0
+    distill: Distillation | None = None
+    meta: dict = dataclasses.field(default_factory=dict)  # what every checkpoint of the run records
+
+
+def train_one_epoch(p: Parts, epoch: int) -> float:
+    p.net.train()
     total, n = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
+    bar = tqdm(p.loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
     for x, y in bar:
-        x, y = x.to(device, non_blocking=True, memory_format=memory_format), y.to(device, non_blocking=True)
-        autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
+        x = x.to(p.device, non_blocking=True, memory_format=p.memory_format)
+        y = y.to(p.device, non_blocking=True)
+        autocast = torch.autocast(p.device.type, p.amp_dtype) if p.amp_dtype else contextlib.nullcontext()
         with autocast:
-            out = net(x)
+            out = p.net(x)
             main, aux = out if isinstance(out, tuple) else (out, None)  # WithAux: (main, auxiliary) logits
-            loss = loss_fn(main, y)
+            loss = p.loss_fn(main, y)
             if aux is not None:
-                loss = loss + aux_weight * loss_fn(aux, y)
-            if distill is not None:
-                loss = loss + distill.loss(main, x)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
+                loss = loss + p.aux_weight * p.loss_fn(aux, y)
+            if p.distill is not None:
+                loss = loss + p.distill.loss(main, x)
+        p.opt.zero_grad(set_to_none=True)
+        p.scaler.scale(loss).backward()
+        p.scaler.step(p.opt)
+        p.scaler.update()
+        p.sched.step()
         total += loss.item() * len(x)
         n += len(x)
-        bar.set_postfix(loss=f"{total / n:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss=f"{total / n:.3f}", lr=f"{p.sched.get_last_lr()[0]:.2e}")
     return total / max(n, 1)
 
 
@@ -182,23 +206,44 @@ def _check_out_dir(out_dir: Path, resume: Path | None, overwrite: bool) -> None:
 def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None, stop_after: int | None,
          ddp: distributed.Dist, overwrite: bool = False) -> dict | None:
     _check_out_dir(out_dir, resume, overwrite)
+    p = _build(cfg, data_root, ddp, resume)
+    start, best = _resume(p, cfg, resume) if resume is not None else (1, {"miou": -math.inf})
+    log = _EpochLog(out_dir, start, new=resume is None, overwrite=overwrite) if ddp.main else None
+    try:
+        for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
+            if p.sampler is not None:
+                p.sampler.set_epoch(epoch)  # a different shuffle each epoch, agreed across ranks
+            t0 = time.perf_counter()
+            loss = train_one_epoch(p, epoch)
+            if log is not None:  # one writer: checkpoints, log and plots come from rank 0 only
+                best = _end_epoch(p, cfg, ddp, out_dir, log, epoch, loss, best, time.perf_counter() - t0)
+    finally:
+        if log is not None:
+            log.close()
+    finished = stop_after is None or stop_after >= cfg.epochs
+    if ddp.main and finished and p.swa.count:
+        best = _score_average(p, best, out_dir, cfg.epochs)
+    if ddp.main and finished and (out_dir / "best.pt").exists():
+        write_plots(out_dir, p.model, p.val, p.spec, p.device)
+    return best if ddp.main else None
+
+
+def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resume: Path | None) -> Parts:
+    """Seeds, data, model, loss, optimiser and schedule for ``cfg``: every check that can fail
+    runs here, before the output folder is touched."""
     device, amp_dtype = resolve_device(cfg, ddp.local_rank)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-
     train_ds = open_dataset(cfg.dataset, data_root, "train")
-    train_ds = _training_frames(cfg, train_ds, data_root)
+    frames = _training_frames(cfg, train_ds, data_root)
     extra = {"pretrained": cfg.pretrained} if cfg.pretrained else {}
-    model = build_model(cfg.model, num_classes=len(train_ds.classes), **cfg.model_args, **extra)
+    model = build_model(cfg.model, num_classes=len(frames.classes), **cfg.model_args, **extra)
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
-    train_set = SegTrain(train_ds, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast,
-                         cfg.degrade)
-    val = open_dataset(cfg.dataset, data_root, "val")
-    classes, palette, ignore = train_ds.classes, train_ds.palette, train_ds.ignore_index
+    train_set = SegTrain(frames, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast, cfg.degrade)
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
                                                    seed=cfg.seed, drop_last=True) if ddp.enabled else None)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,
@@ -207,115 +252,120 @@ def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path |
     if len(loader) == 0:
         raise ConfigError(f"key 'batch_size': {cfg.batch_size} is more than the {len(train_set)} training frames "
                           f"(per process); use batch_size <= {len(train_set)}")
+    classes = frames.classes
     weights = class_weights(cfg, train_set, len(classes))
-    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), ignore)
-
+    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), frames.ignore_index)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
     if cfg.init_from and resume is None:
-        _init_from(model, cfg, train_ds, spec)
+        _init_from(model, cfg, frames, spec)
     distill = (load_teacher(cfg.distill_from, list(classes), spec, device, memory_format, cfg.distill_weight,
                             cfg.distill_temperature) if cfg.distill_from else None)
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
-    net = distributed.wrap(trained, ddp, device)
     opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     hold_from = (cfg.epochs - cfg.swa_epochs) * len(loader) if cfg.swa_epochs else None
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_factor(cfg.schedule, cfg.epochs * len(loader), cfg.warmup_epochs * len(loader), hold_from))
-    swa = WeightAverage()
-    # Loss scaling only for fp16; bf16 has fp32's range. Disabled, the scaler is a no-op.
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-
-    start, best = 1, {"miou": -math.inf}
-    if resume is not None:
-        state = checkpoint.load(resume)
-        if state.get("model") != cfg.model or dict(state.get("model_args", {})) != dict(cfg.model_args):
-            raise ConfigError(f"--resume {shown(resume)} holds {state.get('model')} {state.get('model_args')}, not "
-                              f"{cfg.model} {dict(cfg.model_args)}; resume with the config it was trained with")
-        missing = [k for k in ("optimizer", "scheduler", "torch_rng", "numpy_rng", "epoch", "best") if k not in state]
-        if missing:
-            raise ConfigError(f"--resume {shown(resume)} is not a last.pt (no {missing[0]}: a best.pt or shipped "
-                              "checkpoint); resume from the run's last.pt, or start from it with init_from:")
-        if (cfg.aux_weight > 0) != ("aux_head" in state):
-            raise ConfigError(f"--resume {shown(resume)} was trained with{'out' if 'aux_head' not in state else ''} "
-                              "an auxiliary head; keep aux_weight as it was")
-        model.load_state_dict(state["state_dict"])
-        if cfg.aux_weight > 0:
-            trained.head.load_state_dict(state["aux_head"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        train_set.rng.bit_generator.state = state["numpy_rng"]
-        start, best = state["epoch"] + 1, state["best"]
-        if "swa" in state:
-            swa.load_state_dict(state["swa"])
-
     meta = {"model": cfg.model, "model_args": dict(cfg.model_args), "classes": list(classes),
-            "palette": [list(c) for c in palette], "preprocess": spec.to_dict(),
-            "config": dataclasses.asdict(cfg), "trained_on": f"{cfg.dataset} {train_ds.split} ({len(train_ds)} frames)",
+            "palette": [list(c) for c in frames.palette], "preprocess": spec.to_dict(),
+            "config": dataclasses.asdict(cfg), "trained_on": f"{cfg.dataset} {frames.split} ({len(frames)} frames)",
             "torch_version": torch.__version__, "device": str(device)}
-    log_file, log = None, None
-    if ddp.main:  # one writer: checkpoints, log and plots come from rank 0 only
-        if overwrite and resume is None:  # everything was checked: the old run goes now
+    return Parts(model=model, trained=trained, net=distributed.wrap(trained, ddp, device), train_set=train_set,
+                 loader=loader, sampler=sampler, val=open_dataset(cfg.dataset, data_root, "val"), spec=spec,
+                 loss_fn=loss_fn, opt=opt, sched=sched,
+                 # loss scaling only for fp16 (bf16 has fp32's range); disabled, the scaler is a no-op
+                 scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+                 swa=WeightAverage(), device=device, amp_dtype=amp_dtype, memory_format=memory_format,
+                 aux_weight=cfg.aux_weight, distill=distill, meta=meta)
+
+
+def _resume(p: Parts, cfg: TrainConfig, resume: Path) -> tuple[int, dict]:
+    """Restores a ``last.pt`` exactly (weights, optimiser, schedule, random state, averages);
+    returns (first epoch to run, best metrics so far)."""
+    state = checkpoint.load(resume)
+    if state.get("model") != cfg.model or dict(state.get("model_args", {})) != dict(cfg.model_args):
+        raise ConfigError(f"--resume {shown(resume)} holds {state.get('model')} {state.get('model_args')}, not "
+                          f"{cfg.model} {dict(cfg.model_args)}; resume with the config it was trained with")
+    missing = [k for k in ("optimizer", "scheduler", "torch_rng", "numpy_rng", "epoch", "best") if k not in state]
+    if missing:
+        raise ConfigError(f"--resume {shown(resume)} is not a last.pt (no {missing[0]}: a best.pt or shipped "
+                          "checkpoint); resume from the run's last.pt, or start from it with init_from:")
+    if (cfg.aux_weight > 0) != ("aux_head" in state):
+        raise ConfigError(f"--resume {shown(resume)} was trained with{'out' if 'aux_head' not in state else ''} "
+                          "an auxiliary head; keep aux_weight as it was")
+    p.model.load_state_dict(state["state_dict"])
+    if cfg.aux_weight > 0:
+        p.trained.head.load_state_dict(state["aux_head"])
+    p.opt.load_state_dict(state["optimizer"])
+    p.sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    p.train_set.rng.bit_generator.state = state["numpy_rng"]
+    if "swa" in state:
+        p.swa.load_state_dict(state["swa"])
+    return state["epoch"] + 1, state["best"]
+
+
+class _EpochLog:
+    """metrics.csv, one row per epoch. A resumed run keeps the rows of the epochs before
+    ``start`` (a run killed after logging an epoch but before saving it logs it again); a new
+    one (``overwrite``: everything was checked, the old run's files go now) starts afresh."""
+
+    HEADER = ["epoch", "train_loss", "lr", "val_miou", "val_pixel_accuracy", "seconds"]
+
+    def __init__(self, out_dir: Path, start: int, new: bool, overwrite: bool) -> None:
+        if overwrite and new:
             for name in RUN_FILES:
                 (out_dir / name).unlink(missing_ok=True)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SegrtError(f"--out {shown(out_dir)}: cannot create the folder ({exc.strerror})") from None
-        log_path = out_dir / "metrics.csv"
-        new_log = not log_path.exists() or resume is None
-        if not new_log:  # a run killed after logging an epoch but before saving it logs it again
-            with open(log_path, newline="") as f:
+        path = out_dir / "metrics.csv"
+        new = new or not path.exists()
+        if not new:
+            with open(path, newline="") as f:
                 rows = list(csv.reader(f))
             kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < start]
-            with atomic_output(log_path, "training log") as tmp, open(tmp, "w", newline="") as f:
+            with atomic_output(path, "training log") as tmp, open(tmp, "w", newline="") as f:
                 csv.writer(f).writerows(kept)
-        log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(["epoch", "train_loss", "lr", "val_miou", "val_pixel_accuracy", "seconds"])
-    try:
-        for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
-            if sampler is not None:
-                sampler.set_epoch(epoch)  # a different shuffle each epoch, agreed across ranks
-            t0 = time.perf_counter()
-            loss = train_one_epoch(net, loader, loss_fn, opt, sched, epoch, device, amp_dtype, scaler,
-                                   cfg.aux_weight, memory_format, distill)
-            if not ddp.main:
-                continue
-            if epoch > cfg.epochs - cfg.swa_epochs:
-                swa.update(model)
-            metrics = None
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                metrics = evaluate(model, val, spec, device)[0]
-                if metrics["miou"] > best["miou"]:
-                    best = {**metrics, "epoch": epoch}
-                    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": model.state_dict(),
-                                                          "epoch": epoch, "metrics": metrics})
-            seconds = time.perf_counter() - t0
-            log.writerow([epoch, f"{loss:.4f}", f"{sched.get_last_lr()[0]:.3e}",
-                          f"{metrics['miou']:.4f}" if metrics else "",
-                          f"{metrics['pixel_accuracy']:.4f}" if metrics else "", f"{seconds:.1f}"])
-            log_file.flush()
-            checkpoint.save(out_dir / "last.pt", {
-                **meta, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-                "numpy_rng": train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
-                "world_size": ddp.world, **({"metrics": metrics} if metrics else {}),
-                **({"swa": swa.state_dict()} if swa.count else {}),
-                **({"aux_head": trained.head.state_dict()} if cfg.aux_weight > 0 else {})})
-            val_text = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
-            tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{val_text} ({seconds:.0f}s)")
-    finally:
-        if log_file is not None:
-            log_file.close()
-    finished = stop_after is None or stop_after >= cfg.epochs
-    if ddp.main and finished and swa.count:
-        best = _score_average(swa, model, loader, val, spec, device, memory_format, best, meta, out_dir, cfg.epochs)
-    if ddp.main and finished and (out_dir / "best.pt").exists():
-        write_plots(out_dir, model, val, spec, device)
-    return best if ddp.main else None
+        self._file = open(path, "w" if new else "a", newline="")  # noqa: SIM115 (closed by close())
+        self._writer = csv.writer(self._file)
+        if new:
+            self._writer.writerow(self.HEADER)
+
+    def row(self, values: list) -> None:
+        self._writer.writerow(values)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _end_epoch(p: Parts, cfg: TrainConfig, ddp: distributed.Dist, out_dir: Path, log: _EpochLog, epoch: int,
+               loss: float, best: dict, seconds: float) -> dict:
+    """After an epoch (rank 0): the running average, val every ``eval_every`` epochs (a new
+    best becomes best.pt), the log row and last.pt; returns the best metrics so far."""
+    if epoch > cfg.epochs - cfg.swa_epochs:
+        p.swa.update(p.model)
+    metrics = None
+    if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+        metrics = evaluate(p.model, p.val, p.spec, p.device)[0]
+        if metrics["miou"] > best["miou"]:
+            best = {**metrics, "epoch": epoch}
+            checkpoint.save(out_dir / "best.pt", {**p.meta, "state_dict": p.model.state_dict(),
+                                                  "epoch": epoch, "metrics": metrics})
+    log.row([epoch, f"{loss:.4f}", f"{p.sched.get_last_lr()[0]:.3e}", f"{metrics['miou']:.4f}" if metrics else "",
+             f"{metrics['pixel_accuracy']:.4f}" if metrics else "", f"{seconds:.1f}"])
+    checkpoint.save(out_dir / "last.pt", {
+        **p.meta, "state_dict": p.model.state_dict(), "optimizer": p.opt.state_dict(),
+        "scheduler": p.sched.state_dict(), "torch_rng": torch.get_rng_state(),
+        "numpy_rng": p.train_set.rng.bit_generator.state, "epoch": epoch, "best": best,
+        "world_size": ddp.world, **({"metrics": metrics} if metrics else {}),
+        **({"swa": p.swa.state_dict()} if p.swa.count else {}),
+        **({"aux_head": p.trained.head.state_dict()} if cfg.aux_weight > 0 else {})})
+    val_text = f" val mIoU {metrics['miou']:.3f}" if metrics else ""
+    tqdm.write(f"epoch {epoch}/{cfg.epochs} loss {loss:.3f}{val_text} ({seconds:.0f}s)")
+    return best
 
 
 def _training_frames(cfg: TrainConfig, train_ds, data_root: Path | None):
@@ -359,18 +409,17 @@ def _init_from(model, cfg: TrainConfig, train_ds, spec: Preprocess) -> None:
                f"{len(kept)} channels, those most used on {len(frames)} training frames")
 
 
-def _score_average(swa: WeightAverage, model, loader, val, spec: Preprocess, device: torch.device,
-                   memory_format, best: dict, meta: dict, out_dir: Path, epochs: int) -> dict:
+def _score_average(p: Parts, best: dict, out_dir: Path, epochs: int) -> dict:
     """Evaluates the averaged weights; they become best.pt when they beat the best epoch."""
-    averaged = swa.averaged_model(model, loader, device, memory_format)
-    metrics = evaluate(averaged, val, spec, device)[0]
+    averaged = p.swa.averaged_model(p.model, p.loader, p.device, p.memory_format)
+    metrics = evaluate(averaged, p.val, p.spec, p.device)[0]
     better = metrics["miou"] > best["miou"]
-    tqdm.write(f"weights of the last {swa.count} epochs averaged: val mIoU {metrics['miou']:.3f} "
+    tqdm.write(f"weights of the last {p.swa.count} epochs averaged: val mIoU {metrics['miou']:.3f} "
                f"({'best.pt now holds them' if better else 'best.pt keeps epoch ' + str(best.get('epoch'))})")
     if not better:
         return best
-    metrics = {**metrics, "averaged_epochs": swa.count}
-    checkpoint.save(out_dir / "best.pt", {**meta, "state_dict": averaged.state_dict(), "epoch": epochs,
+    metrics = {**metrics, "averaged_epochs": p.swa.count}
+    checkpoint.save(out_dir / "best.pt", {**p.meta, "state_dict": averaged.state_dict(), "epoch": epochs,
                                           "metrics": metrics})
     return {**metrics, "epoch": epochs}
 

@@ -19,7 +19,8 @@ from segrt.realtime.sinks import SinkBase
 
 class ImageFolderSink(SinkBase):
 
-    def __init__(self, target: str | None, image_format: str = "jpg", **_: object) -> None:
+    def __init__(self, target: str | None, image_format: str = "jpg", sidecar: dict[str, bytes] | None = None,
+                 **_: object) -> None:
         if image_format not in ("jpg", "png"):
             raise DataError(f"image format must be jpg or png, got {image_format!r}")
         self.folder = Path(str(target))
@@ -29,6 +30,7 @@ class ImageFolderSink(SinkBase):
             raise DataError(f"--output {shown(target)}: folder exists and is not empty; name a new folder "
                             "(segrt never writes over files it did not make)")
         self.image_format = image_format
+        self.sidecar = dict(sidecar or {})  # files written beside the frames (classes.json of label maps)
         self.frames_written = 0
         self.frames_whole: int | None = None
         self.error: str | None = None
@@ -47,6 +49,13 @@ class ImageFolderSink(SinkBase):
             pending.discard()
             return
         self.frames_whole = self.frames_written
+        for name, data in self.sidecar.items():
+            try:
+                (pending.tmp / name).write_bytes(data)
+            except OSError as exc:
+                self.error, self.frames_whole = f"cannot write {name} ({exc.strerror})", 0
+                pending.discard()
+                return
         pending.commit()
 
     def write(self, frame: np.ndarray) -> None:

@@ -122,9 +122,9 @@ def test_signal_mid_run_leaves_a_playable_video_and_a_report(short_clip, tmp_pat
     time.sleep(4.0)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 128 + sig, stderr  # whole outputs, and still the exit status of a stopped command
     doc = json.loads(report.read_text())
-    assert doc["stopped_by"] == "interrupt" and doc["frames_out"] > 5
+    assert doc["stopped_by"] == "interrupt" and doc["frames_out"] > 5 and doc["interrupted"] == sig.name
     cap = cv2.VideoCapture(str(out))
     n = 0
     while cap.read()[0]:

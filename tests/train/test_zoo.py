@@ -21,16 +21,16 @@ threads: 2
 def test_zoo_builds_trains_ships_measures_and_writes_the_table(tiny_camvid, tmp_path, capsys):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(RECIPE)
-    readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- zoo:start -->\nold\n<!-- zoo:end -->\ntail\n")
+    doc = tmp_path / "zoo.md"  # the repository's is docs/zoo.md
+    doc.write_text("# x\n<!-- zoo:start -->\nold\n<!-- zoo:end -->\ntail\n")
     dirs = {k: tmp_path / k for k in ("runs", "zoo", "results")}
     main(["zoo", str(recipe), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
-          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--readme", str(readme)])
+          "--zoo-dir", str(dirs["zoo"]), "--results", str(dirs["results"]), "--doc", str(doc)])
     row = json.loads((dirs["results"] / "zoo_tiny_camvid.json").read_text())
     assert row["params"] > 1e6 and row["gflops"] > 0 and 0 <= row["miou"] <= 1
     assert row["cpu_latency"]["p50_ms"] > 0 and len(row["per_class_iou"]) == 11
     assert (dirs["zoo"] / "tiny_camvid.pt").stat().st_size / 1e6 == pytest.approx(row["fp16_mb"], abs=0.01)
-    text = readme.read_text()
+    text = doc.read_text()
     assert "old" not in text and "| tiny_camvid |" in text and text.endswith("<!-- zoo:end -->\ntail\n")
     # a second build reuses the trained run instead of training again
     main(["zoo", str(recipe), "--data-root", str(tiny_camvid), "--runs", str(dirs["runs"]),
@@ -138,3 +138,29 @@ def test_zoo_rows_take_the_dev_check_figure_of_their_shipped_file(tmp_path):
         {"model": "a_camvid_352x256.int8.onnx", "dev_check_miou": 40.0}]}))
     rows = {r["name"]: r for r in all_rows(tmp_path, [])}
     assert rows["a_camvid"]["dev_check"] == 51.2 and "dev_check" not in rows["b_camvid"]
+
+
+def test_zoo_refuses_a_doc_without_markers_before_any_work(tmp_path, capsys):
+    """--doc is checked before training starts (a build can take hours)."""
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(RECIPE)
+    doc = tmp_path / "zoo.md"
+    doc.write_text("# no markers\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["zoo", str(recipe), "--runs", str(tmp_path / "runs"), "--zoo-dir", str(tmp_path / "zoo"),
+              "--results", str(tmp_path / "results"), "--doc", str(doc)])
+    assert exc.value.code == 2 and "zoo:start" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and doc.read_text() == "# no markers\n"
+
+
+def test_the_repository_zoo_page_has_the_generated_table():
+    """`segrt zoo --doc docs/zoo.md` writes between these markers; the README keeps a short table."""
+    from pathlib import Path
+
+    from segrt.zoo_build import ZOO_END, ZOO_START
+
+    repo = Path(__file__).resolve().parents[2]
+    page = (repo / "docs" / "zoo.md").read_text()
+    assert page.count(ZOO_START) == 1 and page.count(ZOO_END) == 1
+    assert "| fpn_lite0_camvid |" in page.split(ZOO_START, 1)[1].split(ZOO_END, 1)[0]
+    assert ZOO_START not in (repo / "README.md").read_text()
