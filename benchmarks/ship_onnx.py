@@ -1,7 +1,7 @@
 """Make a shipped zoo ONNX file from a checkpoint: export it (FP16-stored weights, or INT8
 through the accuracy gate) at a chosen input size, score it through ONNX Runtime on CamVid
 val, record that figure in its manifest (``metrics.val_miou_onnxruntime``, what ``segrt
-models`` and the README show) and move both files into ``segrt/zoo/``.
+models`` and docs/zoo.md show) and move both files into ``segrt/zoo/``.
 
     python benchmarks/ship_onnx.py segrt/zoo/fpn_lite0_camvid.pt --size 608x448 \\
         --data-root ../shared/datasets/camvid

@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from segrt.engines.base import ManifestBackend, check_fixed_batch, check_input_budget
 from segrt.engines.manifest import ModelManifest
-from segrt.errors import ModelError
+from segrt.errors import ModelError, first_line
 
 
 class OnnxRuntimeBackend(ManifestBackend):
@@ -77,8 +77,8 @@ class OnnxRuntimeBackend(ManifestBackend):
             self._session = ort.InferenceSession(str(self.path), opts, providers=list(self.providers),
                                                  disabled_optimizers=disabled)
         except Exception as exc:  # ORT raises its own exception types for bad files  # noqa: BLE001
-            first_line = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({first_line}); re-export the model") from None
+            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({first_line(exc)}); re-export the "
+                             "model") from None
         names_in = [i.name for i in self._session.get_inputs()]
         names_out = [o.name for o in self._session.get_outputs()]
         m = self.manifest

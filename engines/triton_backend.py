@@ -71,7 +71,7 @@ class TritonBackend(InputBuffer):
             live = self._client.is_server_live()
         except Exception as exc:  # connection refused, DNS, TLS: tritonclient's own types  # noqa: BLE001
             raise ModelError(f"{self.path}: no Triton server answers at {self.url} ({_first_line(exc)}); start it "
-                             "(README: Serving with Triton) or check the address") from None
+                             "(docs/serving.md, Triton) or check the address") from None
         if not live:
             raise ModelError(f"{self.path}: the Triton server at {self.url} is not live yet; retry when it is")
         try:

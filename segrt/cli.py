@@ -1,4 +1,5 @@
-"""The ``segrt`` command line. Argument parsing lives here and nowhere else."""
+"""The ``segrt`` command line: ``segrt run``, ``demo`` and ``models`` here; the other command
+groups in ``cli_*.py`` beside it. Argument parsing lives in these modules and nowhere else."""
 
 from __future__ import annotations
 
@@ -19,18 +20,16 @@ from pathlib import Path
 import click
 
 from segrt import __version__
-from segrt.errors import SegrtError, Stopped
+from segrt.errors import SegrtError, Stopped, first_line
 from segrt.files import one_line, shown
 from segrt.options import MODEL, THREADS
 from segrt.zoo import GPU_DEFAULT, default_for, zoo_dir
 
-# The default network's full-size file (with its .pt beside it); `segrt run` picks the INT8 file
-# of the same network at a smaller input on the CPU (segrt.zoo.DEFAULTS).
-DEFAULT_MODEL = GPU_DEFAULT
-
 
 def default_model() -> Path:
-    return zoo_dir() / DEFAULT_MODEL
+    """The default network's full-size file (with its .pt beside it); ``segrt run`` picks the
+    INT8 file of the same network at a smaller input on the CPU (segrt.zoo.DEFAULTS)."""
+    return zoo_dir() / GPU_DEFAULT
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -349,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001  a bug: say so in one line, traceback on request
         if debug:
             raise
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        first = first_line(exc) if str(exc).strip() else ""
         click.echo(f"internal error: {type(exc).__name__}: {first}; re-run with 'segrt --debug …' for the "
                    "traceback and please report it", err=True)
         sys.exit(1)

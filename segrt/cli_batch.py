@@ -59,8 +59,8 @@ def batch(patterns: tuple[str, ...], out_dir: Path, model: Path | None, ray_addr
                 {"--output": [p for j in jobs for p in (j["output"], j["report"])] + [summary]})
     todo = [j for j in jobs if not j["done"]]
     refuse_foreign(foreign_outputs(todo, summary), out_dir)
-    skipped = [{"source": j["source"], "output": j["output"], "report": j["report"], "status": "skipped"}
-               for j in jobs if j["done"]]
+    skipped = [{"source": j["source"], "output": j["output"], "report": j["report"], "status": "skipped",
+                "class_shares": earlier_shares(j["report"])} for j in jobs if j["done"]]
     with contextlib.ExitStack() as stack:
         if ray_address and todo:  # nothing to run: no cluster needed
             check_ray_address(ray_address)
@@ -94,3 +94,12 @@ def _run(todo: list[dict], model: str, ray_address: str | None, workers: int | N
     workers = workers or max(1, cores // 2)
     rows = run_local(todo, model, workers, max(1, cores // workers), click.echo) if todo else []
     return rows, f"{workers} local workers"
+
+
+def earlier_shares(report: str) -> dict | None:
+    """The class shares an earlier batch's report of a finished file holds (None before they were
+    recorded)."""
+    try:
+        return json.loads(Path(report).read_text()).get("class_shares")
+    except (OSError, ValueError, AttributeError):
+        return None

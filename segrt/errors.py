@@ -40,3 +40,10 @@ class Stopped(SystemExit):
         super().__init__(128 + signum)
         self.signum = signum
         self.name = signal.Signals(signum).name
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name when the message is empty),
+    at most ``limit`` characters: what a one-line error or a report quotes of a library's."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from segrt.cli_batch_checks import fingerprint, glob_once, stamp_report
-from segrt.errors import SegrtError
+from segrt.errors import SegrtError, first_line
 from segrt.files import shown
 
 
@@ -97,7 +97,8 @@ def run_job(job: dict, model: str, threads: int) -> dict:
         return {**failed, "seconds": round(time.perf_counter() - t0, 2)}
     doc = json.loads(report.read_text())
     return {**row, "status": "done", "frames": doc["frames_out"], "fps": doc["fps"],
-            "seconds": round(time.perf_counter() - t0, 2), "host": os.uname().nodename}
+            "seconds": round(time.perf_counter() - t0, 2), "host": os.uname().nodename,
+            "class_shares": doc.get("class_shares")}  # each class's mean share of the file's frames
 
 
 def job_threads(model: str, cpus: int) -> dict:
@@ -178,7 +179,7 @@ def _join(ray, address: str) -> None:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # ConnectionError and Ray's own  # noqa: BLE001
             ray.shutdown()  # its retry threads would go on printing
-            why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            why = first_line(exc, 160)
             raise SegrtError(f"--ray {address}: cannot join the Ray cluster ({why}); start it with 'ray start "
                              "--head' or check the address") from None
         finally:
@@ -205,7 +206,7 @@ def run_ray(jobs: list[dict], model: str, cpus_per_job: int, threads: int,
                 rows.append(ray.get(ref))
             except Exception as exc:  # a worker that died  # noqa: BLE001
                 rows.append({"source": job["source"], "output": job["output"], "report": job["report"],
-                             "status": "failed", "error": f"Ray task failed: {str(exc).splitlines()[0][:200]}"})
+                             "status": "failed", "error": f"Ray task failed: {first_line(exc)}"})
             echo(_progress(rows[-1], len(rows), len(jobs)))
     return rows
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,28 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # `segrt run` without -o saves under runs/: in tests, under a temporary folder (subprocesses too)
 os.environ.setdefault("SEGRT_RUNS_DIR", str(Path(__import__("tempfile").mkdtemp(prefix="segrt-test-runs-"))))
+
+
+def segrt_env(env: dict | None = None) -> dict:
+    """The environment a ``segrt`` subprocess of the tests gets: this one, without the OPENCV_*
+    settings this pytest process may hold (segrt must quiet OpenCV itself), a wide terminal
+    for help texts, and ``env`` on top."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    return {**base, "COLUMNS": "200", **(env or {})}
+
+
+def run_segrt(*args, cwd: Path | str | None = None, env: dict | None = None, timeout: float = 600,
+              **popen) -> subprocess.CompletedProcess:
+    """``python -m segrt ARGS`` as a user runs it: a subprocess, stdout and stderr captured, so
+    whatever C++ libraries print is seen too. The one helper the test files share."""
+    return subprocess.run([sys.executable, "-m", "segrt", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=segrt_env(env), **popen)
+
+
+def start_segrt(*args, cwd: Path | str | None = None, env: dict | None = None) -> subprocess.Popen:
+    """``python -m segrt ARGS`` started in a session of its own (for signals), pipes open."""
+    return subprocess.Popen([sys.executable, "-m", "segrt", *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=segrt_env(env), start_new_session=True)
 
 
 def _camvid_dir() -> Path:

@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -23,13 +22,11 @@ import numpy as np
 import pytest
 
 from segrt.zoo import CPU_DEFAULT, zoo_dir
+from tests.conftest import run_segrt
 
 
 def segrt(*args: str, cwd: Path, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
-    # without the OPENCV_* settings this pytest process may hold: segrt must quiet OpenCV itself
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "segrt", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env, **popen)
+    return run_segrt(*args, cwd=cwd, timeout=timeout, **popen)
 
 
 def sha(p: Path) -> str:

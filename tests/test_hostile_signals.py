@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -23,19 +22,8 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.conftest import run_segrt, start_segrt
 from tests.test_hostile import model_copy, sha, snapshot, yaml_file
-
-
-def run_segrt(*args: str, cwd: Path, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "segrt", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full)
-
-
-def start_segrt(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
-    full = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "segrt", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=full, start_new_session=True)
 
 
 def one_error_line(result: subprocess.CompletedProcess | tuple[int, str], code: int = 2) -> str:

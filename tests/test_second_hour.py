@@ -5,15 +5,13 @@ subprocesses, the way a user runs them."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from segrt.zoo import CPU_DEFAULT, resolve_model, zoo_dir
+from tests.conftest import run_segrt
 
 REPO = Path(__file__).resolve().parents[1]
 # a model name as the docs write one: FAMILY_camvid, an input size, a precision; not a file name
@@ -21,10 +19,6 @@ NAME = re.compile(r"(?<![\w/.-])([a-z0-9]+(?:_[a-z0-9]+)*_camvid(?:_\d+x\d+)?(?:
 NOT_MODELS = {"cityscapes19_to_camvid", "cityscapes34_to_camvid"}  # class maps (segrt eval --class-map)
 
 
-def run_segrt(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "segrt", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full)
 
 
 def doc_model_names() -> dict[str, str]:

@@ -56,7 +56,3 @@ def wrap(net: torch.nn.Module, d: Dist, device: torch.device) -> torch.nn.Module
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         return torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index])
     return torch.nn.parallel.DistributedDataParallel(net)
-
-
-def unwrap(net: torch.nn.Module) -> torch.nn.Module:
-    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net

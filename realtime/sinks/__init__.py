@@ -1,7 +1,8 @@
-"""Frame sinks: a video file, a folder of images, a window, or nothing.
+"""Frame sinks: a video file, a folder of images, a window, the browser view, or nothing.
 
-``--output out.mp4`` (or .avi) writes a video, ``--output frames/`` a folder of JPEGs,
-``--show`` opens a window, and with neither the frames go nowhere (benchmarking).
+``--output out.mp4`` (or .avi) writes a video, ``--output frames/`` a folder of JPEGs (PNG
+label maps with ``--mode labels``), ``--show`` opens a window, ``--serve`` streams to a
+browser (MJPEG over HTTP), and with none of them the frames go nowhere (benchmarking).
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ SINKS.register("window")("segrt.realtime.sinks.window:WindowSink")
 SINKS.register("null")("segrt.realtime.sinks.null:NullSink")
 SINKS.register("serve")("segrt.realtime.sinks.mjpeg:MjpegSink")
 
-VIDEO_SUFFIXES = (".mp4", ".avi")
 
 
 def sink_kind(output: str) -> str:

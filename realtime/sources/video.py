@@ -68,7 +68,7 @@ class VideoSource:
         if is_gstreamer(self.uri):
             if not has_gstreamer():
                 raise DataError("a GStreamer pipeline needs OpenCV built with GStreamer (JetPack's system "
-                                "OpenCV is; the pip wheels are not); see the README's Jetson section")
+                                "OpenCV is; the pip wheels are not); see docs/tensorrt.md (Jetson)")
             return cv2.VideoCapture(self.uri, cv2.CAP_GSTREAMER)
         if is_network(self.uri):
             return cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, TIMEOUT_MS,

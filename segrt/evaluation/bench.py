@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from segrt.engines.remote import model_name
-from segrt.errors import DataError, SegrtError
+from segrt.errors import DataError, SegrtError, first_line
 from segrt.evaluation.latency import measure_latency
 from segrt.files import atomic_output, save_figure, write_text_atomic
 
@@ -83,14 +83,14 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
                 row[f"latency_b{opts.batch}"] = measure_latency(
                     backend, max(10, opts.runs // opts.batch), max(2, opts.warmup // opts.batch), opts.batch)
             except (ValueError, RuntimeError) as exc:  # a fixed-batch engine or graph
-                row[f"latency_b{opts.batch}"] = {"error": str(exc).splitlines()[0][:160]}
+                row[f"latency_b{opts.batch}"] = {"error": first_line(exc, 160)}
         if opts.video:
             row["pipeline"] = _pipeline(seg, opts)
         try:
             ds = open_dataset(opts.dataset, opts.data_root, opts.split)
         except DataError as exc:  # timing needs no dataset: say mIoU was not measured, and why
             row["miou"] = None
-            row["eval"] = {"not_measured": str(exc).splitlines()[0][:200]}
+            row["eval"] = {"not_measured": first_line(exc)}
         else:
             if opts.eval_frames:
                 ds = subset(ds, opts.eval_frames)

@@ -1,7 +1,7 @@
 """The shipped models: ONNX files with their manifests (runnable without torch) and FP16
 checkpoints (re-export, fine-tune). Torch-free: listing reads manifests only.
 
-Two defaults, each chosen by measurement (README, "The two defaults"): on a GPU the most
+Two defaults, each chosen by measurement (docs/zoo.md, "The two defaults"): on a GPU the most
 accurate model that runs in real time there; on the CPU an INT8 file that ONNX Runtime runs
 fast, of the same network at a smaller input.
 """
@@ -67,7 +67,7 @@ def resolve_model(value: str | Path, prefer: tuple[str, ...] = (".onnx", ".pt"),
 
 def _miou(doc: dict) -> float | None:
     """Val mIoU of a manifest as the zoo measured it (ONNX Runtime, scored at CamVid's 480x360,
-    the README's figure), else the export's own metrics (torch, at training time), else the
+    the figure docs/zoo.md shows), else the export's own metrics (torch, at training time), else the
     accuracy gate's score of a quantized file (all of val unless --eval-frames)."""
     metrics = doc.get("metrics") or {}
     miou = metrics.get("val_miou_onnxruntime", metrics.get("miou"))

@@ -4,7 +4,6 @@ sets from git repositories at pinned commits, every file checked by SHA-256."""
 import hashlib
 import json
 import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -16,6 +15,7 @@ from segrt.datasets.cityscapes import PALETTE as CS_PALETTE
 from segrt.datasets.classmap import ClassMap, MappedLabels, MappedPredictions, load_class_map, shipped_class_maps
 from segrt.datasets.roads import convert_label
 from segrt.errors import ConfigError, DataError, SegrtError
+from tests.conftest import run_segrt
 
 
 def test_shipped_class_maps_place_every_value_on_a_camvid_class_or_void():
@@ -140,7 +140,7 @@ def _sources(mirror_root, commit, n=3, corrupt=None):
 
 
 def segrt(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "segrt", *args], capture_output=True, text=True, timeout=120, **kw)
+    return run_segrt(*args, timeout=120, **kw)
 
 
 def test_data_roads_builds_a_set_from_mirrors_that_reads_as_the_files_were(tmp_path):

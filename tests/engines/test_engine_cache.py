@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from segrt.cli import DEFAULT_MODEL
 from segrt.engines.engine_cache import cached_engine_path, engine_cache_dir, why_not_reusable
 from segrt.engines.manifest import load_manifest
 from segrt.files import sha256_file
+from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 from .gpu import default_model_copy
 

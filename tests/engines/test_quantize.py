@@ -7,9 +7,10 @@ import numpy as np
 import onnx
 import pytest
 
-from segrt.cli import DEFAULT_MODEL, main
+from segrt.cli import main
 from segrt.engines.base import open_backend
 from segrt.engines.quantize import compare_metrics, layer_sensitivity, quantize_model, resolve_exclusions
+from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 pytest.importorskip("onnxruntime.quantization")
 ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo"

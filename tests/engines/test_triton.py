@@ -15,6 +15,7 @@ import pytest
 
 from segrt.engines.triton_repo import validate_config
 from segrt.errors import ModelError
+from tests.conftest import run_segrt
 
 from .triton_server import stub_python_path, triton_server
 
@@ -23,8 +24,7 @@ ZOO = REPO / "segrt" / "zoo"
 
 
 def segrt(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "segrt", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, **kw)
+    return run_segrt(*args, **kw)
 
 
 @pytest.fixture(scope="module")

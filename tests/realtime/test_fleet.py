@@ -7,13 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_segrt
 
 
 def segrt(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "segrt", *map(str, args)], capture_output=True, text=True,
-                          timeout=900)
+    return run_segrt(*args, timeout=900)
 
 
 def fleet(short_clip: Path, folder: Path) -> Path:
@@ -36,6 +36,10 @@ def test_batch_runs_every_file_lists_failures_and_skips_finished_ones(short_clip
         report = json.loads((out / f"{stem}.json").read_text())
         assert report["frames_out"] == 12 and (out / f"{stem}.mp4").stat().st_size > 0
     assert not (out / "broken.mp4").exists()
+    # each file's mean class shares (drivable area over a drive, without code): a dashcam sees road
+    shares = {Path(f["source"]).name: f["class_shares"] for f in doc["results"] if f["status"] == "done"}
+    assert set(shares) == {"a.mp4", "b.mp4"} and all(0.1 < s["Road"] < 1 for s in shares.values())
+    assert all(abs(sum(s.values()) - 1) < 1e-3 for s in shares.values())
     r = segrt("batch", f"{videos}/*.mp4", "-o", out)  # a re-run: only the failed file again
     assert "3 files: 1 to run, 2 finished earlier (skipped)" in r.stdout
     (videos / "broken.mp4").unlink()

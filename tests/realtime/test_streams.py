@@ -8,18 +8,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
+from tests.conftest import run_segrt
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def segrt(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "segrt", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return run_segrt(*args, cwd=cwd, env=env)
 
 
 def frames_in(path: Path) -> int:
