@@ -45,70 +45,21 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     ``tta="flip"`` puts flip test-time augmentation into the graph (twice the compute; the
     manifest's provenance says so); ``tta="flip-ms"`` flips at three scales (about 6.5x).
     """
-    import onnx
     import torch
 
     from segrt.train import checkpoint
 
     checkpoint_path, output = Path(checkpoint_path), Path(output)
     ckpt = checkpoint.load(checkpoint_path)
-    net = checkpoint.build_from_checkpoint(ckpt)
-    trained_size = (ckpt["preprocess"]["width"], ckpt["preprocess"]["height"])
-    if size is not None and tuple(size) != trained_size:
-        if min(size) <= 0 or size[0] % 32 or size[1] % 32:
-            raise ModelError(f"export size {size[0]}x{size[1]}: width and height must be positive multiples of 32")
-        ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "width": size[0], "height": size[1]}, "metrics": None}
-    spec_dict = ckpt["preprocess"]
-    if tta is not None:
-        from segrt.train.models import tta as tta_mod
-
-        if tta not in tta_mod.TTA_MODES:
-            raise ModelError(f"--tta {tta!r}: unknown; valid: {', '.join(tta_mod.TTA_MODES)}")
-        if tta == "flip-ms" and dynamic:
-            raise ModelError("--tta flip-ms fixes its scales when exported; drop --dynamic or use --tta flip")
-        net = tta_mod.wrap(net, tta, spec_dict["width"], spec_dict["height"]).eval()
-
-    class LabelMap(torch.nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net(x).argmax(1).to(torch.uint8)
-
-    wrapper = LabelMap(net).eval()
-    example = torch.zeros(1, 3, spec_dict["height"], spec_dict["width"])
+    net, ckpt, trained_size = _export_net(ckpt, size, tta, dynamic)
     pending = PendingOutput(output, "ONNX model", parents=True)
-    tmp = pending.tmp
-    dims = None
-    if dynamic:
-        h32, w32 = torch.export.Dim("h32", min=2, max=128), torch.export.Dim("w32", min=2, max=128)
-        dims = ({0: torch.export.Dim("N", min=1, max=256), 2: 32 * h32, 3: 32 * w32},)
-    # The exporter logs a warning per missing torchvision op; we use none of them.
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     try:
-        # a signal's exception inside the exporter's C++ aborts the process: held until it returns
-        with warnings.catch_warnings(), deferred_signals():  # (and the exporter's deprecation notices)
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper, (example,), str(tmp), dynamo=True, opset_version=opset, external_data=False,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_shapes=dims, verbose=False)
-        model = onnx.load(str(tmp))
-        onnx.checker.check_model(model, full_check=True)
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-        for node in model.graph.node:  # the exporter's per-node source stack traces: ~3 % of a
-            del node.metadata_props[:]  # small model's file, read by no runtime
-        if fp16_storage:
-            model, _ = store_weights_fp16(model)
-            onnx.checker.check_model(model)
-        graph_opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
-        onnx.save(model, str(tmp))
+        graph_opset = _write_graph(net, ckpt["preprocess"], pending.tmp, opset, dynamic, fp16_storage)
     except BaseException:
         pending.discard()
         raise
-
     manifest = manifest_from_checkpoint(
-        ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(tmp), graph_opset,
+        ckpt, name or output.stem, sha256_file(checkpoint_path), sha256_file(pending.tmp), graph_opset,
         provenance={
             "trained_on": ckpt.get("trained_on"), "epoch": ckpt.get("epoch"), "dynamic_axes": dynamic,
             "trained_input_size": list(trained_size),
@@ -119,7 +70,7 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
             "python": platform.python_version()})
     try:
         if check_frames:
-            agree = parity(net, tmp, manifest, check_frames)
+            agree = parity(net, pending.tmp, manifest, check_frames)
             manifest = dataclasses.replace(manifest, provenance={
                 **manifest.provenance, "parity": {"agreement": round(agree, 6), "frames": len(check_frames)}})
             if agree < min_agreement:
@@ -132,6 +83,67 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     pending.commit()
     manifest.save(output)
     return manifest
+
+
+def _export_net(ckpt: dict, size: tuple[int, int] | None, tta: str | None, dynamic: bool):
+    """(the network to export, the checkpoint with the export's input size, the trained size):
+    the checkpoint's model, wrapped in test-time augmentation if asked."""
+    from segrt.train import checkpoint
+
+    net = checkpoint.build_from_checkpoint(ckpt)
+    trained_size = (ckpt["preprocess"]["width"], ckpt["preprocess"]["height"])
+    if size is not None and tuple(size) != trained_size:
+        if min(size) <= 0 or size[0] % 32 or size[1] % 32:
+            raise ModelError(f"export size {size[0]}x{size[1]}: width and height must be positive multiples of 32")
+        ckpt = {**ckpt, "preprocess": {**ckpt["preprocess"], "width": size[0], "height": size[1]}, "metrics": None}
+    if tta is not None:
+        from segrt.train.models import tta as tta_mod
+
+        if tta not in tta_mod.TTA_MODES:
+            raise ModelError(f"--tta {tta!r}: unknown; valid: {', '.join(tta_mod.TTA_MODES)}")
+        if tta == "flip-ms" and dynamic:
+            raise ModelError("--tta flip-ms fixes its scales when exported; drop --dynamic or use --tta flip")
+        net = tta_mod.wrap(net, tta, ckpt["preprocess"]["width"], ckpt["preprocess"]["height"]).eval()
+    return net, ckpt, trained_size
+
+
+def _write_graph(net, spec: dict, path: Path, opset: int, dynamic: bool, fp16_storage: bool) -> int:
+    """``net`` with argmax in the graph (a uint8 label map out) as ONNX at ``path``, checked by
+    the ONNX checker and strict shape inference; returns the graph's opset."""
+    import onnx
+    import torch
+
+    class LabelMap(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x).argmax(1).to(torch.uint8)
+
+    example = torch.zeros(1, 3, spec["height"], spec["width"])
+    dims = None
+    if dynamic:
+        h32, w32 = torch.export.Dim("h32", min=2, max=128), torch.export.Dim("w32", min=2, max=128)
+        dims = ({0: torch.export.Dim("N", min=1, max=256), 2: 32 * h32, 3: 32 * w32},)
+    # The exporter logs a warning per missing torchvision op; we use none of them.
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    # a signal's exception inside the exporter's C++ aborts the process: held until it returns
+    with warnings.catch_warnings(), deferred_signals():  # (and the exporter's deprecation notices)
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LabelMap(net).eval(), (example,), str(path), dynamo=True, opset_version=opset, external_data=False,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_shapes=dims, verbose=False)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    for node in model.graph.node:  # the exporter's per-node source stack traces: ~3 % of a
+        del node.metadata_props[:]  # small model's file, read by no runtime
+    if fp16_storage:
+        model, _ = store_weights_fp16(model)
+        onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
 
 
 def parity(net, onnx_path: str | Path, manifest: ModelManifest, frames: list[np.ndarray]) -> float:

@@ -257,22 +257,54 @@ def format_gate(g: GateResult, name: str) -> str:
 
 # -- orchestration ------------------------------------------------------------------------------
 
+def _make_candidate(model: Path, base, source: Path, candidate: Path, opts: QuantizeOptions, exclusions,
+                    calibration: tuple[np.ndarray, dict] | None, disabled: tuple[str, ...]):
+    """One quantized candidate of ``source`` at ``candidate``, with its manifest; returns it."""
+    if opts.precision == "fp16":
+        tool = to_fp16(source, candidate, exclusions)
+    elif opts.target == "onnxruntime":
+        tool = int8_onnxruntime(source, candidate, calibration[0], base.input_name, exclusions)
+    else:
+        tool = int8_tensorrt(source, candidate, calibration[0], base.input_name, exclusions)
+    manifest = dataclasses.replace(
+        base, precision=opts.precision, model_sha256=sha256_file(candidate),
+        quantization={"target": opts.target, "tool": tool, "base_model": model.name,
+                      "base_model_sha256": base.model_sha256,
+                      "calibration": calibration[1] if calibration and opts.precision == "int8" else None,
+                      "excluded_nodes": list(exclusions.nodes), "excluded_op_types": list(exclusions.op_types),
+                      "ort_disabled_optimizers": list(disabled)})
+    manifest.save(candidate)
+    return manifest
+
+
 def default_output(model: Path, precision: str, target: str) -> Path:
     tag = "fp16" if precision == "fp16" else ("int8" if target == "onnxruntime" else "int8-trt")
     return model.with_name(f"{model.stem}.{tag}.onnx")
 
 
-def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[[Path], dict],
-                   calibration: tuple[np.ndarray, dict] | None = None, output: Path | None = None,
-                   exclude: tuple[str, ...] = (), threshold: float = 1.0, force: bool = False,
-                   auto: bool = False, echo: Callable[[str], None] = print) -> QuantizeResult:
-    """Make, score and (if it passes the gate, or ``force``) write the FP16/INT8 model.
+@dataclasses.dataclass(frozen=True)
+class QuantizeOptions:
+    """What ``segrt quantize`` asks of :func:`quantize_model`."""
+
+    precision: str                 # fp16 or int8
+    target: str = "onnxruntime"    # or tensorrt (Q/DQ placed as TensorRT wants)
+    output: Path | None = None     # default: MODEL.fp16.onnx, MODEL.int8.onnx, MODEL.int8-trt.onnx
+    exclude: tuple[str, ...] = ()  # node names or op types kept in higher precision
+    threshold: float = 1.0         # the most val mIoU (points) the gate lets go
+    force: bool = False            # write it even when it fails the gate (the manifest says so)
+    auto: bool = False             # INT8: keep the most sensitive layers in FP32 until the gate passes
+
+
+def quantize_model(model: Path, opts: QuantizeOptions, evaluate: Callable[[Path], dict],
+                   calibration: tuple[np.ndarray, dict] | None = None,
+                   echo: Callable[[str], None] = print) -> QuantizeResult:
+    """Make, score and (if it passes the gate, or ``opts.force``) write the FP16/INT8 model.
 
     ``evaluate(path)`` returns metrics (``miou``, ``per_class_iou``, ``classes``) of a model
     file; ``calibration`` is ``(float32 (N, 3, h, w), description)`` for INT8. Nothing is
-    written at ``output`` unless the model is accepted.
+    written at the output unless the model is accepted.
     """
-    model = Path(model)
+    model, precision, target = Path(model), opts.precision, opts.target
     if precision not in ("fp16", "int8"):
         raise SegrtError(f"--precision {precision!r}: choose fp16 or int8")
     if target not in TARGETS:
@@ -282,7 +314,7 @@ def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[
         raise ModelError(f"{model}: already {base.precision}; quantize the FP32 model that 'segrt export' wrote")
     if precision == "int8" and calibration is None:
         raise SegrtError("INT8 needs calibration frames")
-    output = Path(output) if output else default_output(model, precision, target)
+    output = Path(opts.output) if opts.output else default_output(model, precision, target)
     check_paths({"MODEL": model}, {"--output": output})
     echo(f"scoring FP32 {model.name} …")
     reference = evaluate(model)
@@ -297,32 +329,19 @@ def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[
             prepared = work / "prepared.onnx"
             _prepare_for_ort(source, prepared)
             source = prepared
-        exclusions = resolve_exclusions(source, exclude)
+        exclusions = resolve_exclusions(source, opts.exclude)
         disabled = ORT_DISABLE_FOR_TENSORRT_QDQ if (precision, target) == ("int8", "tensorrt") else ()
         attempts: list[dict] = []
         ranking: list[str] | None = None
         k = 0
         while True:
             candidate = work / f"candidate{len(attempts)}.onnx"
-            if precision == "fp16":
-                tool = to_fp16(source, candidate, exclusions)
-            elif target == "onnxruntime":
-                tool = int8_onnxruntime(source, candidate, calibration[0], base.input_name, exclusions)
-            else:
-                tool = int8_tensorrt(source, candidate, calibration[0], base.input_name, exclusions)
-            manifest = dataclasses.replace(
-                base, precision=precision, model_sha256=sha256_file(candidate),
-                quantization={"target": target, "tool": tool, "base_model": model.name,
-                              "base_model_sha256": base.model_sha256,
-                              "calibration": calibration[1] if calibration and precision == "int8" else None,
-                              "excluded_nodes": list(exclusions.nodes), "excluded_op_types": list(exclusions.op_types),
-                              "ort_disabled_optimizers": list(disabled)})
-            manifest.save(candidate)
+            manifest = _make_candidate(model, base, source, candidate, opts, exclusions, calibration, disabled)
             echo(f"scoring {precision.upper()} ({target}, {len(exclusions.nodes)} nodes and "
                  f"{len(exclusions.op_types)} op types kept in higher precision) …")
-            gate = compare_metrics(reference, evaluate(candidate), threshold)
+            gate = compare_metrics(reference, evaluate(candidate), opts.threshold)
             attempts.append({"excluded_nodes": len(exclusions.nodes), "miou": gate.miou, "passed": gate.passed})
-            if gate.passed or not auto or precision != "int8":
+            if gate.passed or not opts.auto or precision != "int8":
                 break
             if ranking is None:
                 echo(f"gate failed ({gate.delta:+.2f} points); ranking layers by the error they add …")
@@ -335,7 +354,7 @@ def quantize_model(model: Path, precision: str, target: str, evaluate: Callable[
             echo(f"gate failed ({gate.delta:+.2f} points); keeping the {k} most sensitive layers in "
                  f"higher precision: {', '.join(ranking[:min(k, 4)])}{' …' if k > 4 else ''}")
         echo(format_gate(gate, precision.upper()))
-        if not gate.passed and not force:
+        if not gate.passed and not opts.force:
             return QuantizeResult(None, None, gate, exclusions, attempts)
         gate.forced = not gate.passed
         manifest = dataclasses.replace(manifest, quantization={**manifest.quantization, "gate": gate.to_dict(),

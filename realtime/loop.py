@@ -105,146 +105,190 @@ class _FrameLog:
             self._pending.commit()
 
 
-def run_loop(streams: Sequence[Stream], backend, max_frames: int | None = None, progress: bool | None = None,
-             realtime: bool = False, loop: bool = False, reconnect: Reconnect | None = None,
-             frames_csv: Path | None = None, snapshot_dir: Path = Path("."),
-             interrupt: threading.Event | None = None, max_batch: int = 1, batch_wait_s: float = 0.004,
-             controls: Controls | None = None, realtime_fps: float = 0.0, workers: int = 1,
-             paced: bool = False) -> LoopResult:
+@dataclass(frozen=True)
+class LoopOptions:
+    """How :func:`run_loop` runs (what ``segrt run``'s settings decide)."""
+
+    max_frames: int | None = None  # per stream
+    progress: bool | None = None   # the progress bar: None = on a terminal only
+    realtime: bool = False         # replay files at their frame rate (or realtime_fps), dropping like a camera
+    realtime_fps: float = 0.0
+    loop: bool = False             # start a file again at its end
+    paced: bool = False            # a file in the browser view: its frame rate, every frame (see _Pacer)
+    reconnect: Reconnect | None = None
+    frames_csv: Path | None = None
+    snapshot_dir: Path = Path(".")
+    max_batch: int = 1             # several streams: frames of different streams per model call
+    batch_wait_s: float = 0.004
+    workers: int = 1               # model calls at once (a backend that allows it)
+
+
+def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions(),
+             interrupt: threading.Event | None = None, controls: Controls | None = None) -> LoopResult:
     """Runs until every source ends (``max_frames`` each), a viewer quits, Ctrl-C or SIGTERM.
 
-    The streams' sources and sinks must already be entered. ``realtime`` replays files at their
-    native frame rate (or ``realtime_fps``) with the live drop policy; ``loop`` restarts a file at
-    its end. ``paced`` (a file in the browser view) writes a file's frames no faster than its
-    frame rate, every one of them (see :class:`_Pacer`).
-    ``interrupt`` (set by a signal handler) ends the run between two frames, so every frame
-    counted as written is whole in every sink. With several streams, frames are batched across
-    them up to ``max_batch``; a stream whose sink fails stops alone and is reported.
-    ``workers`` model calls run at once (a backend that allows it; see :class:`InferenceStage`).
+    The streams' sources and sinks must already be entered. ``interrupt`` (set by a signal
+    handler) ends the run between two frames, so every frame counted as written is whole in
+    every sink. With several streams, frames are batched across them up to ``max_batch``; a
+    stream whose sink fails stops alone and is reported. Any other exception (a signal that
+    aborts, SIGHUP) propagates with the frame log discarded, so nothing is committed.
     """
     interrupt = interrupt or threading.Event()
     streams = list(streams)
-    single = len(streams) == 1
-    workers = workers if getattr(backend, "concurrent", False) else 1
+    workers = opts.workers if getattr(backend, "concurrent", False) else 1
     timer = StageTimer(parallel=workers)
     controls = controls or streams[0].overlay.controls
-    prep = Preprocessor(backend.manifest.preprocess)
     ready = threading.Event()
-    for s in streams:
-        s.timer = timer if single else StageTimer(parallel=workers)
-        live = bool(s.source.live)
-        pace = (realtime_fps or s.source.fps or 25.0) if realtime and not live else None
-        # preprocessing runs on the capture thread, so the inference workers only run the model
-        s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=reconnect, loop=loop,
-                                  prepare=prep if single else Preprocessor(backend.manifest.preprocess),
-                                  ready=ready, name=f"segrt-capture-{s.index}")
-        for sink in s.sinks:
-            sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
+    _start_captures(streams, backend, opts, timer, controls, ready, workers)
     inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=(1 + workers) * len(streams))
     stop = threading.Event()
-    stage = InferenceStage(streams, backend, lambda item: put(inferred, item, stop), stop, ready, max_frames,
-                           max_batch, batch_wait_s, workers)
-    counts = [s.source.frame_count if max_frames is None else min(max_frames, s.source.frame_count or max_frames)
-              for s in streams]
-    endless = loop or any(s.source.live for s in streams) or not all(counts)
-    total = None if endless else sum(counts)
-    bar = tqdm(total=total, unit="frame", desc=backend.manifest.name, dynamic_ncols=True, mininterval=0.5,
-               disable=None if progress is None else not progress)
-    classes = backend.manifest.classes
-    log = _FrameLog(frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in classes), *(() if single else ("stream",))))
-    pacer = _Pacer(streams if paced and not realtime else [])
-    frames_out, stopped_by = 0, "end"
-    write_error: str | None = None
+    stage = InferenceStage(streams, backend, lambda item: put(inferred, item, stop), stop, ready, opts.max_frames,
+                           opts.max_batch, opts.batch_wait_s, workers)
+    run = _Run(streams, backend, opts, timer, controls)
     for s in streams:
         s.capture.start()
     stage.start()
     try:
-        while True:
-            if interrupt.is_set():
-                stopped_by = "interrupt"
-                break
-            try:
-                item = inferred.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if item is None:
-                if stage.error is not None:
-                    raise stage.error
-                stopped_by = "max_frames" if single and max_frames is not None and frames_out >= max_frames \
-                    else "end"
-                break
-            s, c = item.stream, item.captured
-            if s.write_error:
-                continue  # this stream already failed; the others go on
-            pacer.wait(s, interrupt)
-            try:
-                out = _render_and_write(s, item, timer, backend)
-            except WriteFailed as exc:
-                if single:
-                    stopped_by, write_error = "write_error", str(exc)
-                    break
-                s.write_error, s.stopped_by, s.ended = str(exc), "write_error", True
-                s.capture.stop()
-                continue
-            age = (time.perf_counter() - c.t_capture) * 1000.0
-            s.ages_ms.append(age)
-            s.frames_out += 1
-            frames_out += 1
-            timer.end_frame()
-            if not single:
-                s.timer.end_frame()
-            samples = timer.samples
-            gap = max(0, c.index - s.prev_index - 1) if not loop else 0  # frames skipped just before this one
-            s.prev_index = c.index
-            shares = class_shares(item.labels, len(classes))
-            s.share_sum = shares if s.share_sum is None else s.share_sum + shares
-            log.row((frames_out, c.index, round(c.t_capture - timer.started, 6),
-                     *(round(1000 * samples[k][-1], 3) for k in timer.stages), round(age, 3), gap,
-                     s.capture.stats.dropped, *(round(float(v), 5) for v in shares), *(() if single else (s.index,))))
-            if controls.snapshot:
-                controls.snapshot = False
-                name = f"segrt_snapshot_{frames_out:06d}.png" if single else \
-                    f"segrt_snapshot_{s.index}_{s.frames_out:06d}.png"
-                write_image(snapshot_dir / name, out, "snapshot")
-            bar.update(1)
-            if bar.n % 10 == 0:
-                bar.set_postfix_str(live_line(timer, s.capture.stats if single else None), refresh=False)
-            while controls.paused and not controls.quit:
-                for t in streams:
-                    for sink in t.sinks:
-                        sink.poll()
-                time.sleep(0.03)
-            if controls.quit or any(sink.stop_requested for t in streams for sink in t.sinks):
-                stopped_by = "window"
-                break
+        run.stopped_by = _consume(run, inferred, stage, interrupt)
     except KeyboardInterrupt:
-        stopped_by = "interrupt"  # Ctrl-C or SIGTERM: what was written stays; sinks close normally
+        run.stopped_by = "interrupt"  # Ctrl-C or SIGTERM: what was written stays; sinks close normally
     except BaseException:  # an error, or a signal that aborts (SIGHUP): nothing is committed
-        log.discard()
+        run.log.discard()
         raise
     finally:
         stop.set()
         for s in streams:
             s.capture.stop()
         stage.join(timeout=5)
-        timer.stop()
-        for s in streams:
-            if s.timer is not timer:
-                s.timer.stop()
-        bar.close()
-        log.close()
+        for t in {id(s.timer): s.timer for s in streams}.values():
+            t.stop()
+        run.bar.close()
+        run.log.close()
+    return _result(run, stage)
+
+
+def _start_captures(streams: list[Stream], backend, opts: LoopOptions, timer: StageTimer, controls: Controls,
+                    ready: threading.Event, workers: int) -> None:
+    """A capture thread per stream (reading and preprocessing off the inference workers), and
+    each stream's timer and sinks wired to the controls and live numbers."""
+    single = len(streams) == 1
+    prep = Preprocessor(backend.manifest.preprocess)
     for s in streams:
-        s.stopped_by = s.stopped_by or stopped_by
+        s.timer = timer if single else StageTimer(parallel=workers)
+        live = bool(s.source.live)
+        pace = (opts.realtime_fps or s.source.fps or 25.0) if opts.realtime and not live else None
+        s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=opts.reconnect, loop=opts.loop,
+                                  prepare=prep if single else Preprocessor(backend.manifest.preprocess),
+                                  ready=ready, name=f"segrt-capture-{s.index}")
+        for sink in s.sinks:
+            sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
+
+
+class _Run:
+    """The consuming side of one run: counts, the progress bar, the frame log, the pacer."""
+
+    def __init__(self, streams: list[Stream], backend, opts: LoopOptions, timer: StageTimer,
+                 controls: Controls) -> None:
+        self.streams, self.backend, self.opts, self.timer, self.controls = streams, backend, opts, timer, controls
+        self.single = len(streams) == 1
+        self.classes = backend.manifest.classes
+        counts = [s.source.frame_count if opts.max_frames is None
+                  else min(opts.max_frames, s.source.frame_count or opts.max_frames) for s in streams]
+        endless = opts.loop or any(s.source.live for s in streams) or not all(counts)
+        self.bar = tqdm(total=None if endless else sum(counts), unit="frame", desc=backend.manifest.name,
+                        dynamic_ncols=True, mininterval=0.5,
+                        disable=None if opts.progress is None else not opts.progress)
+        self.log = _FrameLog(opts.frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in self.classes),
+                                               *(() if self.single else ("stream",))))
+        self.pacer = _Pacer(streams if opts.paced and not opts.realtime else [])
+        self.frames_out, self.stopped_by = 0, "end"
+        self.write_error: str | None = None
+
+    def written(self, item: Inferred, out: np.ndarray) -> None:
+        """Bookkeeping for a frame every sink of its stream took: counts, age, class shares,
+        the frame log's row, a snapshot if asked, the progress bar."""
+        s, c, timer = item.stream, item.captured, self.timer
+        age = (time.perf_counter() - c.t_capture) * 1000.0
+        s.ages_ms.append(age)
+        s.frames_out += 1
+        self.frames_out += 1
+        timer.end_frame()
+        if s.timer is not timer:
+            s.timer.end_frame()
+        gap = max(0, c.index - s.prev_index - 1) if not self.opts.loop else 0  # frames skipped just before
+        s.prev_index = c.index
+        shares = class_shares(item.labels, len(self.classes))
+        s.share_sum = shares if s.share_sum is None else s.share_sum + shares
+        self.log.row((self.frames_out, c.index, round(c.t_capture - timer.started, 6),
+                      *(round(1000 * timer.samples[k][-1], 3) for k in timer.stages), round(age, 3), gap,
+                      s.capture.stats.dropped, *(round(float(v), 5) for v in shares),
+                      *(() if self.single else (s.index,))))
+        if self.controls.snapshot:
+            self.controls.snapshot = False
+            name = f"segrt_snapshot_{self.frames_out:06d}.png" if self.single else \
+                f"segrt_snapshot_{s.index}_{s.frames_out:06d}.png"
+            write_image(self.opts.snapshot_dir / name, out, "snapshot")
+        self.bar.update(1)
+        if self.bar.n % 10 == 0:
+            self.bar.set_postfix_str(live_line(timer, s.capture.stats if self.single else None), refresh=False)
+
+    def viewer_stop(self) -> bool:
+        """Waits out a pause (space in the window); True when a viewer asked to quit."""
+        sinks = [sink for t in self.streams for sink in t.sinks]
+        while self.controls.paused and not self.controls.quit:
+            for sink in sinks:
+                sink.poll()
+            time.sleep(0.03)
+        return self.controls.quit or any(sink.stop_requested for sink in sinks)
+
+
+def _consume(run: _Run, inferred: queue.Queue, stage: InferenceStage, interrupt: threading.Event) -> str:
+    """Writes the inferred frames as they come; returns why the run stopped."""
+    while True:
+        if interrupt.is_set():
+            return "interrupt"
+        try:
+            item = inferred.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if item is None:
+            if stage.error is not None:
+                raise stage.error
+            done = run.opts.max_frames is not None and run.frames_out >= run.opts.max_frames
+            return "max_frames" if run.single and done else "end"
+        s = item.stream
+        if s.write_error:
+            continue  # this stream already failed; the others go on
+        run.pacer.wait(s, interrupt)
+        try:
+            out = _render_and_write(s, item, run.timer, run.backend)
+        except WriteFailed as exc:
+            if run.single:
+                run.write_error = str(exc)
+                return "write_error"
+            s.write_error, s.stopped_by, s.ended = str(exc), "write_error", True
+            s.capture.stop()
+            continue
+        run.written(item, out)
+        if run.viewer_stop():
+            return "window"
+
+
+def _result(run: _Run, stage: InferenceStage) -> LoopResult:
+    streams = run.streams
+    for s in streams:
+        s.stopped_by = s.stopped_by or run.stopped_by
         # a frame taken by inference but not written (a stop in between) does not count as in
-        if stopped_by in ("interrupt", "window"):
+        if run.stopped_by in ("interrupt", "window"):
             s.taken = min(s.taken, s.frames_out)
     first = streams[0].capture.stats
     stats = [s.capture.stats for s in streams]
     return LoopResult(
-        sum(s.taken for s in streams), frames_out, timer, stopped_by, sum(st.dropped for st in stats),
+        sum(s.taken for s in streams), run.frames_out, run.timer, run.stopped_by, sum(st.dropped for st in stats),
         [a for s in streams for a in s.ages_ms], [o for st in stats for o in st.outages],
-        first.error if single else None, first.exception if single else None, sum(st.captured for st in stats),
-        write_error, streams, stage.stats.as_dict(max_batch), stage.stats.busy_s)
+        first.error if run.single else None, first.exception if run.single else None,
+        sum(st.captured for st in stats), run.write_error, streams, stage.stats.as_dict(run.opts.max_batch),
+        stage.stats.busy_s)
 
 
 class _Pacer:

@@ -35,11 +35,11 @@ class Segmenter:
     ``segrt run`` and ``segrt eval`` open their models through this class too: ``backend`` is
     the opened backend (what the pipelined loop feeds batches), ``renderer`` the overlay
     (``legend``, ``hud``, ``mode`` and ``classes`` are ``segrt run``'s options of those names;
-    ``controls``, the run's window/keyboard state, which the app creates and shares with sinks)."""
+    its ``controls`` are the run's window/keyboard state, which the app shares with the sinks)."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", threads: int = 0,
                  alpha: float = 0.5, palette: str = "model", *, rebuild: bool = False, legend: bool = False,
-                 hud: bool = False, mode: str = "overlay", classes: Sequence[str] = (), controls=None) -> None:
+                 hud: bool = False, mode: str = "overlay", classes: Sequence[str] = ()) -> None:
         from segrt.realtime.overlay import Overlay
         from segrt.zoo import default_for, resolve_model
 
@@ -53,8 +53,7 @@ class Segmenter:
             self._prep = Preprocessor(m.preprocess)
             self._x: np.ndarray | None = None
             try:
-                self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes,
-                                        controls)
+                self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes)
             except ValueError as exc:  # unknown --classes, alpha out of 0..1, unknown mode
                 text = str(exc)  # Overlay's and Controls' messages start with what they refuse
                 flag = "classes" if text.startswith("classes") else "alpha" if text.startswith("alpha") else "mode"

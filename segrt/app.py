@@ -9,8 +9,9 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from segrt.api import Segmenter
@@ -19,28 +20,46 @@ from segrt.errors import SegrtError
 from segrt.files import check_paths, check_writable, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
-from segrt.realtime.controls import Controls
-from segrt.realtime.loop import run_loop
+from segrt.realtime.loop import LoopOptions, run_loop
 from segrt.realtime.report import finish, run_report
 from segrt.realtime.sinks import open_sink, sink_kind
 from segrt.realtime.sources import open_source
 from segrt.realtime.stream import Stream, model_batch_limit, plan_workers
 
 
-def run_app(source_uri: str | Sequence[str], model: Path, outputs: list[str] | str | None, show: bool,
-            report: Path | None, max_frames: int | None = None, config_path: Path | None = None,
-            overrides: dict | None = None, data_root: Path | None = None,
-            progress: bool | None = None, serve: str | None = None, frames_csv: Path | None = None,
-            serve_token: str | None = None) -> str:
+@dataclass(frozen=True)
+class RunRequest:
+    """What one ``segrt run`` asks for: its inputs, outputs and settings, carried down whole."""
+
+    sources: tuple[str, ...]
+    model: Path
+    outputs: tuple[str, ...] = ()    # files or folders (``{stream}``/``{name}`` per stream), "null", "window"
+    show: bool = False
+    report: Path | None = None
+    frames_csv: Path | None = None
+    max_frames: int | None = None
+    config_path: Path | None = None  # the run settings YAML; ``overrides`` (flags) win over it
+    overrides: Mapping[str, object] = field(default_factory=dict)
+    data_root: Path | None = None
+    progress: bool | None = None
+    serve: str | None = None
+    serve_token: str | None = None   # what every request to the live view must carry (access.Access)
+
+    @classmethod
+    def of(cls, sources: str | Sequence[str], model: Path, outputs: str | Sequence[str] | None = (),
+           **kw: object) -> "RunRequest":
+        """A request from loose values: one source or several, one output or several."""
+        return cls(tuple([sources] if isinstance(sources, str) else sources), model,
+                   tuple([outputs] if isinstance(outputs, str) else outputs or ()), **kw)  # type: ignore[arg-type]
+
+
+def run_app(request: RunRequest) -> "RunSummary":
     """Runs the loop on one source or several (one stream each, sharing the model); writes the
     report if asked; returns the end-of-run table. Ctrl-C and SIGTERM, from the start to the
     written report, end the run after the frame in hand with every output and the report
-    complete. ``serve_token``: what every request to the live view must carry (see
-    :class:`segrt.realtime.sinks.access.Access`)."""
-    sources = [source_uri] if isinstance(source_uri, str) else list(source_uri)
+    complete (the summary says which signal)."""
     with _signals_stop() as interrupt:
-        return _run_app(sources, model, outputs, show, report, max_frames, config_path, overrides, data_root,
-                        progress, serve, frames_csv, interrupt, serve_token=serve_token)
+        return _run_app(request, interrupt)
 
 
 def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[str]]:
@@ -56,98 +75,114 @@ def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[
             for i in range(len(sources))]
 
 
-def _run_app(sources: list[str], model: Path, outputs: list[str] | str | None, show: bool, report: Path | None,
-             max_frames: int | None, config_path: Path | None, overrides: dict | None, data_root: Path | None,
-             progress: bool | None, serve: str | None, frames_csv: Path | None,
-             interrupt: threading.Event, serve_token: str | None = None) -> str:
-    overrides = overrides or {}
-    outputs = [outputs] if isinstance(outputs, str) else list(outputs or [])
-    per_stream = stream_outputs(sources, outputs)
+def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
+    cfg, per_stream = _checked(req)
+    from segrt.zoo import resolve_model
+
+    workers, threads = plan_workers(cfg.workers, cfg.threads, resolve_model(req.model), cfg.device)
+    labels = cfg.mode == "labels"
+    view_mode = "overlay" if labels else cfg.mode  # what the overlay would draw; nothing is drawn for labels
+    with ExitStack() as stack:
+        seg = stack.enter_context(Segmenter(
+            req.model, device=cfg.device, threads=threads, alpha=cfg.alpha, palette=cfg.palette,
+            rebuild=cfg.rebuild, legend=cfg.legend, hud=cfg.hud, mode=view_mode, classes=cfg.classes))
+        controls = seg.renderer.controls  # window keys: shared by every stream's overlay and the sinks
+        streams, file_sinks, server = _open_streams(stack, req, cfg, seg, per_stream)
+        realtime = cfg.realtime or bool(cfg.realtime_fps)
+        max_batch, batching_why = model_batch_limit(seg.backend, cfg.max_batch if len(streams) > 1 else 1)
+        opts = LoopOptions(
+            max_frames=req.max_frames, progress=req.progress, realtime=realtime, realtime_fps=cfg.realtime_fps,
+            # a file shown in a browser plays at its own frame rate, every frame of it (a viewer
+            # never costs a frame; only --realtime drops)
+            loop=cfg.loop, paced=bool(req.serve) and not realtime,
+            reconnect=Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait,
+                                timeout=cfg.reconnect_timeout),
+            frames_csv=req.frames_csv, max_batch=max_batch, batch_wait_s=cfg.batch_wait_ms / 1000.0,
+            workers=workers)
+        result = run_loop(streams, seg.backend, opts, interrupt=interrupt, controls=controls)
+        if server is not None and not cfg.loop and not any(s.source.live for s in streams) \
+                and result.stopped_by in ("end", "max_frames"):
+            _linger(server, file_sinks, result.frames_out, interrupt)
+        infos = [{"uri": uri, "fps": s.source.fps, "frame_count": s.source.frame_count, "live": bool(s.source.live)}
+                 for uri, s in zip(req.sources, streams, strict=True)]
+    doc = run_report(result, infos, file_sinks, seg.backend, cfg, req.model, req.serve, req.frames_csv)
+    stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
+    doc["interrupted"] = None if stopped is None else signal.Signals(stopped).name
+    if len(streams) > 1:
+        doc["batching"] = {**result.batching, "why": batching_why}
+    if req.report is not None:
+        write_text_atomic(req.report, json.dumps(doc, indent=2) + "\n", "report")
+    return RunSummary(finish(result, doc, infos, file_sinks, cfg), stopped)
+
+
+def _checked(req: RunRequest) -> tuple[RunConfig, list[list[str]]]:
+    """The run's settings and each stream's outputs, after every check that needs no model:
+    outputs against inputs, writable folders, settings in range, label-map outputs."""
+    per_stream = stream_outputs(req.sources, req.outputs)
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
-    check_paths({"SOURCE": [u for u in sources if Path(u).exists()], "--model": model, "--config": config_path},
-                {"--output": files, "--report": report, "--frames-csv": frames_csv})
-    check_writable({"--output": files, "--report": report, "--frames-csv": frames_csv})
-    for flag, path in (("--report", report), ("--frames-csv", frames_csv)):
+    check_paths({"SOURCE": [u for u in req.sources if Path(u).exists()], "--model": req.model,
+                 "--config": req.config_path},
+                {"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})
+    check_writable({"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})
+    for flag, path in (("--report", req.report), ("--frames-csv", req.frames_csv)):
         if path is not None and not is_special(path) and not Path(path).parent.is_dir():
             raise SegrtError(f"{flag} {shown(path)}: folder {shown(Path(path).parent)} does not exist; create it "
                              "first")
         if path is not None and Path(path).is_dir():
             raise SegrtError(f"{flag} {shown(path)} is a folder; give a file name")
-    if config_path is not None:
-        cfg = load_config(config_path, RunConfig, overrides)
+    overrides = dict(req.overrides)
+    if req.config_path is not None:
+        cfg = load_config(req.config_path, RunConfig, overrides)
     else:
-        given = {k: v for k, v in overrides.items() if v is not None}
-        cfg = from_dict(RunConfig, given, source="command-line options")
+        cfg = from_dict(RunConfig, {k: v for k, v in overrides.items() if v is not None},
+                        source="command-line options")
+    if cfg.mode == "labels":
+        check_label_outputs(files, req.show, req.serve)
+    return cfg, per_stream
 
-    from segrt.zoo import resolve_model
 
-    workers, threads = plan_workers(cfg.workers, cfg.threads, resolve_model(model), cfg.device)
-    labels = cfg.mode == "labels"
-    if labels:
-        check_label_outputs(files, show, serve)
-    view_mode = "overlay" if labels else cfg.mode  # what the overlay would draw; nothing is drawn for labels
-    with ExitStack() as stack:
-        controls = Controls(mode=view_mode, alpha=cfg.alpha)  # window keys: shared by the overlays and sinks
-        seg = stack.enter_context(Segmenter(
-            model, device=cfg.device, threads=threads, alpha=cfg.alpha, palette=cfg.palette, rebuild=cfg.rebuild,
-            legend=cfg.legend, hud=cfg.hud, mode=view_mode, classes=cfg.classes, controls=controls))
-        backend = seg.backend
-        streams: list[Stream] = []
-        file_sinks: list[tuple[int, str, object]] = []  # (stream, output, sink)
-        server = None
-        if serve:  # one server for every stream: a page per stream, or a grid of them
-            server = stack.enter_context(open_sink("serve", serve, max_fps=cfg.serve_fps, streams=len(sources),
-                                                   token=serve_token,
-                                                   names=[source_name(u) for u in sources]))
-            print(server.banner(), file=sys.stderr, flush=True)  # the one place the token is printed
-        for i, (uri, outs) in enumerate(zip(sources, per_stream, strict=True)):
-            source = stack.enter_context(open_source(
-                uri, data_root=data_root, fps=cfg.image_fps, width=cfg.camera_width,
-                height=cfg.camera_height, camera_fps=cfg.camera_fps))
-            fps = source.fps or cfg.image_fps
-            label_options = {"image_format": "png", "sidecar": {"classes.json": classes_json(seg)}} if labels else {}
-            sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps, **label_options)) for o in outs]
-            file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
-            if show:  # one window per stream; the keys act on all of them
-                title = None if len(sources) == 1 else f"segrt: {i} {source_name(uri)}"
-                sinks.append(stack.enter_context(open_sink("window", title)))
-            if server is not None:
-                sinks.append(server if len(sources) == 1 else server.channels[i])
-            if not sinks:
-                sinks.append(stack.enter_context(open_sink("null")))
-            streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone(),
-                                  labels=labels))
-        reconnect = Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait, timeout=cfg.reconnect_timeout)
-        # a file shown in a browser plays at its own frame rate, every frame of it (a viewer never
-        # costs a frame; only --realtime drops), and its last frame and final numbers stay up
-        # until Ctrl-C (a file that ends before a browser connects shows nothing)
-        realtime = cfg.realtime or bool(cfg.realtime_fps)
-        linger = bool(serve) and not any(s.source.live for s in streams) and not cfg.loop
-        max_batch, batching_why = model_batch_limit(backend, cfg.max_batch if len(streams) > 1 else 1)
-        result = run_loop(streams, backend, max_frames, progress, realtime=realtime, loop=cfg.loop,
-                          reconnect=reconnect, frames_csv=frames_csv, interrupt=interrupt, max_batch=max_batch,
-                          batch_wait_s=cfg.batch_wait_ms / 1000.0, controls=controls,
-                          realtime_fps=cfg.realtime_fps, workers=workers, paced=bool(serve) and not realtime)
-        if linger and result.stopped_by in ("end", "max_frames"):
-            for _, _, sink in file_sinks:  # the outputs are complete: finalize them now
-                sink.__exit__(None, None, None)
-            assert server is not None
-            server.finished = True
-            print(f"finished: {result.frames_out} frames; still serving the last frame and the numbers at "
-                  f"{server.url} until Ctrl-C", file=sys.stderr, flush=True)
-            while not interrupt.wait(0.2):
-                pass
-        infos = [{"uri": uri, "fps": s.source.fps, "frame_count": s.source.frame_count, "live": bool(s.source.live)}
-                 for uri, s in zip(sources, streams, strict=True)]
+def _open_streams(stack: ExitStack, req: RunRequest, cfg: RunConfig, seg: Segmenter,
+                  per_stream: list[list[str]]) -> tuple[list[Stream], list[tuple[int, str, object]], object]:
+    """Each source opened with its sinks (files, a window, the browser view, else a null sink)
+    into ``stack``: (streams, (stream, output, sink) of the file outputs, the server or None)."""
+    n, labels = len(req.sources), cfg.mode == "labels"
+    server = None
+    if req.serve:  # one server for every stream: a page per stream, or a grid of them
+        server = stack.enter_context(open_sink("serve", req.serve, max_fps=cfg.serve_fps, streams=n,
+                                               token=req.serve_token, names=[source_name(u) for u in req.sources]))
+        print(server.banner(), file=sys.stderr, flush=True)  # the one place the token is printed
+    label_options = {"image_format": "png", "sidecar": {"classes.json": classes_json(seg)}} if labels else {}
+    streams: list[Stream] = []
+    file_sinks: list[tuple[int, str, object]] = []
+    for i, (uri, outs) in enumerate(zip(req.sources, per_stream, strict=True)):
+        source = stack.enter_context(open_source(
+            uri, data_root=req.data_root, fps=cfg.image_fps, width=cfg.camera_width,
+            height=cfg.camera_height, camera_fps=cfg.camera_fps))
+        fps = source.fps or cfg.image_fps
+        sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps, **label_options)) for o in outs]
+        file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
+        if req.show:  # one window per stream; the keys act on all of them
+            sinks.append(stack.enter_context(open_sink("window", None if n == 1 else f"segrt: {i} {source_name(uri)}")))
+        if server is not None:
+            sinks.append(server if n == 1 else server.channels[i])
+        if not sinks:
+            sinks.append(stack.enter_context(open_sink("null")))
+        streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone(),
+                              labels=labels))
+    return streams, file_sinks, server
 
-    doc = run_report(result, infos, file_sinks, backend, cfg, model, serve, frames_csv)
-    stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
-    doc["interrupted"] = None if stopped is None else signal.Signals(stopped).name
-    if len(streams) > 1:
-        doc["batching"] = {**result.batching, "why": batching_why}
-    if report is not None:
-        write_text_atomic(report, json.dumps(doc, indent=2) + "\n", "report")
-    return RunSummary(finish(result, doc, infos, file_sinks, cfg), stopped)
+
+def _linger(server, file_sinks: list, frames_out: int, interrupt: threading.Event) -> None:
+    """A file shown in the browser has ended: its outputs are finalized now, and its last frame
+    and final numbers stay up until Ctrl-C (a file that ends before a browser connects shows
+    nothing)."""
+    for _, _, sink in file_sinks:
+        sink.__exit__(None, None, None)
+    server.finished = True
+    print(f"finished: {frames_out} frames; still serving the last frame and the numbers at {server.url} until "
+          "Ctrl-C", file=sys.stderr, flush=True)
+    while not interrupt.wait(0.2):
+        pass
 
 
 class RunSummary(str):

@@ -152,7 +152,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     a dead one ends the run within 30 s, keeping what was written (reconnect_timeout and
     reconnect_attempts in a run config change that).
     """
-    from segrt.app import default_output, run_app
+    from segrt.app import RunRequest, default_output, run_app
     from segrt.realtime.sinks.access import check_token
 
     if serve_token is not None and serve:
@@ -174,9 +174,10 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     saved = None
     if not (output or show or serve or no_save):
         saved = default_output(sources)
-    result = run_app(list(sources), model or default_for(device), [*output, *([str(saved)] if saved else [])],
-                     show, report, max_frames, config_path, overrides, data_root, progress, serve=serve,
-                     frames_csv=frames_csv, serve_token=serve_token)
+    result = run_app(RunRequest.of(
+        sources, model or default_for(device), [*output, *([str(saved)] if saved else [])], show=show, report=report,
+        frames_csv=frames_csv, max_frames=max_frames, config_path=config_path, overrides=overrides,
+        data_root=data_root, progress=progress, serve=serve, serve_token=serve_token))
     click.echo(result)
     if saved is not None:
         from segrt.app import stream_outputs
@@ -210,7 +211,7 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
     once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
     """
-    from segrt.app import default_output, run_app
+    from segrt.app import RunRequest, default_output, run_app
     from segrt.datasets.fetch import demo_video
 
     video = demo_video()
@@ -219,8 +220,8 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     made = not out.parent.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        table = run_app(str(video), default_for(device), [str(out)], False, report,
-                        overrides={"device": device, "palette": palette})
+        table = run_app(RunRequest.of(str(video), default_for(device), str(out), report=report,
+                                      overrides={"device": device, "palette": palette}))
     except BaseException:
         if made and not any(out.parent.iterdir()):
             out.parent.rmdir()

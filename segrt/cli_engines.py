@@ -3,6 +3,7 @@ commands (registered on the main group in :mod:`segrt.cli`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -52,16 +53,17 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     segrt quantize model.onnx --precision int8                     # ONNX Runtime, CPU
     segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
     """
-    run_quantize(model, precision, target, output, calib_source, calib_frames, data_root, threshold, force,
-                 exclude, auto, eval_frames, threads)
+    from segrt.engines.quantize import QuantizeOptions
+
+    run_quantize(model, QuantizeOptions(precision, target, output, exclude, threshold, force, auto),
+                 calib_source, calib_frames, data_root, eval_frames, threads)
 
 
-def run_quantize(model: Path, precision: str, target: str = "onnxruntime", output: Path | None = None,
-                 calib_source: str = "camvid:train", calib_frames: int = 64, data_root: Path | None = None,
-                 threshold: float = 1.0, force: bool = False, exclude: tuple[str, ...] = (), auto: bool = False,
-                 eval_frames: int | None = None, threads: int = 0) -> Path:
-    """`segrt quantize`'s work (also the middle step of `segrt export --precision`); returns the
-    file written."""
+def run_quantize(model: Path, opts, calib_source: str = "camvid:train", calib_frames: int = 64,
+                 data_root: Path | None = None, eval_frames: int | None = None, threads: int = 0) -> Path:
+    """`segrt quantize`'s work (also the middle step of `segrt export --precision`) with
+    ``opts`` (a :class:`segrt.engines.quantize.QuantizeOptions`); returns the file written."""
+    precision, target, output, threshold = opts.precision, opts.target, opts.output, opts.threshold
     _require("onnx", "quantize", "pip install -e '.[quantize]'")
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
@@ -92,8 +94,7 @@ def run_quantize(model: Path, precision: str, target: str = "onnxruntime", outpu
         with open_backend(path, threads=threads) as backend:
             return evaluate_backend(backend, val)
 
-    result = quantize_model(model, precision, target, evaluate, calibration, output, exclude, threshold,
-                            force, auto, echo=click.echo)
+    result = quantize_model(model, dataclasses.replace(opts, output=output), evaluate, calibration, echo=click.echo)
     if result.output is None:
         raise SegrtError(f"{precision.upper()} loses {-result.gate.delta:.2f} val mIoU points, more than "
                          f"--threshold {threshold:g}; nothing written. Try --auto, --exclude OP_TYPE, "

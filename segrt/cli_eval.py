@@ -4,6 +4,7 @@ split (registered on the main group in :mod:`segrt.cli`)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -78,8 +79,8 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
     try:
         if plots is not None:
             plots.mkdir(parents=True, exist_ok=True)
-        doc, written = _evaluate_all(model, other, labels, ds, cmap, class_map, plots, flicker_source,
-                                     flicker_frames, threads, device, data_root, dataset, split)
+        doc, written = _evaluate_all(_EvalJob(model, other, labels, ds, cmap, class_map, plots, flicker_source,
+                                              flicker_frames, threads, device, data_root, dataset, split))
         if report is not None:
             from segrt.files import write_text_atomic
 
@@ -92,11 +93,30 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
         click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
-def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, cmap, class_map_name: str | None,
-                  plots: Path | None,
-                  flicker_source: str | None, flicker_frames: int, threads: int, device: str,
-                  data_root: Path | None, dataset: str, split: str) -> tuple[dict, list[Path]]:
+@dataclass(frozen=True)
+class _EvalJob:
+    """What one ``segrt eval`` scores, and how (its options, checked)."""
+
+    model: Path
+    other: Path | None            # --compare
+    labels: dict                  # model path → its name in the report and the printout
+    ds: object                    # the dataset split, opened
+    cmap: object                  # the class map, or None
+    class_map_name: str | None
+    plots: Path | None
+    flicker_source: str | None
+    flicker_frames: int
+    threads: int
+    device: str
+    data_root: Path | None
+    dataset: str
+    split: str
+
+
+def _evaluate_all(job: _EvalJob) -> tuple[dict, list[Path]]:
     """Scores MODEL (and --compare), makes the plots; returns (report document, files written)."""
+    model, other, labels, ds, cmap = job.model, job.other, job.labels, job.ds, job.cmap
+    plots, flicker_source, class_map_name = job.plots, job.flicker_source, job.class_map_name
     from segrt import envinfo
     from segrt.api import Segmenter
     from segrt.datasets import classmap
@@ -105,7 +125,7 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
     results, flick, written = {}, {}, []
     for path in [model, *([other] if other else [])]:
         label = labels[path]
-        with Segmenter(path, device=device, threads=threads) as seg:
+        with Segmenter(path, device=job.device, threads=job.threads) as seg:
             try:
                 backend, scored = classmap.apply(cmap, seg.backend, ds)
             except SegrtError as exc:
@@ -125,15 +145,15 @@ def _evaluate_all(model: Path, other: Path | None, labels: dict[Path, str], ds, 
             if flicker_source:
                 from segrt.realtime.sources import open_source
 
-                with open_source(flicker_source, data_root=data_root) as src:
-                    flick[label] = ev.flicker(backend, ev.frames_of(src), flicker_frames)
+                with open_source(flicker_source, data_root=job.data_root) as src:
+                    flick[label] = ev.flicker(backend, ev.frames_of(src), job.flicker_frames)
                 if flick[label]["pairs"] < 1:
                     raise SegrtError(f"--flicker {shown(flicker_source)}: needs at least 2 frames and gave fewer; "
                                      "nothing was written")
         results[label] = metrics
         click.echo(f"== {label} ({metrics['backend']})")
         click.echo(ev.format_metrics(metrics))
-    doc = {"model": str(model), "dataset": dataset, "split": split, "results": {},
+    doc = {"model": str(model), "dataset": job.dataset, "split": job.split, "results": {},
            **({"class_map": cmap.source} if cmap is not None else {}),
            **envinfo.provenance()}
     for name, m in results.items():

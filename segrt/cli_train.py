@@ -130,8 +130,9 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     onnx_path = output
     if precision != "fp32":
         from segrt.cli_engines import run_quantize
+        from segrt.engines.quantize import QuantizeOptions
 
-        onnx_path = run_quantize(output, precision, "tensorrt" if fmt == "engine" else "onnxruntime",
+        onnx_path = run_quantize(output, QuantizeOptions(precision, "tensorrt" if fmt == "engine" else "onnxruntime"),
                                  data_root=data_root)
     if fmt == "engine":
         import importlib.util

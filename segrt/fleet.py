@@ -72,7 +72,7 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`). A
     report this run wrote (a failed run's too) gets the batch record, which marks the pair as
     segrt's for later batches."""
-    from segrt.app import run_app
+    from segrt.app import RunRequest, run_app
     from segrt.zoo import resolve_model
 
     t0 = time.perf_counter()
@@ -80,8 +80,8 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     video, report = Path(job["output"]), Path(job["report"])
     before = fingerprint(report)
     try:
-        run_app(job["source"], resolve_model(model), [job["output"]], False, report, progress=False,
-                overrides=job_threads(model, threads))
+        run_app(RunRequest.of(job["source"], resolve_model(model), job["output"], report=report, progress=False,
+                              overrides=job_threads(model, threads)))
     except SegrtError as exc:
         failed = {**row, "status": "failed", "error": str(exc)}
     except Exception as exc:  # a crash in one file is that file's result  # noqa: BLE001

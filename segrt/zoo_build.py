@@ -116,7 +116,7 @@ def int8_entry(onnx_path: Path, dataset: str, data_root: Path | None, val, threa
     FP32 export in the run folder, whether or not it passes the gate (``passed`` says)."""
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.engines.manifest import load_verified_manifest
-    from segrt.engines.quantize import quantize_model
+    from segrt.engines.quantize import QuantizeOptions, quantize_model
 
     frames = read_frames(f"{dataset}:train", 64, data_root)
     data, key, _ = calibration_tensor(frames, load_verified_manifest(onnx_path).preprocess, progress=False)
@@ -125,9 +125,9 @@ def int8_entry(onnx_path: Path, dataset: str, data_root: Path | None, val, threa
         with open_backend(path, threads=threads) as backend:
             return evaluate_backend(backend, val, progress=False)
 
-    result = quantize_model(onnx_path, "int8", "onnxruntime", evaluate,
+    result = quantize_model(onnx_path, QuantizeOptions("int8", force=True), evaluate,
                             (data, {"source": f"{dataset}:train", "frames": len(frames), "sha256": key}),
-                            force=True, echo=lambda _: None)
+                            echo=lambda _: None)
     with open_backend(result.output, threads=threads) as backend:
         latency = measure_latency(backend)
     return {"miou": result.gate.miou, "delta_points": round(result.gate.delta, 2),

@@ -83,7 +83,7 @@ def test_overrides_win_and_none_is_ignored(tmp_path):
 
 
 def test_range_checks_name_the_file(tmp_path):
-    with pytest.raises(ConfigError, match=r"c\.yaml: key 'alpha' must be within 0..1"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: key 'alpha' must be >= 0.0 and <= 1.0"):
         load_config(write(tmp_path, "alpha: 1.5\n"), RunConfig)
 
 

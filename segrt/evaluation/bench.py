@@ -109,14 +109,14 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
 
 def _pipeline(seg, opts: BenchOptions) -> dict:
     """The real loop (capture ∥ inference ∥ render) on the video, output discarded."""
-    from segrt.realtime.loop import run_loop
+    from segrt.realtime.loop import LoopOptions, run_loop
     from segrt.realtime.sinks.null import NullSink
     from segrt.realtime.sources import open_source
     from segrt.realtime.stream import Stream
 
     with open_source(opts.video) as source, NullSink() as sink:
         result = run_loop([Stream(0, Path(opts.video).stem, source, [sink], seg.renderer)], seg.backend,
-                          opts.pipeline_frames, progress=False)
+                          LoopOptions(max_frames=opts.pipeline_frames, progress=False))
     summary = result.timer.summary()
     wall = result.timer.wall_seconds
     return {"frames": result.frames_out, "fps": round(result.frames_out / wall, 2) if wall else 0.0,

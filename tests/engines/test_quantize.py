@@ -9,7 +9,13 @@ import pytest
 
 from segrt.cli import main
 from segrt.engines.base import open_backend
-from segrt.engines.quantize import compare_metrics, layer_sensitivity, quantize_model, resolve_exclusions
+from segrt.engines.quantize import (
+    QuantizeOptions,
+    compare_metrics,
+    layer_sensitivity,
+    quantize_model,
+    resolve_exclusions,
+)
 from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 pytest.importorskip("onnxruntime.quantization")
@@ -151,8 +157,8 @@ def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, c
 
     spec = load_manifest(default_model).preprocess
     data, key, _ = calibration_tensor(read_frames("camvid:train", 2, camvid_root), spec, tmp_path, progress=False)
-    result = quantize_model(default_model, "int8", "tensorrt", evaluate, (data, {"sha256": key}),
-                            tmp_path / "auto.onnx", threshold=-100.0, auto=True, echo=lambda s: None)
+    opts = QuantizeOptions("int8", "tensorrt", tmp_path / "auto.onnx", threshold=-100.0, auto=True)
+    result = quantize_model(default_model, opts, evaluate, (data, {"sha256": key}), echo=lambda s: None)
     assert len(result.attempts) >= 3 and not any(a["passed"] for a in result.attempts)
     excluded = [a["excluded_nodes"] for a in result.attempts]
     assert excluded[0] == 0 and excluded == sorted(excluded) and excluded[-1] > excluded[1] >= 1  # doubling

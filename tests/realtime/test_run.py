@@ -56,7 +56,7 @@ def test_camvid_sequence_source_runs(camvid_root, tmp_path):
     (["run", "no_such.mp4"], "source 'no_such.mp4': no such file or folder"),
     (["run", "{clip}", "--model", "missing.onnx"], "missing.onnx: no such file, and not a shipped model"),
     (["run", "{clip}", "--output", "{clip}"], "is the input SOURCE"),
-    (["run", "{clip}", "--alpha", "2"], "alpha' must be within 0..1"),
+    (["run", "{clip}", "--alpha", "2"], "alpha' must be >= 0.0 and <= 1.0"),
     (["run", "{clip}", "--report", "/no/such/dir/r.json"], "does not exist"),
     (["run", "{clip}", "--output", "x.mov"], "suffix must be one of"),
 ])

@@ -113,7 +113,7 @@ def test_several_sources_without_o_save_side_by_side_under_runs(short_clip, tmp_
 
 def test_show_with_two_sources_opens_a_window_per_stream(short_clip, tmp_path, monkeypatch):
     """No display here: OpenCV's window calls are recorded instead, to see what segrt asks of them."""
-    from segrt.app import run_app
+    from segrt.app import RunRequest, run_app
     from segrt.realtime.sinks import window
     from segrt.zoo import default_for
 
@@ -127,7 +127,8 @@ def test_show_with_two_sources_opens_a_window_per_stream(short_clip, tmp_path, m
     monkeypatch.setattr(window.cv2, "destroyWindow", lambda title: None)
     other = tmp_path / "other.mp4"
     shutil.copy(short_clip, other)
-    run_app([str(short_clip), str(other)], default_for("cpu"), [], True, tmp_path / "r.json", progress=False)
+    run_app(RunRequest.of([str(short_clip), str(other)], default_for("cpu"), show=True, report=tmp_path / "r.json",
+                          progress=False))
     assert opened == ["segrt: 0 short", "segrt: 1 other"]
     assert shown == {"segrt: 0 short": 12, "segrt: 1 other": 12}
     assert [s["frames_out"] for s in json.loads((tmp_path / "r.json").read_text())["streams"]] == [12, 12]
