@@ -19,7 +19,7 @@ import numpy as np
 from segrt.engines.base import InputBuffer
 from segrt.engines.manifest import ModelManifest, manifest_from_text
 from segrt.engines.remote import RemoteModel
-from segrt.errors import ModelError, SegrtError
+from segrt.errors import ModelError, SegrtError, first_line
 from segrt.files import shown
 
 
@@ -70,14 +70,14 @@ class TritonBackend(InputBuffer):
             self._client = self._new_client()
             live = self._client.is_server_live()
         except Exception as exc:  # connection refused, DNS, TLS: tritonclient's own types  # noqa: BLE001
-            raise ModelError(f"{self.path}: no Triton server answers at {self.url} ({_first_line(exc)}); start it "
+            raise ModelError(f"{self.path}: no Triton server answers at {self.url} ({first_line(exc)}); start it "
                              "(docs/serving.md, Triton) or check the address") from None
         if not live:
             raise ModelError(f"{self.path}: the Triton server at {self.url} is not live yet; retry when it is")
         try:
             ready = self._client.is_model_ready(self.model)
         except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{self.path}: {_first_line(exc)}") from None
+            raise ModelError(f"{self.path}: {first_line(exc)}") from None
         if not ready:
             index = self._client.get_model_repository_index()
             names = [m["name"] if isinstance(m, dict) else m.name for m in
@@ -140,11 +140,6 @@ class TritonBackend(InputBuffer):
             result = self._thread_client().infer(self.model, [inp],
                                                  outputs=[client.InferRequestedOutput(m.output_name)])
         except Exception as exc:  # noqa: BLE001  tritonclient raises InferenceServerException
-            raise ModelError(f"{self.path}: the server refused the request ({_first_line(exc)})") from None
+            raise ModelError(f"{self.path}: the server refused the request ({first_line(exc)})") from None
         labels = result.as_numpy(m.output_name)
         return labels if labels.dtype == np.uint8 else labels.astype(np.uint8)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

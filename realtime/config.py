@@ -49,13 +49,14 @@ class RunConfig:
         for key, (lo, hi, lo_open) in RANGES.items():
             value = getattr(self, key)
             if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"key '{key}' must be a finite number, got {value}")
+                raise ValueError(f"key '{key}' must be a finite number{_flag(key)}, got {value}")
             if value < lo or value > hi or (lo_open and value == lo):
                 low = f"> {lo}" if lo_open else f">= {lo}"
-                raise ValueError(f"key '{key}' must be {low} and <= {hi}, got {value}")
+                raise ValueError(f"key '{key}' must be {low} and <= {hi}{_flag(key)}, got {value}")
         for key in ("image_fps", "realtime_fps", "camera_fps", "serve_fps"):  # 0 is "the default"
             if 0 < getattr(self, key) < MIN_FPS:
-                raise ValueError(f"key '{key}' must be 0 (the default) or at least {MIN_FPS}, got {getattr(self, key)}")
+                raise ValueError(f"key '{key}' must be 0 (the default) or at least {MIN_FPS}{_flag(key)}, got "
+                                 f"{getattr(self, key)}")
 
 
 MIN_FPS = 0.01  # one frame in 100 s; a rate below it is a typo, and 1/rate overflows below 1e-308
@@ -79,3 +80,11 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_batch": (1, 1024, False),
     "batch_wait_ms": (0.0, 10_000.0, False),
 }
+
+# the command-line flag of each key that has one, named in its error: the same check serves both
+FLAGS = {"alpha": "--alpha", "threads": "--threads", "workers": "--workers", "realtime_fps": "--realtime-fps",
+         "camera_width": "--width", "camera_height": "--height", "camera_fps": "--fps", "max_batch": "--max-batch"}
+
+
+def _flag(key: str) -> str:
+    return f" ({FLAGS[key]} on the command line)" if key in FLAGS else ""

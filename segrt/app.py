@@ -100,19 +100,34 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
             frames_csv=req.frames_csv, max_batch=max_batch, batch_wait_s=cfg.batch_wait_ms / 1000.0,
             workers=workers)
         result = run_loop(streams, seg.backend, opts, interrupt=interrupt, controls=controls)
-        if server is not None and not cfg.loop and not any(s.source.live for s in streams) \
-                and result.stopped_by in ("end", "max_frames"):
-            _linger(server, file_sinks, result.frames_out, interrupt)
         infos = [{"uri": uri, "fps": s.source.fps, "frame_count": s.source.frame_count, "live": bool(s.source.live)}
                  for uri, s in zip(req.sources, streams, strict=True)]
+        doc = None
+        if server is not None and not cfg.loop and not any(s.source.live for s in streams) \
+                and result.stopped_by in ("end", "max_frames"):
+            # a file in the browser has ended: its outputs and report are final now; then the
+            # last frame and the numbers stay up until Ctrl-C
+            for _, _, sink in file_sinks:
+                sink.__exit__(None, None, None)
+            doc = _write_report(req, result, infos, file_sinks, seg, cfg, interrupt, batching_why)
+            _linger(server, result.frames_out, interrupt)
+    doc = doc or _write_report(req, result, infos, file_sinks, seg, cfg, interrupt, batching_why)
+    stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
+    return RunSummary(finish(result, doc, infos, file_sinks, cfg), stopped)
+
+
+def _write_report(req: RunRequest, result, infos: list[dict], file_sinks: list, seg: Segmenter, cfg: RunConfig,
+                  interrupt: threading.Event, batching_why: str) -> dict:
+    """The run's report (written to --report if asked): counts, timings, outputs, and the
+    signal that stopped it early, if one did."""
     doc = run_report(result, infos, file_sinks, seg.backend, cfg, req.model, req.serve, req.frames_csv)
     stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
     doc["interrupted"] = None if stopped is None else signal.Signals(stopped).name
-    if len(streams) > 1:
+    if len(result.streams) > 1:
         doc["batching"] = {**result.batching, "why": batching_why}
     if req.report is not None:
         write_text_atomic(req.report, json.dumps(doc, indent=2) + "\n", "report")
-    return RunSummary(finish(result, doc, infos, file_sinks, cfg), stopped)
+    return doc
 
 
 def _checked(req: RunRequest) -> tuple[RunConfig, list[list[str]]]:
@@ -172,12 +187,9 @@ def _open_streams(stack: ExitStack, req: RunRequest, cfg: RunConfig, seg: Segmen
     return streams, file_sinks, server
 
 
-def _linger(server, file_sinks: list, frames_out: int, interrupt: threading.Event) -> None:
-    """A file shown in the browser has ended: its outputs are finalized now, and its last frame
-    and final numbers stay up until Ctrl-C (a file that ends before a browser connects shows
-    nothing)."""
-    for _, _, sink in file_sinks:
-        sink.__exit__(None, None, None)
+def _linger(server, frames_out: int, interrupt: threading.Event) -> None:
+    """Keeps a finished file's last frame and final numbers in the browser until Ctrl-C (a file
+    that ends before a browser connects shows nothing)."""
     server.finished = True
     print(f"finished: {frames_out} frames; still serving the last frame and the numbers at {server.url} until "
           "Ctrl-C", file=sys.stderr, flush=True)

@@ -174,6 +174,8 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     saved = None
     if not (output or show or serve or no_save):
         saved = default_output(sources)
+        if saved is not None and mode == "labels":  # label maps go to a folder of PNGs: runs/runN/NAME/
+            saved = f"{saved.with_suffix('')}/"
     result = run_app(RunRequest.of(
         sources, model or default_for(device), [*output, *([str(saved)] if saved else [])], show=show, report=report,
         frames_csv=frames_csv, max_frames=max_frames, config_path=config_path, overrides=overrides,
@@ -183,7 +185,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         from segrt.app import stream_outputs
 
         for outs in stream_outputs(sources, [str(saved)]):
-            if Path(outs[0]).is_file():
+            if Path(outs[0]).exists():
                 click.echo(f"saved {outs[0]} (--no-save to write nothing, -o to choose)")
     exit_if_stopped(result)
 

@@ -151,13 +151,18 @@ def _overlay_record(doc: dict) -> dict | None:
 
 def _is_batch_report(doc: dict, video: Path) -> bool:
     """The report segrt batch wrote for ``video``: with the batch record, or (before it) a
-    ``segrt run`` report whose outputs name the overlay."""
+    ``segrt run`` report whose outputs hold this very overlay (the same path, not just the same
+    name: ``segrt run cam/drive.mp4 --report cam/drive.json`` wrote its video elsewhere, and
+    cam/drive.mp4 is the user's)."""
     overlay = _overlay_record(doc)
     if overlay is not None:
         return overlay.get("name") == video.name
     outputs = doc.get("outputs")
-    return (isinstance(doc.get("source"), dict) and "frames_out" in doc and "stopped_by" in doc
-            and isinstance(outputs, list) and any(isinstance(o, str) and Path(o).name == video.name for o in outputs))
+    if not (isinstance(doc.get("source"), dict) and "frames_out" in doc and "stopped_by" in doc
+            and isinstance(outputs, list)):
+        return False
+    target = video.resolve()
+    return any(isinstance(o, str) and o and Path(o).resolve() == target for o in outputs)
 
 
 def _is_its_overlay(doc: dict, report: Path, video: Path) -> bool:
@@ -226,10 +231,19 @@ def _probe(host: str, port: int) -> str | None:
         return f"looking up {host} took over {_NET_TIMEOUT_S:.0f} s"
     if isinstance(found[0], Exception):
         return f"cannot resolve host {host}"
+    why = None
+    for family, addr in found[0][:2]:  # localhost may be ::1 first and Ray on 127.0.0.1: try both families
+        why = _probe_address(host, port, family, addr)
+        if why is None:
+            return None
+    return why
+
+
+def _probe_address(host: str, port: int, family: int, addr: tuple) -> str | None:
     try:
-        with socket.socket(found[0][0], socket.SOCK_STREAM) as s:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
             s.settimeout(_NET_TIMEOUT_S)
-            s.connect(found[0][1])
+            s.connect(addr)
             if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
                 return None
             s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
@@ -245,7 +259,10 @@ def _probe(host: str, port: int) -> str | None:
 
 def _resolve(host: str, port: int, found: list) -> None:
     try:
-        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        found.append((family, addr))
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        by_family = {}  # the first address of each family, in the resolver's order
+        for family, _, _, _, addr in infos:
+            by_family.setdefault(family, addr)
+        found.append(list(by_family.items()))
     except (OSError, UnicodeError) as exc:  # UnicodeError: a label over 63 characters
         found.append(exc)

@@ -2,7 +2,7 @@
 (torch-free; used by the runtime, export, quantization, training and dataset code).
 
 Every file or folder segrt writes goes through :func:`atomic_output`: the content is written
-under a unique hidden name in the target folder (``.NAME.segrt-tmp-PID-TOKEN.SUFFIX``, a name
+under a unique hidden name in the target folder (``.NAME.segrt-tmp-HOST-PID-TOKEN.SUFFIX``, a name
 no user file has), flushed to disk, and renamed over the target only when complete. On an
 error, an exception or a signal (SIGTERM and SIGHUP end the command through ``SystemExit``,
 see :func:`signal_cleanup`) the temporary is removed and the target is untouched.
@@ -84,17 +84,36 @@ def temp_path(path: Path) -> Path:
     """A fresh hidden name beside ``path`` that keeps its suffix (writers pick formats by it).
     The stem is shortened (whole characters) when the name would pass ``NAME_MAX`` bytes, so a
     legal output name always has a legal temporary."""
-    tail = f"{TEMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+    tail = f"{TEMP_TAG}{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
     room = NAME_MAX - 1 - len(tail.encode())
     stem = path.stem.encode()[:max(room, 1)].decode(errors="ignore") or "o"
     return path.with_name(f".{stem}{tail}")
 
 
+_HOST: list[str] = []
+
+
+def host_tag() -> str:
+    """Six hex digits naming this machine and boot: a temporary's writer is looked for only
+    where it ran (a folder shared by several machines, or containers, holds theirs too)."""
+    if not _HOST:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                boot = f.read().strip()
+        except OSError:
+            boot = ""
+        _HOST.append(hashlib.sha256(f"{os.uname().nodename}/{boot}".encode()).hexdigest()[:6])
+    return _HOST[0]
+
+
 def _owner_pid(name: str) -> int | None:
-    """The PID in a temporary's name (``.STEM.segrt-tmp-PID-TOKEN.SUFFIX``), else None."""
+    """The PID in the name of a temporary this machine's segrt wrote
+    (``.STEM.segrt-tmp-HOST-PID-TOKEN.SUFFIX``), else None (another machine's, or not one)."""
     head, sep, rest = name.rpartition(TEMP_TAG)
-    pid = rest.split("-", 1)[0]
-    return int(pid) if sep and head.startswith(".") and pid.isdigit() and len(pid) < 10 else None
+    parts = rest.split("-", 2)
+    if not sep or not head.startswith(".") or len(parts) < 3 or parts[0] != host_tag():
+        return None
+    return int(parts[1]) if parts[1].isdigit() and len(parts[1]) < 10 else None
 
 
 def _alive(pid: int) -> bool:
@@ -108,9 +127,10 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Removes the temporaries in ``folder`` that a segrt process killed outright (``kill -9``,
-    a power cut) left behind: the process named in the name is gone. Returns what was
-    removed; never raises (a folder it cannot list is left as it is)."""
+    """Removes the temporaries in ``folder`` that a segrt process of this machine killed
+    outright (``kill -9``, a power cut) left behind: the process named in the name is gone.
+    Another machine's (a shared folder) are left alone. Returns what was removed; never raises
+    (a folder it cannot list is left as it is)."""
     removed = []
     try:
         entries = [e for e in os.scandir(folder) if TEMP_TAG in e.name]

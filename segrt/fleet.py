@@ -13,6 +13,7 @@ import contextlib
 import glob
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -80,8 +81,10 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     video, report = Path(job["output"]), Path(job["report"])
     before = fingerprint(report)
     try:
-        run_app(RunRequest.of(job["source"], resolve_model(model), job["output"], report=report, progress=False,
-                              overrides=job_threads(model, threads)))
+        summary = run_app(RunRequest.of(job["source"], resolve_model(model), job["output"], report=report,
+                                        progress=False, overrides=job_threads(model, threads)))
+        if summary.signum is not None:  # Ctrl-C reached the worker too: the file was not finished
+            raise SegrtError(f"interrupted by {signal.Signals(summary.signum).name} before the end of the file")
     except SegrtError as exc:
         failed = {**row, "status": "failed", "error": str(exc)}
     except Exception as exc:  # a crash in one file is that file's result  # noqa: BLE001
@@ -117,12 +120,19 @@ def run_local(jobs: list[dict], model: str, workers: int, threads: int, echo: Ca
 
     ctx = multiprocessing.get_context("spawn")
     rows = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
-                                                initargs=(os.getpid(),)) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+                                                  initargs=(os.getpid(),))
+    try:
         futures = {pool.submit(run_job, job, model, threads): job for job in jobs}
         for fut in concurrent.futures.as_completed(futures):
             rows.append(fut.result())
             echo(_progress(rows[-1], len(rows), len(jobs)))
+    except BaseException:  # Ctrl-C, SIGTERM, an error: no further file starts, the running ones stop now
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(getattr(pool, "_processes", {}).values()):  # the executor has no public kill
+            proc.terminate()  # each worker's unfinished outputs are temporaries a later write removes
+        raise
+    pool.shutdown()
     return rows
 
 

@@ -61,7 +61,7 @@ def training_stages(run: Path, init_from: str | None = None) -> list[dict]:
     pretrained: dict[Path, str] = {}  # each earlier stage's encoder init, as its checkpoint records it
     while init_from and (Path(init_from).parent / "metrics.csv").exists() and len(runs) < 16:
         runs.insert(0, Path(init_from).parent)
-        config = torch.load(init_from, map_location="cpu", weights_only=False).get("config") or {}
+        config = checkpoint.load(init_from).get("config") or {}  # tensors and plain data only, bounded
         if config.get("pretrained"):
             pretrained[runs[0]] = config["pretrained"]
         init_from = config.get("init_from")

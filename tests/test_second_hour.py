@@ -126,7 +126,7 @@ def test_mode_labels_writes_the_label_maps_segmenter_returns(tmp_path, short_cli
     assert means["Road"] > 0.1  # a dashcam sees road
 
 
-@pytest.mark.parametrize("extra", [["-o", "x.mp4"], ["-o", "x.avi"], ["-o", "l/", "--show"], []])
+@pytest.mark.parametrize("extra", [["-o", "x.mp4"], ["-o", "x.avi"], ["-o", "l/", "--show"], ["--no-save"]])
 def test_mode_labels_refuses_what_cannot_hold_class_indices(extra, tmp_path, short_clip):
     result = run_segrt("run", str(short_clip), "--mode", "labels", *extra, cwd=tmp_path)
     err = result.stderr.strip()
