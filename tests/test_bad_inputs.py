@@ -189,7 +189,7 @@ def c_unreachable_url(t, clip, cv):
 
 
 def c_unwritable_output(t, clip, cv):
-    return ["run", str(clip), "-o", "/proc/segrt_out.mp4"], "cannot write this video"
+    return ["run", str(clip), "-o", "/proc/segrt_out.mp4"], "cannot write in /proc"
 
 
 def c_full_disk(t, clip, cv):
