@@ -94,19 +94,34 @@ def dashcam() -> Path:
     return DASHCAM
 
 
-@pytest.fixture(scope="session")
-def short_clip(dashcam: Path, tmp_path_factory) -> Path:
-    """The first 12 frames of the real dashcam clip, as an mp4."""
-    out = tmp_path_factory.mktemp("clip") / "short.mp4"
-    cap = cv2.VideoCapture(str(dashcam))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 25, (960, 540))
-    for _ in range(12):
+def first_frames(video: Path, out: Path, frames: int, fps: float) -> Path:
+    """The first ``frames`` frames of ``video`` as an mp4 (mp4v) that claims ``fps``."""
+    cap = cv2.VideoCapture(str(video))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for _ in range(frames):
         ok, frame = cap.read()
         assert ok
         writer.write(frame)
     writer.release()
     cap.release()
     return out
+
+
+def frames_in(video: Path) -> int:
+    """Frames a video file decodes to (read one by one, not its header's count)."""
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.fixture(scope="session")
+def short_clip(dashcam: Path, tmp_path_factory) -> Path:
+    """The first 12 frames of the real dashcam clip, as an mp4."""
+    return first_frames(dashcam, tmp_path_factory.mktemp("clip") / "short.mp4", 12, 25)
 
 
 @pytest.fixture(scope="session")

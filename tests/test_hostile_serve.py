@@ -20,10 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
 from segrt.realtime.sinks.access import interface_addresses
+from tests.conftest import first_frames, frames_in
 from tests.realtime.mjpeg_server import free_port
 from tests.test_hostile import segrt, snapshot
 
@@ -126,29 +126,11 @@ def listening(port: int) -> set[str]:
     return found
 
 
-def frames_in(video: Path) -> int:
-    cap = cv2.VideoCapture(str(video))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.fixture(scope="module")
 def fast_clip(dashcam: Path, tmp_path_factory) -> Path:
     """40 real dashcam frames in a file that claims 250 FPS: at its own rate it gives more
     frames a second than this CPU segments, so a run that dropped frames to keep up would drop."""
-    out = tmp_path_factory.mktemp("fast") / "fast.mp4"
-    cap = cv2.VideoCapture(str(dashcam))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 250, (960, 540))
-    for _ in range(40):
-        ok, frame = cap.read()
-        assert ok
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return out
+    return first_frames(dashcam, tmp_path_factory.mktemp("fast") / "fast.mp4", 40, 250)
 
 
 @pytest.mark.parametrize("serve", ["{port}", ":{port}"], ids=["bare_port", "colon_port"])

@@ -13,22 +13,13 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.conftest import run_segrt
+from tests.conftest import frames_in, run_segrt
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def segrt(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
     return run_segrt(*args, cwd=cwd, env=env)
-
-
-def frames_in(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def test_two_streams_write_two_complete_videos_and_report_each(short_clip, tmp_path):
