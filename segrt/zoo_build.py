@@ -61,7 +61,9 @@ def training_stages(run: Path, init_from: str | None = None) -> list[dict]:
     pretrained: dict[Path, str] = {}  # each earlier stage's encoder init, as its checkpoint records it
     while init_from and (Path(init_from).parent / "metrics.csv").exists() and len(runs) < 16:
         runs.insert(0, Path(init_from).parent)
-        config = checkpoint.load(init_from).get("config") or {}  # tensors and plain data only, bounded
+        # tensors and plain data only, bounded (no code runs from a stage's file)
+        stage = checkpoint.read_torch_file(init_from, "stage checkpoint", "check its init_from", weights_only=True)
+        config = (stage.get("config") if isinstance(stage, dict) else None) or {}
         if config.get("pretrained"):
             pretrained[runs[0]] = config["pretrained"]
         init_from = config.get("init_from")
