@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--size", required=True, metavar="WxH")
     ap.add_argument("--int8", action="store_true", help="ship the INT8 file (ONNX Runtime QDQ, gate-checked)")
     ap.add_argument("--exclude", action="append", default=[], help="with --int8: a node kept in FP32 (repeatable)")
-    ap.add_argument("--tta", choices=["flip", "flip-ms"], help="test-time augmentation in the graph (segrt export --tta)")
+    ap.add_argument("--tta", choices=["flip", "flip-ms"],
+                    help="test-time augmentation in the graph (segrt export --tta)")
     ap.add_argument("--fp32-storage", action="store_true", help="store FP32 weights (default: FP16-stored)")
     ap.add_argument("--data-root", required=True, type=Path)
     ap.add_argument("--zoo", type=Path, default=REPO / "segrt" / "zoo")

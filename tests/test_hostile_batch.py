@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_segrt
 from tests.test_hostile import segrt, sha, snapshot
 
 UNRESOLVABLE = "bogus-host-xyz.invalid"  # .invalid never resolves (RFC 6761)
@@ -85,16 +86,33 @@ CASES = {
 }
 
 
+def in_session(sid: int) -> list[int]:
+    """The processes still alive in session ``sid`` (what a command started and left behind)."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
+            left.append(int(stat.parent.name))
+    return left
+
+
 def assert_refused(t: Path, args: list[str], expect: str) -> None:
+    """Exit 2 with one line naming the problem, within 15 s, nothing changed in ``t``, and no
+    process of the run (Ray's included: each runs in a session of its own) left alive."""
     before = snapshot(t)
     t0 = time.monotonic()
-    r = segrt(*args, cwd=t, timeout=60)
+    proc = start_segrt(*args, cwd=t)
+    _, err = proc.communicate(timeout=60)
     elapsed = time.monotonic() - t0
-    lines = r.stderr.splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    lines = err.splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
     assert expect in lines[0], lines[0]
     assert elapsed < 15, f"{elapsed:.1f} s"
     assert snapshot(t) == before
+    assert in_session(proc.pid) == [], "processes of the run outlived it"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
