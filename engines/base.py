@@ -105,9 +105,15 @@ def check_input_budget(path: str | Path, manifest: ModelManifest, batch: int = 1
     pp = manifest.preprocess
     need, free = batch * pp.width * pp.height * BYTES_PER_PIXEL, available_memory()
     if free is not None and need > free:
-        raise ModelError(f"{path}: its {pp.width}x{pp.height} input needs about {need / 2**30:.1f} GiB to run, "
-                         f"{free / 2**30:.1f} GiB is free here (or allowed by SEGRT_MEMORY_LIMIT); export it for a "
-                         "smaller input ('segrt export --size WxH')")
+        frames = f" x {batch} frames at once" if batch > 1 else ""
+        raise ModelError(f"{path}: its {pp.width}x{pp.height} input{frames} needs about {_size(need)} to run, "
+                         f"{_size(free)} is free here (or allowed by SEGRT_MEMORY_LIMIT); export it for a smaller "
+                         "input ('segrt export --size WxH')" + (", or run fewer streams or --workers 1" if frames
+                                                                 else ""))
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 class ManifestBackend(InputBuffer):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from segrt.api import Segmenter
 from segrt.config import from_dict, load_config
+from segrt.engines.base import check_input_budget
 from segrt.errors import SegrtError
 from segrt.files import check_paths, check_writable, is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
@@ -90,6 +91,8 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
         streams, file_sinks, server = _open_streams(stack, req, cfg, seg, per_stream)
         realtime = cfg.realtime or bool(cfg.realtime_fps)
         max_batch, batching_why = model_batch_limit(seg.backend, cfg.max_batch if len(streams) > 1 else 1)
+        if max_batch * workers > 1:  # batches and calls at once multiply what one frame needs
+            check_input_budget(req.model, seg.backend.manifest, batch=max_batch * workers)
         opts = LoopOptions(
             max_frames=req.max_frames, progress=req.progress, realtime=realtime, realtime_fps=cfg.realtime_fps,
             # a file shown in a browser plays at its own frame rate, every frame of it (a viewer

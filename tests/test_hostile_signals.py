@@ -77,6 +77,9 @@ REFUSED = {
     "input_over_the_memory_budget": lambda t, c: (
         ["run", c, "-m", str(with_input_size(model_copy(t), 4096, 4096)), "-o", str(t / "o.mp4")],
         {"SEGRT_MEMORY_LIMIT": "1G"}, "GiB"),
+    # two model calls at once (--workers 2) need twice one frame's memory: checked before the first frame
+    "two_calls_over_the_memory_budget": lambda t, c: (
+        ["run", c, "--workers", "2", "-o", str(t / "o.mp4")], {"SEGRT_MEMORY_LIMIT": "30M"}, "x 2 frames at once"),
     "triton_port_out_of_range": lambda t, c: (["run", c, "-m", "triton://127.0.0.1:99999/m"], {}, "Port out of range"),
     "triton_unclosed_bracket": lambda t, c: (["run", c, "-m", "triton://[::1:8000/m"], {}, "Invalid IPv6 URL"),
     "model_without_suffix": lambda t, c: (["run", c, "-m", "/etc/passwd"], {}, "/etc/passwd: not a model file"),

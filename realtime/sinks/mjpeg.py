@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -135,6 +136,22 @@ class Channel(SinkBase):
         with self._cond:
             self._cond.wait_for(lambda: self._seq > after or self._closing, timeout)
             return (self._seq, self._jpeg) if self._seq > after else (after, None)
+
+    def frames(self, poll_s: float = 1.0) -> Iterator[bytes]:
+        """Each new JPEG as it is encoded, until the channel closes; counted as a viewer (so
+        frames are encoded) while iterated, and as sent once the caller asks for the next."""
+        with self._cond:
+            self._viewers += 1
+        seq = 0
+        try:
+            while not self._closing:
+                seq, jpeg = self._wait_frame(seq, timeout=poll_s)
+                if jpeg is not None:
+                    yield jpeg
+                    self.frames_sent += 1
+        finally:
+            with self._cond:
+                self._viewers -= 1
 
     def snapshot(self) -> bytes | None:
         self._snapshot_wanted = True  # encode the next frame even with no stream viewer
@@ -312,19 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, channel: Channel) -> None:
         self._start("multipart/x-mixed-replace; boundary=segrtframe")
         self.end_headers()
-        with channel._cond:
-            channel._viewers += 1
-        seq = 0
+        frames = channel.frames()
         try:
-            while not channel._closing:
-                seq, jpeg = channel._wait_frame(seq, timeout=1.0)
-                if jpeg is None:
-                    continue
+            for jpeg in frames:
                 self.wfile.write(b"--segrtframe\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                  + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                channel.frames_sent += 1
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the viewer went away
         finally:
-            with channel._cond:
-                channel._viewers -= 1
+            frames.close()  # no longer a viewer
