@@ -43,7 +43,7 @@ def export_onnx(checkpoint_path: str | Path, output: str | Path, opset: int = OP
     do not carry over (the manifest has none; ``segrt eval`` measures the export).
 
     ``tta="flip"`` puts flip test-time augmentation into the graph (twice the compute; the
-    manifest's provenance says so); ``tta="flip-ms"`` flips at three scales (about 6.5x).
+    manifest's provenance says so); ``tta="flip-ms"`` flips at three scales (about 6.3x).
     """
     import torch
 

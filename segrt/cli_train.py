@@ -77,7 +77,7 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.option("--tta", type=click.Choice(["flip", "flip-ms"]), default=None,
               help="Test-time augmentation inside the graph: flip averages the frame's and its mirror image's "
                    "class probabilities (twice the compute); flip-ms does so at 0.75x, 1x and 1.25x "
-                   "(about 6.5x). For GPUs with headroom.")
+                   "(about 6.3x). For GPUs with headroom.")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
               help="engine: go on to build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,

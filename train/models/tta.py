@@ -5,8 +5,8 @@ every backend (ONNX Runtime, TensorRT) without runtime code.
   mirrored map mirrored back): twice the compute, steadier labels on unfamiliar footage.
 - ``flip-ms`` does the same at three scales (about 0.75x, 1x and 1.25x of the frame, each
   rounded to a multiple of 32), the probabilities resized back to the frame and averaged:
-  about 6.5x the compute of one pass, for a GPU with headroom. Its scales are fixed when the
-  graph is exported, so it needs a fixed input size.
+  about 6.3x the compute of one pass at 608x448, for a GPU with headroom. Its scales are
+  fixed when the graph is exported, so it needs a fixed input size.
 """
 
 from __future__ import annotations
