@@ -19,7 +19,8 @@ import numpy as np
 from segrt import __version__
 from segrt.engines.manifest import ModelManifest, manifest_from_checkpoint
 from segrt.errors import ModelError
-from segrt.files import PendingOutput, deferred_signals, sha256_file
+from segrt.files import PendingOutput, sha256_file
+from segrt.signals import deferred_signals
 
 OPSET = 18  # the dynamo exporter's native opset; TensorRT 10.3+ parses it
 INPUT_NAME, OUTPUT_NAME = "image", "labels"

@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from segrt.checks import check_paths
 from segrt.engines.manifest import ModelManifest, load_verified_manifest
 from segrt.engines.sensitivity import QDQ_OPS, layer_sensitivity
 from segrt.errors import ModelError, SegrtError
-from segrt.files import atomic_output, check_paths, sha256_file
+from segrt.files import atomic_output, sha256_file
 
 TARGETS = ("onnxruntime", "tensorrt")
 # ONNX Runtime's CPU kernels have no FP16 ArgMax; onnxconverter-common's list blocks Resize,

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segrt.api import Segmenter
+from segrt.checks import check_paths, check_writable
 from segrt.config import from_dict, load_config
 from segrt.engines.base import check_input_budget
 from segrt.errors import SegrtError
-from segrt.files import check_paths, check_writable, is_special, shown, write_text_atomic
+from segrt.files import is_special, shown, write_text_atomic
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import LoopOptions, run_loop

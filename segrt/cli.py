@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     traceback, unless ``segrt --debug …``."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args[:1] or "--debug" in args
-    from segrt.files import signal_cleanup
+    from segrt.signals import signal_cleanup
 
     try:
         with signal_cleanup():

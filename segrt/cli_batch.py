@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 
+from segrt.checks import check_paths
 from segrt.cli_batch_checks import WRITTEN_BY
 from segrt.errors import SegrtError
-from segrt.files import check_paths, shown, write_text_atomic
+from segrt.files import shown, write_text_atomic
 from segrt.options import MODEL
 
 

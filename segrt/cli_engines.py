@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
-from segrt.files import check_paths, numbered_folder, shown
+from segrt.files import numbered_folder, shown
 from segrt.options import MODEL, THREADS, ModelArg, check_output_suffix
 
 ONNX_MODEL = ModelArg((".onnx",))

@@ -53,9 +53,10 @@ def evaluate(model: Path | None, dataset: str, split: str, data_root: Path | Non
     segrt eval model.onnx --flicker camvid:val/0016E5 --plots eval/
     segrt eval model.onnx --dataset cityscapes --data-root CS --class-map cityscapes19_to_camvid
     """
+    from segrt.checks import check_paths
     from segrt.datasets import open_dataset
     from segrt.datasets.classmap import load_class_map
-    from segrt.files import check_paths, remove_path
+    from segrt.files import remove_path
 
     model = model or default_for(device)
     flicker_path = flicker_source if flicker_source and Path(flicker_source).exists() else None

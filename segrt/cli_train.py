@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
-from segrt.files import check_paths
 from segrt.options import CHECKPOINT, check_output_suffix
 
 

@@ -1,17 +1,15 @@
-"""The one write path for everything segrt writes, and the checks of outputs against inputs
-(torch-free; used by the runtime, export, quantization, training and dataset code).
+"""The one write path for everything segrt writes (torch-free; used by the runtime, export,
+quantization, training and dataset code).
 
 Every file or folder segrt writes goes through :func:`atomic_output`: the content is written
 under a unique hidden name in the target folder (``.NAME.segrt-tmp-HOST-PID-TOKEN.SUFFIX``, a name
 no user file has), flushed to disk, and renamed over the target only when complete. On an
 error, an exception or a signal (SIGTERM and SIGHUP end the command through ``SystemExit``,
-see :func:`signal_cleanup`) the temporary is removed and the target is untouched.
+see :func:`segrt.signals.signal_cleanup`) the temporary is removed and the target is untouched.
 Special files (a FIFO, a character device, ``/dev/stdout``) are written in place, never
 replaced by a regular file.
 
-Before any work, commands call :func:`check_paths` with every input and output path: an
-output that is an input (the same file by any name, sidecar manifests included), or two
-outputs that are one file, is a one-line error and nothing is written.
+Before any work, commands check every output against their inputs (:mod:`segrt.checks`).
 """
 
 from __future__ import annotations
@@ -21,12 +19,11 @@ import hashlib
 import os
 import secrets
 import shutil
-import signal
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
-from segrt.errors import SegrtError, Stopped
+from segrt.errors import SegrtError
 
 TEMP_TAG = ".segrt-tmp-"
 _LIVE: set[Path] = set()  # temporaries being written; removed by the signal handler and at exit
@@ -145,26 +142,6 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             remove_path(path)
             removed.append(path)
     return removed
-
-
-def check_writable(outputs: Mapping[str, str | Path | Iterable[str | Path] | None]) -> None:
-    """Before any work: every output's folder (or the nearest one that exists, for folders a
-    command makes) takes a new file, checked by creating and removing a temporary there. An
-    output found unwritable only after the work would waste it."""
-    for flag, value in outputs.items():
-        paths = [] if value is None else [value] if isinstance(value, (str, Path)) else list(value)
-        for path in map(Path, paths):
-            if is_special(path):
-                continue
-            folder = next((d for d in [path.parent, *path.parent.parents] if d.exists()), Path("."))
-            probe = temp_path(folder / path.name)
-            try:
-                os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except OSError as exc:
-                raise SegrtError(f"{flag} {shown(path)}: cannot write in {shown(folder)} ({exc.strerror}); choose "
-                                 "a folder you can write to") from None
-            with contextlib.suppress(OSError):
-                os.unlink(probe)
 
 
 def write_error(path: Path, what: str, exc: OSError) -> SegrtError:
@@ -317,71 +294,6 @@ def cleanup_temporaries() -> None:
         _LIVE.discard(tmp)
 
 
-_ATEXIT = []  # cleanup_temporaries registered with atexit once per process
-
-
-@contextlib.contextmanager
-def signal_cleanup() -> Iterator[None]:
-    """While the block runs, SIGTERM and SIGHUP end the command with ``SystemExit(128 +
-    signal)``, so every open :func:`atomic_output` removes its temporary on the way out
-    (``segrt run`` replaces the SIGTERM handler while its loop runs, to stop after the frame
-    in hand). The handlers before it are restored after: only the CLI entry point uses this,
-    so importing segrt or calling its Python API never changes a host program's signals."""
-    import atexit
-
-    def handler(signum: int, frame: object) -> None:
-        raise Stopped(signum)
-
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError, OSError):  # not the main thread
-            previous[sig] = signal.signal(sig, handler)
-    if not _ATEXIT:
-        atexit.register(cleanup_temporaries)
-        _ATEXIT.append(True)
-    try:
-        yield
-    finally:
-        for sig, h in previous.items():
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(sig, h)
-
-
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Holds Ctrl-C, SIGTERM and SIGHUP back while the block runs C++ code that must not be
-    interrupted (torch's exporter aborts the process when a signal's exception crosses it),
-    then ends the command as that signal would. A second signal ends it at once, temporaries
-    removed. Outside the main thread the block runs as it is."""
-    import sys
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-
-    def handler(signum: int, frame: object) -> None:
-        if caught:
-            cleanup_temporaries()
-            print(f"error: stopped by {signal.Signals(signum).name}; nothing was written", file=sys.stderr,
-                  flush=True)
-            os._exit(128 + signum)
-        caught.append(signum)
-        if sys.stderr.isatty():  # a person waiting at a terminal; logs get the one final line
-            print("stopping after this step (again to stop at once)", file=sys.stderr, flush=True)
-
-    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, handler) for sig in sigs}
-    try:
-        yield
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-    if caught:
-        raise Stopped(caught[0])
-
-
 def shown(path: str | Path, limit: int = 120) -> str:
     """A path as error messages show it: control characters escaped, long names shortened."""
     text = str(path).encode("unicode_escape", "backslashreplace").decode("ascii") \
@@ -437,65 +349,3 @@ def manifest_path(model_path: str | Path) -> Path:
     the ONNX it was built from usually share a folder and a stem)."""
     p = Path(model_path)
     return p.with_name(p.name + ".json") if p.suffix.lower() in ENGINE_SUFFIXES else p.with_suffix(".json")
-
-
-def sidecars(path: Path) -> list[Path]:
-    """Files a model path brings along: its manifest (``model.onnx`` → ``model.json``)."""
-    if path.suffix.lower() in (".onnx", *ENGINE_SUFFIXES):
-        return [manifest_path(path)]
-    return []
-
-
-def _identity(path: Path) -> tuple:
-    real = os.path.realpath(path)
-    try:
-        st = os.stat(real)
-        return ("inode", st.st_dev, st.st_ino)
-    except OSError:
-        return ("path", real)
-
-
-def _expand(paths: Mapping[str, str | Path | None | Iterable[str | Path]]) -> list[tuple[str, Path]]:
-    out = []
-    for label, value in paths.items():
-        values = [value] if isinstance(value, str | Path) or value is None else list(value)
-        for v in values:
-            if v is None:
-                continue
-            if str(v) == "":
-                raise SegrtError(f"{label}: empty path; give a file name")
-            p = Path(v)
-            out.append((label, p))
-            out.extend((f"{label} (manifest of {shown(p)})", s) for s in sidecars(p))
-    return out
-
-
-def check_paths(inputs: Mapping[str, str | Path | None | Iterable[str | Path]],
-                outputs: Mapping[str, str | Path | None | Iterable[str | Path]]) -> None:
-    """One-line error, before anything is written, if an output is an input (same file by any
-    name, or inside an input folder), two outputs are the same file, or an output path is
-    empty. Labels name the argument (``--report``, ``SOURCE``); sidecar manifests of model
-    paths (``.onnx``, ``.engine``) are checked as well."""
-    ins = _expand(inputs)
-    outs = _expand(outputs)
-    in_ids = {_identity(p): (label, p) for label, p in ins}
-    in_dirs = [(label, os.path.realpath(p)) for label, p in ins if p.is_dir()]
-    seen: dict[tuple, tuple[str, Path]] = {}
-    for label, p in outs:
-        if is_special(p):
-            continue
-        ident = _identity(p)
-        if ident in in_ids:
-            other, q = in_ids[ident]
-            raise SegrtError(f"{label} {shown(p)} is the input {other} {shown(q)}; writing it would destroy "
-                             "the input: choose another output name")
-        real = os.path.realpath(p)
-        for other, folder in in_dirs:
-            if real.startswith(folder.rstrip(os.sep) + os.sep):
-                raise SegrtError(f"{label} {shown(p)} is inside the input folder {other} {shown(folder)}; "
-                                 "write it somewhere else")
-        if ident in seen:
-            other, q = seen[ident]
-            raise SegrtError(f"{label} {shown(p)} and {other} {shown(q)} are the same file; give each output "
-                             "its own name")
-        seen[ident] = (label, p)

@@ -312,9 +312,9 @@ def test_an_unwritable_report_is_found_before_the_first_frame(tmp_path, clip):
 
 
 def test_signals_are_held_while_the_exporter_runs_then_end_the_command():
-    """What export relies on (files.deferred_signals): a signal inside the block waits for the
+    """What export relies on (signals.deferred_signals): a signal inside the block waits for the
     block's end (C++ below it never sees the exception), then ends the command as it would."""
-    code = ("import os, signal, time\nfrom segrt.errors import Stopped\nfrom segrt.files import deferred_signals\n"
+    code = ("import os, signal, time\nfrom segrt.errors import Stopped\nfrom segrt.signals import deferred_signals\n"
             "try:\n    with deferred_signals():\n        os.kill(os.getpid(), signal.SIGTERM)\n"
             "        time.sleep(0.3)\n        print('block finished', flush=True)\n"
             "except Stopped as exc:\n    print('stopped', exc.code, flush=True)\n")

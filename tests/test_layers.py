@@ -26,8 +26,9 @@ FOLDERS = {"segrt": "segrt", "realtime": "segrt.realtime", "engines": "segrt.eng
            "train": "segrt.train", "calibration": "segrt.calibration"}
 
 LAYERS = {
-    "core": ["segrt", "segrt.errors", "segrt.files", "segrt.registry", "segrt.config", "segrt.images",
-             "segrt.preprocess", "segrt.metrics", "segrt.envinfo", "segrt.plots", "segrt.datasets*"],
+    "core": ["segrt", "segrt.errors", "segrt.files", "segrt.checks", "segrt.signals", "segrt.registry",
+             "segrt.config", "segrt.images", "segrt.preprocess", "segrt.metrics", "segrt.envinfo", "segrt.plots",
+             "segrt.datasets*"],
     "models": ["segrt.train", "segrt.train.models*", "segrt.train.checkpoint"],
     "backends": ["segrt.engines", "segrt.engines.manifest", "segrt.engines.base", "segrt.engines.*_backend",
                  "segrt.engines.remote", "segrt.engines.cuda_memory", "segrt.engines.tensorrt_build",

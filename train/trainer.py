@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import math
 import random
@@ -18,7 +17,7 @@ from tqdm import tqdm
 from segrt import plots
 from segrt.datasets import open_dataset
 from segrt.errors import ConfigError, SegrtError
-from segrt.files import atomic_output, shown
+from segrt.files import shown
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
 from segrt.train import checkpoint, distributed
@@ -29,6 +28,7 @@ from segrt.train.distill import Distillation, load_teacher
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 from segrt.train.prune import narrow_head
+from segrt.train.run_folder import EpochLog, check_out_dir
 from segrt.train.swa import WeightAverage
 
 
@@ -170,9 +170,6 @@ def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int) -> to
     return torch.from_numpy(enet_weights(train_set.class_frequencies(num_classes)))
 
 
-RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "curves.png", "confusion.png", "predictions.png")
-
-
 def fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None = None,
         stop_after: int | None = None, overwrite: bool = False) -> dict | None:
     """Train ``cfg.model`` on ``cfg.dataset``'s train split, evaluate on val; writes into ``out_dir``:
@@ -194,21 +191,12 @@ def fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | 
         distributed.teardown(ddp)
 
 
-def _check_out_dir(out_dir: Path, resume: Path | None, overwrite: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SegrtError(f"--out {shown(out_dir)}: exists and is not a folder; name a folder for the run")
-    held = [n for n in RUN_FILES if (out_dir / n).exists()]
-    if held and resume is None and not overwrite:
-        raise SegrtError(f"--out {shown(out_dir)} already holds a training run ({', '.join(held)}); continue it with "
-                         f"--resume {shown(out_dir / 'last.pt')}, replace it with --overwrite, or pick a new --out")
-
-
 def _fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None, stop_after: int | None,
          ddp: distributed.Dist, overwrite: bool = False) -> dict | None:
-    _check_out_dir(out_dir, resume, overwrite)
+    check_out_dir(out_dir, resume, overwrite)
     p = _build(cfg, data_root, ddp, resume)
     start, best = _resume(p, cfg, resume) if resume is not None else (1, {"miou": -math.inf})
-    log = _EpochLog(out_dir, start, new=resume is None, overwrite=overwrite) if ddp.main else None
+    log = EpochLog(out_dir, start, new=resume is None, overwrite=overwrite) if ddp.main else None
     try:
         for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
             if p.sampler is not None:
@@ -305,43 +293,7 @@ def _resume(p: Parts, cfg: TrainConfig, resume: Path) -> tuple[int, dict]:
     return state["epoch"] + 1, state["best"]
 
 
-class _EpochLog:
-    """metrics.csv, one row per epoch. A resumed run keeps the rows of the epochs before
-    ``start`` (a run killed after logging an epoch but before saving it logs it again); a new
-    one (``overwrite``: everything was checked, the old run's files go now) starts afresh."""
-
-    HEADER = ["epoch", "train_loss", "lr", "val_miou", "val_pixel_accuracy", "seconds"]
-
-    def __init__(self, out_dir: Path, start: int, new: bool, overwrite: bool) -> None:
-        if overwrite and new:
-            for name in RUN_FILES:
-                (out_dir / name).unlink(missing_ok=True)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SegrtError(f"--out {shown(out_dir)}: cannot create the folder ({exc.strerror})") from None
-        path = out_dir / "metrics.csv"
-        new = new or not path.exists()
-        if not new:
-            with open(path, newline="") as f:
-                rows = list(csv.reader(f))
-            kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < start]
-            with atomic_output(path, "training log") as tmp, open(tmp, "w", newline="") as f:
-                csv.writer(f).writerows(kept)
-        self._file = open(path, "w" if new else "a", newline="")  # noqa: SIM115 (closed by close())
-        self._writer = csv.writer(self._file)
-        if new:
-            self._writer.writerow(self.HEADER)
-
-    def row(self, values: list) -> None:
-        self._writer.writerow(values)
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _end_epoch(p: Parts, cfg: TrainConfig, ddp: distributed.Dist, out_dir: Path, log: _EpochLog, epoch: int,
+def _end_epoch(p: Parts, cfg: TrainConfig, ddp: distributed.Dist, out_dir: Path, log: EpochLog, epoch: int,
                loss: float, best: dict, seconds: float) -> dict:
     """After an epoch (rank 0): the running average, val every ``eval_every`` epochs (a new
     best becomes best.pt), the log row and last.pt; returns the best metrics so far."""
