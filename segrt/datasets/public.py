@@ -9,6 +9,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+from segrt.datasets.fetch import network_error
 from segrt.errors import DataError
 from segrt.files import shown
 
@@ -37,9 +38,7 @@ def read_file(repo: str, commit: str, path: str, mirrors: Path | None) -> bytes:
         with urllib.request.urlopen(url, timeout=60) as resp:
             return resp.read()
     except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise DataError(f"cannot download {url} ({reason}); check the network connection, or use --mirrors DIR") \
-            from None
+        raise network_error(f"{repo}@{commit[:10]}:{path}", url, exc, "or use --mirrors DIR") from None
 
 
 def fetch_checked(repo: str, commit: str, path: str, sha256: str, mirrors: Path | None) -> bytes:
