@@ -1,9 +1,9 @@
 """segrt: real-time semantic segmentation for video.
 
-The repository's top-level folders are subpackages of ``segrt``: ``realtime/`` is
-``segrt.realtime``, ``engines/`` is ``segrt.engines``, ``train/`` is ``segrt.train`` and
-``calibration/`` is ``segrt.calibration``. ``pip install .`` installs the runtime only
-(no torch); training, export and TensorRT are extras.
+The repository's top-level folders are subpackages of ``segrt``, one per layer (bottom-up):
+``segrt/`` is the core, then ``train/`` (``segrt.train``), ``engines/``, ``realtime/``,
+``calibration/``, ``evaluation/`` and ``app/`` (``segrt.app``: the CLI and what it starts).
+``pip install .`` installs the runtime only (no torch); training, export and TensorRT are extras.
 """
 
 import re
@@ -14,11 +14,12 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "segrt/__init__.py").read_text()).group(1)
 
-FOLDERS = {"realtime": "segrt.realtime", "engines": "segrt.engines",
-           "train": "segrt.train", "calibration": "segrt.calibration"}
+# the folders, lowest layer first: each imports only the ones before it (tests/test_layers.py)
+FOLDERS = ["segrt", "train", "engines", "realtime", "calibration", "evaluation", "app"]
 packages = find_packages(include=["segrt", "segrt.*"])
 package_dir = {"segrt": "segrt"}
-for folder, package in FOLDERS.items():
+for folder in FOLDERS[1:]:
+    package = f"segrt.{folder}"
     package_dir[package] = folder
     packages += [package] + [f"{package}.{p}" for p in find_packages(folder)]
 packages.append("segrt.configs")  # the YAML recipes and run settings, installed as data
@@ -71,7 +72,7 @@ setup(
         "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6", "tritonclient[http,grpc]>=2.50",
                 "ray>=2.9"],
     },
-    entry_points={"console_scripts": ["segrt=segrt.cli:main"]},
+    entry_points={"console_scripts": ["segrt=segrt.app.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License",
                  "Topic :: Scientific/Engineering :: Image Recognition"],
 )

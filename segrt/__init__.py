@@ -1,10 +1,10 @@
 """segrt: real-time semantic segmentation for video.
 
-Subpackages (each a top-level folder of the repository, mapped by setup.py):
-``segrt.realtime`` (capture loop, overlay, timing), ``segrt.engines`` (ONNX Runtime and
-TensorRT backends, export), ``segrt.train`` (models, data, training) and
-``segrt.calibration`` (INT8 calibration frames). Nothing is imported here, so
-``import segrt`` stays cheap and torch-free.
+This folder is the core (errors, files, config, preprocessing, datasets, metrics); the other
+top-level folders of the repository are its subpackages, one per layer, mapped by setup.py:
+``segrt.train``, ``segrt.engines``, ``segrt.realtime`` (with the Python API),
+``segrt.calibration``, ``segrt.evaluation`` and ``segrt.app`` (the CLI). Nothing is imported
+here, so ``import segrt`` stays cheap and torch-free.
 """
 
 __version__ = "0.1.0"
@@ -18,7 +18,7 @@ _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 def __getattr__(name: str):  # segrt.Segmenter without importing OpenCV at `import segrt`
     if name == "Segmenter":
-        from segrt.api import Segmenter
+        from segrt.realtime.api import Segmenter
 
         return Segmenter
     raise AttributeError(f"module 'segrt' has no attribute {name!r}")

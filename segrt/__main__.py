@@ -1,4 +1,4 @@
-from segrt.cli import main
+from segrt.app.cli import main
 
 if __name__ == "__main__":
     main()

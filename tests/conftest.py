@@ -73,7 +73,7 @@ def camvid_root() -> Path:
     """CamVid (train and val). Missing here means `segrt data camvid` downloads it once (the
     README's test command does that first); a failure is an error, never a skip."""
     if not (CAMVID / "train").is_dir():
-        from segrt.cli import main
+        from segrt.app.cli import main
 
         try:
             main(["data", "camvid", "--root", str(CAMVID)])

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.cli import default_model, main
+from segrt.app.cli import default_model, main
 from segrt.files import TEMP_TAG
 
 REPO = Path(__file__).resolve().parents[1]

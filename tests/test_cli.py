@@ -3,7 +3,7 @@ import json
 import pytest
 
 from segrt import __version__
-from segrt.cli import cli, main
+from segrt.app.cli import cli, main
 
 COMMANDS = [["info"], ["data"], ["data", "camvid"], ["train"], ["export"], ["run"], ["models"]]
 
@@ -36,7 +36,7 @@ def test_info_json_reports_backends_and_why(capsys):
 
 
 def test_models_lists_the_shipped_files_and_the_default_per_device(capsys):
-    from segrt.zoo import CPU_DEFAULT, GPU_DEFAULT, zoo_dir
+    from segrt.engines.zoo import CPU_DEFAULT, GPU_DEFAULT, zoo_dir
 
     main(["models"])
     lines = capsys.readouterr().out.splitlines()

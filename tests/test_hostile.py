@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.zoo import CPU_DEFAULT, zoo_dir
+from segrt.engines.zoo import CPU_DEFAULT, zoo_dir
 from tests.conftest import run_segrt
 
 

@@ -162,7 +162,7 @@ def test_kill_9_leftovers_are_removed_by_the_next_write_there(tmp_path, clip):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGTERM])
 def test_a_signal_during_export_ends_it_with_one_line_and_no_output(sig, tmp_path):
-    from segrt.zoo import zoo_dir
+    from segrt.engines.zoo import zoo_dir
 
     proc = start_segrt("export", str(zoo_dir() / "fpn_lite0_camvid.pt"), "-o", str(tmp_path / "e.onnx"),
                        "--no-check", cwd=tmp_path)
@@ -181,7 +181,7 @@ def test_a_signal_during_export_ends_it_with_one_line_and_no_output(sig, tmp_pat
 def test_kill_term_of_a_pytest_run_that_called_segrt_ends_it(tmp_path):
     """segrt's CLI entry point, called in-process (as tests do), leaves no signal handler behind."""
     (tmp_path / "test_host.py").write_text(
-        "import time\nfrom segrt.cli import main\n\n\ndef test_host():\n"
+        "import time\nfrom segrt.app.cli import main\n\n\ndef test_host():\n"
         "    try:\n        main(['--version'])\n    except SystemExit:\n        pass\n"
         "    print('READY', flush=True)\n    time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_host.py"],

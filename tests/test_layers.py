@@ -1,66 +1,56 @@
-"""segrt's package boundaries, read from the import graph of the source (every import
-statement, those inside functions too: a lazy import is still a dependency).
+"""segrt's layers are its top-level folders, read from the import graph of the source (every
+import statement, those inside functions too: a lazy import is still a dependency).
 
-Layers, lowest first; a module may import its own layer and the ones its row names:
+Folders, lowest first; a module may import its own folder and the folders before it, never one
+after it, so every arrow between folders runs down:
 
-- core: errors, files, preprocessing, metrics, datasets, machine/version facts (envinfo), plots
-- models: the model definitions and checkpoints (torch), which the torch backend and export need
-- backends: the runtime that runs a model file (ONNX Runtime, TensorRT, Triton, torch) and the
-  shipped-model lookup. The TensorRT builder sits here because engines are built on first use
-  at run time (Jetson users never run a separate build step).
-- realtime: the run loop, sources, sinks, overlay and report, and the Python API over them
-- training: training and its data (beside conversion and evaluation: neither imports it)
-- convert: export, quantize, the Triton repository, calibration frames
-- evaluation: eval and bench
-- app: the CLI and the applications it starts (segrt run, segrt batch, segrt zoo)
+- segrt/: the core: errors, files, config, preprocessing, metrics, datasets, machine facts, plots
+  (and the shipped models' files, segrt/zoo/, as data)
+- train/: the model definitions and checkpoints (torch), and training beside them
+- engines/: the runtime that runs a model file (ONNX Runtime, TensorRT, Triton, torch), the
+  shipped-model lookup, and conversion (export, quantize, the Triton repository). The TensorRT
+  builder sits here because engines are built on first use at run time (Jetson users never
+  run a separate build step).
+- realtime/: the run loop, sources, sinks, overlay and report, and the Python API over them
+- calibration/: the INT8 calibration frames
+- evaluation/: eval, model-only latency and bench
+- app/: the CLI and the applications it starts (segrt run, segrt batch, segrt zoo)
+
+Two folders hold two layers each, kept apart inside: train/ (the models must not import
+training: the torch backend and export load them without it) and engines/ (the backends must
+not import conversion: running never needs export or quantize).
 """
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = {"segrt": "segrt", "realtime": "segrt.realtime", "engines": "segrt.engines",
-           "train": "segrt.train", "calibration": "segrt.calibration"}
+FOLDERS = ["segrt", "train", "engines", "realtime", "calibration", "evaluation", "app"]
+# within a folder: modules that must not import the ones named beside them
+INSIDE = {
+    "train": (["segrt.train", "segrt.train.models*", "segrt.train.checkpoint"], "training"),
+    "engines": (["segrt.engines.export", "segrt.engines.quantize", "segrt.engines.sensitivity",
+                 "segrt.engines.triton_repo"], "conversion"),
+}
+# The package's two doors reach the top on purpose: ``segrt.Segmenter`` (a lazy module
+# __getattr__, so ``import segrt`` stays cheap) and ``python -m segrt``.
+ENTRY = {("segrt", "segrt.realtime.api"), ("segrt.__main__", "segrt.app.cli")}
 
-LAYERS = {
-    "core": ["segrt", "segrt.errors", "segrt.files", "segrt.checks", "segrt.signals", "segrt.registry",
-             "segrt.config", "segrt.images", "segrt.preprocess", "segrt.metrics", "segrt.envinfo", "segrt.plots",
-             "segrt.datasets*"],
-    "models": ["segrt.train", "segrt.train.models*", "segrt.train.checkpoint"],
-    "backends": ["segrt.engines", "segrt.engines.manifest", "segrt.engines.base", "segrt.engines.*_backend",
-                 "segrt.engines.remote", "segrt.engines.cuda_memory", "segrt.engines.tensorrt_build",
-                 "segrt.engines.engine_cache", "segrt.zoo"],
-    "realtime": ["segrt.realtime*", "segrt.api"],
-    "training": ["segrt.train.*"],
-    "convert": ["segrt.engines.export", "segrt.engines.quantize", "segrt.engines.sensitivity",
-                "segrt.engines.triton_repo", "segrt.calibration*"],
-    "evaluation": ["segrt.evaluation*"],
-    "app": ["segrt.cli*", "segrt.__main__", "segrt.options", "segrt.app", "segrt.fleet", "segrt.zoo_build"],
-}
-ALLOWED = {
-    "core": set(),
-    "models": {"core"},
-    "backends": {"core", "models"},  # the torch backend builds a .pt file's model
-    "realtime": {"core", "backends"},
-    "training": {"core", "models"},
-    "convert": {"core", "models", "backends"},
-    "evaluation": {"core", "backends", "realtime"},
-    "app": set(LAYERS),
-}
-# The package's root offers ``segrt.Segmenter`` lazily (module __getattr__): a facade, not a
-# dependency of everything that reads ``segrt.__version__``.
-FACADE = {("segrt", "segrt.api")}
+
+def package(folder: str) -> str:
+    return "segrt" if folder == "segrt" else f"segrt.{folder}"
 
 
 def modules() -> dict[str, Path]:
     found = {}
-    for folder, package in FOLDERS.items():
+    for folder in FOLDERS:
         for path in (REPO / folder).rglob("*.py"):
             parts = [p for p in path.relative_to(REPO / folder).with_suffix("").parts if p != "__init__"]
-            found[".".join([package, *parts])] = path
+            found[".".join([package(folder), *parts])] = path
     return found
 
 
@@ -82,30 +72,50 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     return out
 
 
-def layer_of(name: str) -> str | None:
-    """The first layer with a pattern that names the module exactly, else the first that matches."""
-    for layer, patterns in LAYERS.items():
-        if name in patterns:
-            return layer
-    for layer, patterns in LAYERS.items():
-        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
-            return layer
-    return None
+def folder_of(name: str, known: dict[str, Path] | None = None) -> str:
+    path = (known or modules())[name]
+    return path.relative_to(REPO).parts[0]
 
 
 def graph() -> dict[str, set[str]]:
     known = modules()
-    return {name: imports(name, path, known) - {b for a, b in FACADE if a == name} for name, path in known.items()}
+    return {name: imports(name, path, known) - {b for a, b in ENTRY if a == name} for name, path in known.items()}
 
 
-def test_every_module_has_a_layer():
-    assert not [m for m in modules() if layer_of(m) is None], "place new modules in LAYERS"
+def upward(edges: dict[str, set[str]], known: dict[str, Path]) -> list[str]:
+    """Every import from a folder to a folder after it, and inside a two-layer folder from the
+    lower layer to the upper one."""
+    wrong = []
+    for a, targets in edges.items():
+        fa = folder_of(a, known)
+        for b in sorted(targets):
+            fb = folder_of(b, known)
+            if FOLDERS.index(fb) > FOLDERS.index(fa):
+                wrong.append(f"{a} ({fa}/) imports {b} ({fb}/)")
+            elif fa == fb and fa in INSIDE:
+                lower, upper = INSIDE[fa]
+                if fa == "train":  # the models are the lower layer, training the upper
+                    if _matches(a, lower) and not _matches(b, lower):
+                        wrong.append(f"{a} (models) imports {b} ({upper})")
+                elif not _matches(a, lower) and _matches(b, lower):
+                    wrong.append(f"{a} (backends) imports {b} ({upper})")
+    return wrong
 
 
-def test_imports_only_go_to_allowed_layers():
-    wrong = [f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})"
-             for a, targets in graph().items() for b in sorted(targets)
-             if layer_of(b) != layer_of(a) and layer_of(b) not in ALLOWED[layer_of(a)]]
+def _matches(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def test_the_folders_are_the_ones_setup_py_installs_in_this_order():
+    declared = re.search(r"^FOLDERS = (\[.*?\])", (REPO / "setup.py").read_text(), re.M)
+    assert declared and ast.literal_eval(declared.group(1)) == FOLDERS
+    on_disk = {p.parent.name for p in REPO.glob("*/__init__.py")} - {"configs"}
+    assert on_disk == set(FOLDERS), "a new top-level package: add it to FOLDERS here and in setup.py"
+
+
+def test_every_import_between_folders_runs_down():
+    known = modules()
+    wrong = upward(graph(), known)
     assert not wrong, "\n".join(wrong)
 
 
@@ -131,22 +141,36 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_layers_and_the_subpackages_have_no_cycles():
-    assert _cycle({k: set(v) for k, v in ALLOWED.items() if k != "app"}) is None
+def test_the_subpackages_have_no_cycles():
     subpackage = {m: ".".join(m.split(".")[:2]) for m in modules() if m.count(".") >= 1}
     between: dict[str, set[str]] = {}
     for a, targets in graph().items():
         for b in targets:
             pa, pb = subpackage.get(a), subpackage.get(b)
-            # the package's own top-level modules (segrt.cli, segrt.api, …) are each their own node
+            # the core's own modules (segrt.files, segrt.config, …) are each their own node
             if pa and pb and pa != pb:
                 between.setdefault(pa, set()).add(pb)
     assert _cycle(between) is None, f"import cycle between packages: {' -> '.join(_cycle(between))}"
 
 
-def test_the_check_sees_a_layer_violation_and_a_cycle():
-    assert layer_of("segrt.engines.onnxruntime_backend") == "backends"
-    assert layer_of("segrt.train.trainer") == "training" and layer_of("segrt.train.models.fpn") == "models"
+def test_the_check_sees_an_import_that_runs_up_and_a_cycle():
+    known = modules()
+    assert folder_of("segrt.engines.onnxruntime_backend", known) == "engines"
+    assert folder_of("segrt.evaluation.bench", known) == "evaluation"
     assert "segrt.engines.manifest" in graph()["segrt.engines.onnxruntime_backend"]
+    assert upward({"segrt.files": {"segrt.app.cli"}}, known) == ["segrt.files (segrt/) imports segrt.app.cli (app/)"]
+    assert upward({"segrt.train.models.fpn": {"segrt.train.trainer"}}, known)
+    assert upward({"segrt.engines.base": {"segrt.engines.export"}}, known)
+    assert not upward({"segrt.engines.export": {"segrt.engines.base", "segrt.train.models"}}, known)
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert "realtime" not in ALLOWED["backends"] and "training" not in ALLOWED["evaluation"]
+
+
+# Training stands beside the runtime: only conversion, the torch backend and the app reach it.
+REACH_TRAIN = {"train", "engines", "app"}
+
+
+def test_only_the_engines_and_the_app_import_train():
+    known = modules()
+    wrong = [f"{a} imports {b}" for a, targets in graph().items() for b in sorted(targets)
+             if folder_of(b, known) == "train" and folder_of(a, known) not in REACH_TRAIN]
+    assert not wrong, "\n".join(wrong)

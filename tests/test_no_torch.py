@@ -19,7 +19,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 def test_segrt_run_with_onnxruntime_never_imports_torch(short_clip, tmp_path):
     code = f"""
 import sys
-from segrt.cli import main
+from segrt.app.cli import main
 main(["run", {str(short_clip)!r}, "--output", {str(tmp_path / "o.mp4")!r}, "--no-progress"])
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not loaded, loaded

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from segrt.cli import main
+from segrt.app.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

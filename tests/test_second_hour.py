@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from segrt.zoo import CPU_DEFAULT, resolve_model, zoo_dir
+from segrt.engines.zoo import CPU_DEFAULT, resolve_model, zoo_dir
 from tests.conftest import run_segrt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def test_mode_labels_writes_the_label_maps_segmenter_returns(tmp_path, short_cli
     import cv2
     import numpy as np
 
-    from segrt.api import Segmenter
+    from segrt.realtime.api import Segmenter
 
     result = run_segrt("run", str(short_clip), "-o", str(tmp_path / "labels") + "/", "--mode", "labels",
                        "--max-frames", "5", "--frames-csv", str(tmp_path / "f.csv"), "--report",
@@ -135,7 +135,7 @@ def test_mode_labels_refuses_what_cannot_hold_class_indices(extra, tmp_path, sho
 
 
 def test_segmenter_says_it_got_none():
-    from segrt.api import Segmenter
+    from segrt.realtime.api import Segmenter
 
     with Segmenter(threads=1) as seg, pytest.raises(ValueError, match="got None"):
         seg(None)

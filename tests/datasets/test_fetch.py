@@ -6,7 +6,7 @@ from functools import partial
 
 import pytest
 
-from segrt.cli import main
+from segrt.app.cli import main
 from segrt.datasets import fetch
 
 

@@ -71,7 +71,7 @@ def test_folder_dataset_errors_name_the_file(tmp_path):
 
 def test_train_and_eval_on_a_folder_dataset(tmp_path, capsys):
     pytest.importorskip("torch")
-    from segrt.cli import main
+    from segrt.app.cli import main
 
     root = make_folder_dataset(tmp_path / "data", n=8)
     cfg = tmp_path / "t.yaml"
@@ -86,7 +86,7 @@ def test_train_and_eval_on_a_folder_dataset(tmp_path, capsys):
 
 
 def test_eval_refuses_a_dataset_with_other_classes(tmp_path, capsys):
-    from segrt.cli import default_model, main
+    from segrt.app.cli import default_model, main
 
     root = make_folder_dataset(tmp_path)
     with pytest.raises(SystemExit) as exit_info:

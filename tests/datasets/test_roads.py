@@ -65,7 +65,7 @@ class FakeBackend:
 
 def test_coarse_labels_score_the_model_in_their_own_classes():
     from segrt.engines.manifest import load_manifest
-    from segrt.zoo import resolve_model
+    from segrt.engines.zoo import resolve_model
 
     cmap = load_class_map("camvid_on_idd_level1")
     m = load_manifest(resolve_model("fcn8s_camvid"))
@@ -175,7 +175,7 @@ def test_a_file_whose_digest_differs_leaves_no_set_and_one_line(tmp_path):
 def test_eval_class_map_scores_a_model_on_another_taxonomy(tmp_path, camvid_root):
     """A CamVid model on CamVid frames whose labels were re-coded as Cityscapes train ids scores
     what it scores on CamVid itself, through cityscapes19_to_camvid."""
-    from segrt.zoo import resolve_model
+    from segrt.engines.zoo import resolve_model
 
     # CamVid class → a Cityscapes train id that cityscapes19_to_camvid maps back to it
     back = {"Sky": 10, "Building": 2, "Pole": 5, "Road": 0, "Pavement": 1, "Tree": 8, "SignSymbol": 7,

@@ -16,7 +16,7 @@ def default_model_copy(folder: Path) -> Path:
     a usable GPU are known to be there (the test skips otherwise)."""
     pytest.importorskip("tensorrt", reason="TensorRT is not installed (it needs an NVIDIA GPU machine)")
     from segrt.engines.cuda_memory import GpuUnavailable, gpu_info
-    from segrt.zoo import GPU_DEFAULT
+    from segrt.engines.zoo import GPU_DEFAULT
 
     try:
         gpu_info()

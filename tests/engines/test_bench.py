@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from segrt.cli import default_model, main
+from segrt.app.cli import default_model, main
 from segrt.evaluation.bench import flat, markdown, sort_rows, speedups
 from segrt.evaluation.evaluate import compare, flicker, frame_miou
 from segrt.evaluation.latency import latency_stats

@@ -11,8 +11,8 @@ import pytest
 
 from segrt.engines.engine_cache import cached_engine_path, engine_cache_dir, why_not_reusable
 from segrt.engines.manifest import load_manifest
+from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
 from segrt.files import sha256_file
-from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 from .gpu import default_model_copy
 
@@ -69,8 +69,8 @@ def test_without_tensorrt_device_tensorrt_is_one_line_that_names_the_fix(tmp_pat
     assert proc.stderr.count("\n") == 1
     assert "--device tensorrt needs TensorRT and an NVIDIA GPU" in proc.stderr and "--device cpu" in proc.stderr
     assert not (tmp_path / "o.mp4").exists()
-    from segrt.api import Segmenter
     from segrt.errors import ModelError
+    from segrt.realtime.api import Segmenter
 
     with pytest.raises(ModelError, match="needs TensorRT"):
         Segmenter("fcn8s_camvid", device="tensorrt")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segrt.cli import default_model
+from segrt.app.cli import default_model
 from segrt.datasets.camvid import CamVid
 from segrt.engines.base import open_backend
 from segrt.evaluation.evaluate import evaluate_backend
@@ -29,7 +29,7 @@ def test_shipped_model_scores_on_real_val_frames(tiny_camvid):
 def test_eval_command_scores_onnx_and_checkpoint_alike(tiny_camvid, tmp_path, capsys):
     import json
 
-    from segrt.cli import main
+    from segrt.app.cli import main
 
     pytest.importorskip("torch")
     onnx_report, pt_report = tmp_path / "onnx.json", tmp_path / "pt.json"

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
-from segrt.cli import main  # noqa: E402
+from segrt.app.cli import main  # noqa: E402
 from segrt.datasets.camvid import CLASSES, PALETTE  # noqa: E402
 from segrt.engines.base import open_backend  # noqa: E402
 from segrt.engines.export import export_onnx, parity  # noqa: E402
@@ -136,9 +136,9 @@ def test_flip_tta_in_the_graph_is_the_mean_of_the_frame_and_its_mirror(tmp_path,
     and of its mirror image, which differs from the plain network's on some pixels."""
     import cv2
 
+    from segrt.engines.zoo import resolve_model
     from segrt.preprocess import Preprocessor
     from segrt.train.models.tta import FlipAverage
-    from segrt.zoo import resolve_model
 
     ckpt_path = resolve_model("fastscnn_camvid", prefer=(".pt",))  # a trained model: its labels vary
 

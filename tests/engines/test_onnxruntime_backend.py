@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from segrt.cli import default_model
+from segrt.app.cli import default_model
 from segrt.engines.base import open_backend
 from segrt.errors import ModelError, SegrtError
 from segrt.evaluation.evaluate import sky_road_shares
@@ -80,7 +80,7 @@ def test_shipped_model_sees_road_below_and_sky_above_on_the_dashcam(model, dashc
 
 def test_the_defaults_exist_and_differ_by_device():
     from segrt.engines.manifest import load_verified_manifest
-    from segrt.zoo import default_for, listing
+    from segrt.engines.zoo import default_for, listing
 
     cpu, gpu = default_for("cpu"), default_for("cuda")
     assert default_for(None) == cpu and default_for("tensorrt") == gpu

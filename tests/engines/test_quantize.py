@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from segrt.cli import main
+from segrt.app.cli import main
 from segrt.engines.base import open_backend
 from segrt.engines.quantize import (
     QuantizeOptions,
@@ -16,7 +16,7 @@ from segrt.engines.quantize import (
     quantize_model,
     resolve_exclusions,
 )
-from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
+from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 pytest.importorskip("onnxruntime.quantization")
 ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
+from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 from .gpu import default_model_copy
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.cli import default_model, main
+from segrt.app.cli import default_model, main
 from segrt.realtime.controls import Controls
 from segrt.realtime.overlay import Overlay
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.cli import default_model, main
+from segrt.app.cli import default_model, main
 from segrt.engines.manifest import load_manifest
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.cli import default_model
+from segrt.app.cli import default_model
 from segrt.engines.base import open_backend
 from segrt.engines.manifest import load_manifest
 from segrt.errors import SegrtError

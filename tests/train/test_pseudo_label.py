@@ -10,12 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from segrt.datasets import open_dataset  # noqa: E402
+from segrt.engines.zoo import resolve_model  # noqa: E402
 from segrt.errors import ConfigError  # noqa: E402
 from segrt.preprocess import Preprocess, Preprocessor  # noqa: E402
 from segrt.train import checkpoint  # noqa: E402
 from segrt.train.pseudo_label import class_thresholds, pseudo_label, teacher_probabilities  # noqa: E402
 from segrt.train.trainer import fit  # noqa: E402
-from segrt.zoo import resolve_model  # noqa: E402
 from tests.train.test_trainer import TINY  # noqa: E402
 
 

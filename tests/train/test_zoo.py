@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
 
-from segrt.cli import main  # noqa: E402
+from segrt.app.cli import main  # noqa: E402
 
 RECIPE = """model: fastscnn
 input_width: 128
@@ -103,7 +103,7 @@ def test_every_cpu_recipe_loads_and_builds():
 def test_shipped_weights_fit_the_60_mb_budget():
     from pathlib import Path
 
-    from segrt.zoo_build import BUDGET_MB, shipped_megabytes
+    from segrt.app.zoo_build import BUDGET_MB, shipped_megabytes
 
     zoo = Path(__file__).resolve().parents[2] / "segrt" / "zoo"
     assert 0 < shipped_megabytes(zoo) <= BUDGET_MB
@@ -112,7 +112,7 @@ def test_shipped_weights_fit_the_60_mb_budget():
 def test_training_stages_follow_init_from_back_and_keep_the_first_encoder_init(tmp_path):
     """A later stage that names no ``pretrained`` (its init_from holds every weight) is still
     reported with the encoder init of the stage that named one."""
-    from segrt.zoo_build import training_stages
+    from segrt.app.zoo_build import training_stages
 
     configs = {"a": {"pretrained": "imagenet"}, "b": {"init_from": str(tmp_path / "a" / "best.pt")},
                "c": {"init_from": str(tmp_path / "b" / "best.pt")}}
@@ -129,7 +129,7 @@ def test_training_stages_follow_init_from_back_and_keep_the_first_encoder_init(t
 def test_zoo_rows_take_the_dev_check_figure_of_their_shipped_file(tmp_path):
     import json
 
-    from segrt.zoo_build import all_rows
+    from segrt.app.zoo_build import all_rows
 
     (tmp_path / "zoo_a_camvid.json").write_text(json.dumps({"name": "a_camvid", "miou": 0.7}))
     (tmp_path / "zoo_b_camvid.json").write_text(json.dumps({"name": "b_camvid", "miou": 0.6}))
@@ -157,7 +157,7 @@ def test_the_repository_zoo_page_has_the_generated_table():
     """`segrt zoo --doc docs/zoo.md` writes between these markers; the README keeps a short table."""
     from pathlib import Path
 
-    from segrt.zoo_build import ZOO_END, ZOO_START
+    from segrt.app.zoo_build import ZOO_END, ZOO_START
 
     repo = Path(__file__).resolve().parents[2]
     page = (repo / "docs" / "zoo.md").read_text()

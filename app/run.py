@@ -14,12 +14,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segrt.api import Segmenter
 from segrt.checks import check_paths, check_writable
 from segrt.config import from_dict, load_config
 from segrt.engines.base import check_input_budget
 from segrt.errors import SegrtError
 from segrt.files import is_special, shown, write_text_atomic
+from segrt.realtime.api import Segmenter
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import LoopOptions, run_loop
@@ -79,7 +79,7 @@ def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[
 
 def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
     cfg, per_stream = _checked(req)
-    from segrt.zoo import resolve_model
+    from segrt.engines.zoo import resolve_model
 
     workers, threads = plan_workers(cfg.workers, cfg.threads, resolve_model(req.model), cfg.device)
     labels = cfg.mode == "labels"

@@ -1,5 +1,5 @@
 """``segrt train``, ``segrt export`` and ``segrt zoo``: the training-side commands
-(registered on the main group in :mod:`segrt.cli`). torch is imported only inside them."""
+(registered on the main group in :mod:`segrt.app.cli`). torch is imported only inside them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from segrt.app.options import CHECKPOINT, check_output_suffix
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
-from segrt.options import CHECKPOINT, check_output_suffix
 
 
 @click.command()
@@ -129,7 +129,7 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
         click.echo(f"parity: ONNX Runtime and torch agree on {p['agreement']:.4%} of pixels ({p['frames']} val frames)")
     onnx_path = output
     if precision != "fp32":
-        from segrt.cli_engines import run_quantize
+        from segrt.app.cli_engines import run_quantize
         from segrt.engines.quantize import QuantizeOptions
 
         onnx_path = run_quantize(output, QuantizeOptions(precision, "tensorrt" if fmt == "engine" else "onnxruntime"),
@@ -150,8 +150,8 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
 def default_export_path(checkpoint: Path) -> Path:
     """CHECKPOINT.onnx beside a checkpoint of yours; for a shipped model (inside the package),
     runs/export/NAME.onnx ($SEGRT_RUNS_DIR for runs), never into the installed package."""
+    from segrt.engines.zoo import zoo_dir
     from segrt.files import runs_dir
-    from segrt.zoo import zoo_dir
 
     if checkpoint.resolve().parent == zoo_dir().resolve():
         return runs_dir() / "export" / f"{checkpoint.stem}.onnx"
@@ -176,7 +176,7 @@ def zoo(configs: tuple[Path, ...], data_root: Path | None, runs: Path, zoo_dir: 
     """Build the model zoo from recipes [default: configs/zoo/*.yaml]: train, ship FP16
     weights, export, score on val, count params/GFLOPs, time CPU inference, write the table."""
     _require("torch", "zoo", "pip install torch  # then: pip install -e '.[train,export]'")
-    from segrt.zoo_build import build, check_doc, table
+    from segrt.app.zoo_build import build, check_doc, table
 
     paths = list(configs) or sorted(Path("configs/zoo").glob("*.yaml"))
     if not paths:

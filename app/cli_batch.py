@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
+from segrt.app.cli_batch_checks import WRITTEN_BY
+from segrt.app.options import MODEL
 from segrt.checks import check_paths
-from segrt.cli_batch_checks import WRITTEN_BY
 from segrt.errors import SegrtError
 from segrt.files import shown, write_text_atomic
-from segrt.options import MODEL
 
 
 @click.command("batch")
@@ -46,9 +46,9 @@ def batch(patterns: tuple[str, ...], out_dir: Path, model: Path | None, ray_addr
     segrt batch 'recordings/*.mp4' -o overlays/
     segrt batch 'recordings/**/*.mp4' -o /shared/overlays --ray auto --cpus-per-job 4
     """
-    from segrt.cli_batch_checks import check_ray_address, foreign_outputs, refuse_foreign
-    from segrt.fleet import expand, plan, ray_cluster, summary_table
-    from segrt.zoo import default_for
+    from segrt.app.cli_batch_checks import check_ray_address, foreign_outputs, refuse_foreign
+    from segrt.app.fleet import expand, plan, ray_cluster, summary_table
+    from segrt.engines.zoo import default_for
 
     model = model or default_for("cpu")
     files = expand(patterns)
@@ -87,7 +87,7 @@ def batch(patterns: tuple[str, ...], out_dir: Path, model: Path | None, ray_addr
 def _run(todo: list[dict], model: str, ray_address: str | None, workers: int | None,
          cpus_per_job: int) -> tuple[list[dict], str]:
     """The jobs' result rows, and where they ran (for summary.json)."""
-    from segrt.fleet import run_local, run_ray
+    from segrt.app.fleet import run_local, run_ray
 
     if ray_address:
         return (run_ray(todo, model, cpus_per_job, cpus_per_job, click.echo) if todo else []), f"Ray ({ray_address})"

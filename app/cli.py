@@ -20,15 +20,15 @@ from pathlib import Path
 import click
 
 from segrt import __version__
+from segrt.app.options import MODEL, THREADS
+from segrt.engines.zoo import GPU_DEFAULT, default_for, zoo_dir
 from segrt.errors import SegrtError, Stopped, first_line
 from segrt.files import one_line, shown
-from segrt.options import MODEL, THREADS
-from segrt.zoo import GPU_DEFAULT, default_for, zoo_dir
 
 
 def default_model() -> Path:
     """The default network's full-size file (with its .pt beside it); ``segrt run`` picks the
-    INT8 file of the same network at a smaller input on the CPU (segrt.zoo.DEFAULTS)."""
+    INT8 file of the same network at a smaller input on the CPU (segrt.engines.zoo.DEFAULTS)."""
     return zoo_dir() / GPU_DEFAULT
 
 
@@ -152,7 +152,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     a dead one ends the run within 30 s, keeping what was written (reconnect_timeout and
     reconnect_attempts in a run config change that).
     """
-    from segrt.app import RunRequest, default_output, run_app
+    from segrt.app.run import RunRequest, default_output, run_app
     from segrt.realtime.sinks.access import check_token
 
     if serve_token is not None and serve:
@@ -182,7 +182,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         data_root=data_root, progress=progress, serve=serve, serve_token=serve_token))
     click.echo(result)
     if saved is not None:
-        from segrt.app import stream_outputs
+        from segrt.app.run import stream_outputs
 
         for outs in stream_outputs(sources, [str(saved)]):
             if Path(outs[0]).exists():
@@ -213,7 +213,7 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
     once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
     """
-    from segrt.app import RunRequest, default_output, run_app
+    from segrt.app.run import RunRequest, default_output, run_app
     from segrt.datasets.fetch import demo_video
 
     video = demo_video()
@@ -245,7 +245,7 @@ def models(as_json: bool, timed: bool) -> None:
     Val mIoU is CamVid val scored at 480x360 (the manifest's, or for a quantized file its
     accuracy gate's). Pass a name from here to --model (segrt run VIDEO -m unet_camvid).
     """
-    from segrt.zoo import listing, zoo_dir
+    from segrt.engines.zoo import listing, zoo_dir
 
     rows = listing()
     for r in rows:
@@ -275,11 +275,11 @@ def _cpu_ms(path: Path, runs: int = 20) -> float | None:
         return None
 
 
-from segrt.cli_batch import batch  # noqa: E402  (commands defined there)
-from segrt.cli_data import data  # noqa: E402
-from segrt.cli_engines import bench, build, export_triton, quantize  # noqa: E402
-from segrt.cli_eval import evaluate  # noqa: E402
-from segrt.cli_train import export, pseudo_label, train, zoo  # noqa: E402
+from segrt.app.cli_batch import batch  # noqa: E402  (commands defined there)
+from segrt.app.cli_data import data  # noqa: E402
+from segrt.app.cli_engines import bench, build, export_triton, quantize  # noqa: E402
+from segrt.app.cli_eval import evaluate  # noqa: E402
+from segrt.app.cli_train import export, pseudo_label, train, zoo  # noqa: E402
 
 for _command in (data, evaluate, train, export, zoo, quantize, build, bench, export_triton, batch, pseudo_label):
     cli.add_command(_command)

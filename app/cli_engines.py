@@ -1,5 +1,5 @@
 """``segrt quantize``, ``segrt build`` and ``segrt bench``: the precision, engine and benchmark
-commands (registered on the main group in :mod:`segrt.cli`)."""
+commands (registered on the main group in :mod:`segrt.app.cli`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from segrt.app.options import MODEL, THREADS, ModelArg, check_output_suffix
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
 from segrt.files import numbered_folder, shown
-from segrt.options import MODEL, THREADS, ModelArg, check_output_suffix
 
 ONNX_MODEL = ModelArg((".onnx",))
 
@@ -173,8 +173,8 @@ def bench(models: tuple[Path, ...], video: str | None, pipeline_frames: int, dat
         --video dashcam.mp4 --baseline model.pt
     """
     from segrt.engines.remote import is_remote, model_name
+    from segrt.engines.zoo import default_for
     from segrt.evaluation.bench import BenchOptions, flat, markdown, run_bench, sort_rows, write_results
-    from segrt.zoo import default_for
 
     models = models or (default_for(device),)
     out_dir = out_dir or numbered_folder("bench")

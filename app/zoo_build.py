@@ -145,7 +145,7 @@ def encoder_init(pretrained: str) -> str:
 def table(rows: list[dict], zoo_dir: Path | None = None) -> str:
     """The zoo table (Markdown). A recipe whose model does not ship in ``zoo_dir`` is named
     "NAME (not shipped)": every name the docs give as a model resolves (segrt run -m NAME)."""
-    from segrt.zoo import names
+    from segrt.engines.zoo import names
 
     shipped = {n.removesuffix(".int8").removesuffix(".fp16") for n in names(zoo_dir)}
     classes = list(rows[0]["per_class_iou"]) if rows else []

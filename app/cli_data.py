@@ -1,5 +1,5 @@
 """``segrt data``: download or import datasets and verify them (CamVid, the dev check's
-labeled road frames, the driving clips); registered on the main group in :mod:`segrt.cli`."""
+labeled road frames, the driving clips); registered on the main group in :mod:`segrt.app.cli`."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ class ModelArg(click.ParamType):
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
         if isinstance(value, Path):
             return value
-        from segrt.zoo import resolve_model
+        from segrt.engines.zoo import resolve_model
 
         flag = param.opts[0] if param is not None and param.opts and param.opts[0].startswith("-") else \
             (param.name.upper() if param is not None and param.name else "MODEL")

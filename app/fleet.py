@@ -19,14 +19,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from segrt.cli_batch_checks import fingerprint, glob_once, stamp_report
+from segrt.app.cli_batch_checks import fingerprint, glob_once, stamp_report
 from segrt.errors import SegrtError, first_line
 from segrt.files import shown
 
 
 def expand(patterns: Sequence[str]) -> list[Path]:
     """Files matching the patterns (quoted globs, or plain paths), sorted, each once. ``**``
-    enters each real folder once (see :func:`segrt.cli_batch_checks.glob_once`)."""
+    enters each real folder once (see :func:`segrt.app.cli_batch_checks.glob_once`)."""
     files: dict[str, Path] = {}
     for pattern in patterns:
         hits = glob_once(os.path.expanduser(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -73,8 +73,8 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`). A
     report this run wrote (a failed run's too) gets the batch record, which marks the pair as
     segrt's for later batches."""
-    from segrt.app import RunRequest, run_app
-    from segrt.zoo import resolve_model
+    from segrt.app.run import RunRequest, run_app
+    from segrt.engines.zoo import resolve_model
 
     t0 = time.perf_counter()
     row = {"source": job["source"], "output": job["output"], "report": job["report"]}
@@ -156,7 +156,7 @@ def _die_with_parent(parent: int) -> None:
 def ray_cluster(address: str, cpus_per_job: int, num_cpus: int | None = None) -> Iterator[None]:
     """Ray joined (or, for ``address`` "local", started here with ``num_cpus`` CPUs: set it, as
     Ray otherwise counts every core, and tasks that ask for more CPUs than exist wait forever)
-    while the block runs. Call :func:`segrt.cli_batch_checks.check_ray_address` first: an
+    while the block runs. Call :func:`segrt.app.cli_batch_checks.check_ray_address` first: an
     unreachable address makes ``ray.init`` retry for minutes."""
     try:
         import ray

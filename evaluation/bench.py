@@ -59,10 +59,10 @@ def _device_memory(backend) -> int | None:
 
 def bench_model(path: str, opts: BenchOptions) -> dict:
     """One model, measured in the calling process (``run_bench`` gives each a fresh one)."""
-    from segrt.api import Segmenter
     from segrt.datasets import open_dataset, subset
     from segrt.engines.remote import is_remote
     from segrt.evaluation.evaluate import evaluate_backend
+    from segrt.realtime.api import Segmenter
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()

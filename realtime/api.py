@@ -40,8 +40,8 @@ class Segmenter:
     def __init__(self, model: str | Path | None = None, device: str = "cpu", threads: int = 0,
                  alpha: float = 0.5, palette: str = "model", *, rebuild: bool = False, legend: bool = False,
                  hud: bool = False, mode: str = "overlay", classes: Sequence[str] = ()) -> None:
+        from segrt.engines.zoo import default_for, resolve_model
         from segrt.realtime.overlay import Overlay
-        from segrt.zoo import default_for, resolve_model
 
         self.path = resolve_model(model) if model is not None else default_for(device)
         self.backend = open_backend(self.path, threads=threads, device=device, rebuild=rebuild)

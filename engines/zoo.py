@@ -18,7 +18,7 @@ DEFAULTS = {"cpu": CPU_DEFAULT, "cuda": GPU_DEFAULT, "tensorrt": GPU_DEFAULT}
 
 
 def zoo_dir() -> Path:
-    return Path(str(resources.files("segrt.zoo")))
+    return Path(str(resources.files("segrt"))) / "zoo"  # data beside the core package: segrt/zoo/
 
 
 def default_for(device: str | None) -> Path:

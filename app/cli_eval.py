@@ -1,5 +1,5 @@
 """``segrt eval``: mIoU, per-class IoU, plots, comparisons and flicker of a model on a dataset
-split (registered on the main group in :mod:`segrt.cli`)."""
+split (registered on the main group in :mod:`segrt.app.cli`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import click
 import numpy as np
 
+from segrt.app.options import MODEL, THREADS
+from segrt.engines.zoo import default_for
 from segrt.errors import SegrtError
 from segrt.files import shown
-from segrt.options import MODEL, THREADS
-from segrt.zoo import default_for
 
 
 @click.command("eval")
@@ -119,9 +119,9 @@ def _evaluate_all(job: _EvalJob) -> tuple[dict, list[Path]]:
     model, other, labels, ds, cmap = job.model, job.other, job.labels, job.ds, job.cmap
     plots, flicker_source, class_map_name = job.plots, job.flicker_source, job.class_map_name
     from segrt import envinfo
-    from segrt.api import Segmenter
     from segrt.datasets import classmap
     from segrt.evaluation import evaluate as ev
+    from segrt.realtime.api import Segmenter
 
     results, flick, written = {}, {}, []
     for path in [model, *([other] if other else [])]:
