@@ -53,11 +53,11 @@ def flicker_on_clips(backend, limit: int = 300) -> dict:
 
 def main() -> None:
     from segrt import envinfo
-    from segrt.api import Segmenter
     from segrt.datasets import open_dataset, roads
     from segrt.datasets.classmap import load_class_map
     from segrt.datasets.roads import load_sources
     from segrt.files import write_text_atomic
+    from segrt.realtime.api import Segmenter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", type=Path)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segrt.zoo import GPU_DEFAULT as DEFAULT_MODEL
+from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "segrt" / "zoo"
