@@ -24,13 +24,17 @@ ONNX_MODEL = ModelArg((".onnx",))
               help="INT8 layout: ONNX Runtime's fusable QDQ (fast on CPU) or TensorRT's Q/DQ (ModelOpt).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Output .onnx [default: MODEL.fp16.onnx, MODEL.int8.onnx or MODEL.int8-trt.onnx].")
-@click.option("--calib", "calib_source", default="camvid:train", show_default=True,
-              help="Calibration frames: camvid:SPLIT, an image folder or a video file.")
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes"]), default=None,
+              help="Dataset whose val split scores the gate [default: the one the model was trained on, "
+                   "from its manifest].")
+@click.option("--calib", "calib_source", default=None,
+              help="Calibration frames: DATASET:SPLIT, an image folder or a video file [default: the "
+                   "dataset's train split].")
 @click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
               help="Frames, spread evenly over the source.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder for calibration and the gate [default: $SEGRT_CAMVID, else where 'segrt data "
-                   "camvid' put it].")
+              help="Dataset folder for calibration and the gate [default: $SEGRT_CAMVID for CamVid, else "
+                   "where 'segrt data' put it].")
 @click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Largest val mIoU loss (points) the gate accepts.")
 @click.option("--force", is_flag=True, help="Write the model even if it fails the gate.")
@@ -41,12 +45,13 @@ ONNX_MODEL = ModelArg((".onnx",))
 @click.option("--eval-frames", type=click.IntRange(min=1), default=None,
               help="Score the gate on N val frames spread over the split [default: all].")
 @click.option("--threads", type=THREADS, default=0, help="ONNX Runtime threads for scoring; 0 = all cores.")
-def quantize(model: Path, precision: str, target: str, output: Path | None, calib_source: str,
-             calib_frames: int, data_root: Path | None, threshold: float, force: bool,
+def quantize(model: Path, precision: str, target: str, output: Path | None, dataset: str | None,
+             calib_source: str | None, calib_frames: int, data_root: Path | None, threshold: float, force: bool,
              exclude: tuple[str, ...], auto: bool, eval_frames: int | None, threads: int) -> None:
     """FP16 or INT8 ONNX from an FP32 MODEL.onnx, behind an accuracy gate.
 
-    Both the FP32 model and the candidate are scored on CamVid val; a candidate that loses
+    Both the FP32 model and the candidate are scored on the val split of the model's dataset
+    (CamVid for the shipped models); a candidate that loses
     more than --threshold mIoU points is refused (nothing is written) unless --force.
 
     \b
@@ -55,50 +60,32 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, cali
     segrt quantize model.onnx --precision int8 --target tensorrt   # then: segrt build
     """
     from segrt.engines.quantize import QuantizeOptions
+    from segrt.evaluation.gate import GateData
 
     run_quantize(model, QuantizeOptions(precision, target, output, exclude, threshold, force, auto),
-                 calib_source, calib_frames, data_root, eval_frames, threads)
+                 GateData(dataset, data_root, calib_source, calib_frames, eval_frames, threads))
 
 
-def run_quantize(model: Path, opts, calib_source: str = "camvid:train", calib_frames: int = 64,
-                 data_root: Path | None = None, eval_frames: int | None = None, threads: int = 0) -> Path:
-    """`segrt quantize`'s work (also the middle step of `segrt export --precision`) with
-    ``opts`` (a :class:`segrt.engines.quantize.QuantizeOptions`); returns the file written."""
-    precision, target, output, threshold = opts.precision, opts.target, opts.output, opts.threshold
+def run_quantize(model: Path, opts, data) -> Path:
+    """`segrt quantize`'s work (also the middle step of `segrt export --precision`): the checks
+    on its paths, :func:`segrt.evaluation.gate.quantize_with_gate` with ``opts`` (a
+    :class:`segrt.engines.quantize.QuantizeOptions`) and ``data`` (a GateData), and what it
+    prints. Returns the file written."""
     _require("onnx", "quantize", "pip install -e '.[quantize]'")
-    from segrt.calibration.cache import calibration_tensor, read_frames
-    from segrt.datasets import open_dataset, subset
-    from segrt.engines.base import open_backend
-    from segrt.engines.manifest import load_verified_manifest
-    from segrt.engines.quantize import default_output, quantize_model
-    from segrt.evaluation.evaluate import evaluate_backend
+    from segrt.engines.quantize import default_output
+    from segrt.evaluation.gate import quantize_with_gate
 
     if not model.is_file():
         raise SegrtError(f"{shown(model)}: model file not found; export one with 'segrt export CHECKPOINT'")
-    output = output or default_output(model, precision, target)
+    output = opts.output or default_output(model, opts.precision, opts.target)
     check_output_suffix(output, ".onnx")
-    check_paths({"MODEL": model, "--data-root": data_root,
-                 "--calib": calib_source if Path(calib_source).exists() else None}, {"--output": output})
-    base = load_verified_manifest(model)
-    val = open_dataset("camvid", data_root, "val")
-    if eval_frames:
-        val = subset(val, eval_frames)
-    calibration = None
-    if precision == "int8":
-        frames = read_frames(calib_source, calib_frames, data_root)
-        data, key, cached = calibration_tensor(frames, base.preprocess)
-        click.echo(f"calibration: {len(frames)} frames from {calib_source} "
-                   f"({'cache hit' if cached else 'cached'} {key[:12]})")
-        calibration = (data, {"source": calib_source, "frames": len(frames), "sha256": key})
-
-    def evaluate(path: Path) -> dict:
-        with open_backend(path, threads=threads) as backend:
-            return evaluate_backend(backend, val)
-
-    result = quantize_model(model, dataclasses.replace(opts, output=output), evaluate, calibration, echo=click.echo)
+    calib = data.calib
+    check_paths({"MODEL": model, "--data-root": data.data_root,
+                 "--calib": calib if calib and Path(calib).exists() else None}, {"--output": output})
+    result = quantize_with_gate(model, dataclasses.replace(opts, output=output), data, echo=click.echo)
     if result.output is None:
-        raise SegrtError(f"{precision.upper()} loses {-result.gate.delta:.2f} val mIoU points, more than "
-                         f"--threshold {threshold:g}; nothing written. Try --auto, --exclude OP_TYPE, "
+        raise SegrtError(f"{opts.precision.upper()} loses {-result.gate.delta:.2f} val mIoU points, more than "
+                         f"--threshold {opts.threshold:g}; nothing written. Try --auto, --exclude OP_TYPE, "
                          "more --calib-frames, or --force")
     note = " (FORCED past the gate)" if result.gate.forced else ""
     click.echo(f"wrote {result.output} and {result.output.with_suffix('.json')}{note}")

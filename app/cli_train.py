@@ -131,9 +131,10 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     if precision != "fp32":
         from segrt.app.cli_engines import run_quantize
         from segrt.engines.quantize import QuantizeOptions
+        from segrt.evaluation.gate import GateData
 
         onnx_path = run_quantize(output, QuantizeOptions(precision, "tensorrt" if fmt == "engine" else "onnxruntime"),
-                                 data_root=data_root)
+                                 GateData(data_root=data_root))
     if fmt == "engine":
         import importlib.util
 
@@ -144,7 +145,7 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
                              "the engine on first use")
         from segrt.engines.tensorrt_build import build_engine
 
-        build_engine(onnx_path, None, 2048, None, 8, echo=click.echo)
+        build_engine(onnx_path, echo=click.echo)  # beside it, the default workspace and batch
 
 
 def default_export_path(checkpoint: Path) -> Path:

@@ -94,7 +94,7 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     with open_backend(onnx_path, threads=threads) as backend:
         metrics = evaluate_backend(backend, val, progress=False)
         latency = measure_latency(backend)
-    int8 = int8_entry(onnx_path, cfg.dataset, data_root, val, threads) if cfg.dataset == "camvid" else None
+    int8 = int8_entry(onnx_path, cfg.dataset, data_root, threads)
     stages = training_stages(run, cfg.init_from)
     ckpt = checkpoint.load(shipped)
     row = {"name": name, "model": cfg.model, "model_args": dict(cfg.model_args), "recipe": str(config_path),
@@ -112,24 +112,15 @@ def build_entry(config_path: Path, data_root: Path | None, runs_dir: Path, zoo_d
     return row
 
 
-def int8_entry(onnx_path: Path, dataset: str, data_root: Path | None, val, threads: int) -> dict:
+def int8_entry(onnx_path: Path, dataset: str, data_root: Path | None, threads: int) -> dict:
     """INT8 (ONNX Runtime QDQ, 64 calibration frames of the train split) of the exported model:
     its val mIoU against FP32's (the accuracy gate) and its CPU latency. Written beside the
     FP32 export in the run folder, whether or not it passes the gate (``passed`` says)."""
-    from segrt.calibration.cache import calibration_tensor, read_frames
-    from segrt.engines.manifest import load_verified_manifest
-    from segrt.engines.quantize import QuantizeOptions, quantize_model
+    from segrt.engines.quantize import QuantizeOptions
+    from segrt.evaluation.gate import GateData, quantize_with_gate
 
-    frames = read_frames(f"{dataset}:train", 64, data_root)
-    data, key, _ = calibration_tensor(frames, load_verified_manifest(onnx_path).preprocess, progress=False)
-
-    def evaluate(path: Path) -> dict:
-        with open_backend(path, threads=threads) as backend:
-            return evaluate_backend(backend, val, progress=False)
-
-    result = quantize_model(onnx_path, QuantizeOptions("int8", force=True), evaluate,
-                            (data, {"source": f"{dataset}:train", "frames": len(frames), "sha256": key}),
-                            echo=lambda _: None)
+    result = quantize_with_gate(onnx_path, QuantizeOptions("int8", force=True),
+                                GateData(dataset, data_root, threads=threads, progress=False), echo=lambda _: None)
     with open_backend(result.output, threads=threads) as backend:
         latency = measure_latency(backend)
     return {"miou": result.gate.miou, "delta_points": round(result.gate.delta, 2),

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from segrt.datasets import dataset_root
 from segrt.errors import DataError, SegrtError
 from segrt.files import atomic_output, cache_root
 from segrt.preprocess import Preprocess, Preprocessor
@@ -29,13 +28,15 @@ def default_cache_dir() -> Path:
 
 
 def read_frames(source: str, count: int, data_root: str | Path | None = None) -> list[np.ndarray]:
-    """``count`` BGR frames spread evenly over ``source``: ``camvid:SPLIT``, an image folder
-    or a video file."""
-    from segrt.calibration.frames import camvid_frames, folder_frames, video_frames
+    """``count`` BGR frames spread evenly over ``source``: ``DATASET:SPLIT`` (camvid:train,
+    cityscapes:train; at ``data_root``, else where the dataset lives), an image folder or a
+    video file."""
+    from segrt.calibration.frames import dataset_frames, folder_frames, video_frames
+    from segrt.datasets import DATASETS
 
-    if source.startswith("camvid:"):
-        root = Path(data_root) if data_root else dataset_root("camvid")
-        frames = list(camvid_frames(root, source.split(":", 1)[1], count))
+    name, _, split = source.partition(":")
+    if split and name in DATASETS.names():
+        frames = list(dataset_frames(name, data_root, split, count))
     elif Path(source).is_dir():
         frames = list(folder_frames(source, count))
     elif Path(source).is_file():

@@ -8,16 +8,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segrt.datasets import evenly_spaced
-from segrt.datasets.camvid import CamVid
+from segrt.datasets import evenly_spaced, open_dataset
 from segrt.errors import DataError
 from segrt.images import IMAGE_SUFFIXES, read_image
 from segrt.preprocess import Preprocess, Preprocessor
 
 
-def camvid_frames(root: str | Path, split: str = "train", count: int = 64) -> Iterator[np.ndarray]:
-    """BGR frames spread over a CamVid split (and so over its sequences)."""
-    ds = CamVid(root, split)
+def dataset_frames(name: str, root: str | Path | None, split: str = "train", count: int = 64) -> Iterator[np.ndarray]:
+    """BGR frames spread over a dataset's split (and so over CamVid's sequences)."""
+    ds = open_dataset(name, root, split)
     for i in evenly_spaced(len(ds), count):
         yield ds.read_image(i)
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from segrt.calibration.frames import calibration_batches, camvid_frames, save_npz, video_frames
+from segrt.calibration.frames import calibration_batches, dataset_frames, save_npz, video_frames
 from segrt.datasets import evenly_spaced
 from segrt.preprocess import Preprocess, Preprocessor
 
@@ -13,7 +13,7 @@ def test_evenly_spaced_covers_the_range():
 
 
 def test_batches_are_the_runtime_preprocessing_of_real_frames(camvid_root):
-    frames = list(camvid_frames(camvid_root, "val", count=5))
+    frames = list(dataset_frames("camvid", camvid_root, "val", count=5))
     batches = list(calibration_batches(frames, SPEC, "image", batch_size=2))
     assert [b["image"].shape[0] for b in batches] == [2, 2, 1]
     np.testing.assert_array_equal(batches[2]["image"][0], Preprocessor(SPEC)(frames[4]))

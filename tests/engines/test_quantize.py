@@ -17,6 +17,7 @@ from segrt.engines.quantize import (
     resolve_exclusions,
 )
 from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
+from tests.conftest import run_segrt
 
 pytest.importorskip("onnxruntime.quantization")
 ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo"
@@ -225,3 +226,61 @@ def test_export_to_an_int8_engine_in_one_step_stops_plainly_at_the_build(tmp_pat
     assert manifest["precision"] == "int8" and manifest["quantization"]["target"] == "tensorrt"
     assert manifest["quantization"]["gate"]["passed"]
     assert (out / "fcn8s_camvid.int8-trt.onnx").is_file()
+
+
+def _trained_on(default_model, tmp_path, dataset, classes=None):
+    """A copy of the default model whose manifest says it was trained on ``dataset``."""
+    folder = tmp_path / dataset
+    folder.mkdir()
+    model = folder / default_model.name
+    shutil.copyfile(default_model, model)
+    doc = json.loads(default_model.with_suffix(".json").read_text())
+    doc["provenance"]["trained_on"] = f"{dataset} train (3 frames)"
+    doc["classes"] = classes or doc["classes"]
+    model.with_suffix(".json").write_text(json.dumps(doc))
+    return model
+
+
+def _cityscapes(root):
+    import cv2
+
+    for split in ("train", "val"):
+        (root / "leftImg8bit" / split / "aachen").mkdir(parents=True)
+        (root / "gtFine" / split / "aachen").mkdir(parents=True)
+        stem = root / "leftImg8bit" / split / "aachen" / "aachen_000000_000019"
+        cv2.imwrite(f"{stem}_leftImg8bit.png", np.full((64, 128, 3), 90, np.uint8))
+        cv2.imwrite(str(root / "gtFine" / split / "aachen" / "aachen_000000_000019_gtFine_labelIds.png"),
+                    np.full((64, 128), 7, np.uint8))
+    return root
+
+
+def test_the_gate_scores_on_the_dataset_the_manifest_names(default_model, tmp_path):
+
+    model = _trained_on(default_model, tmp_path, "cityscapes")
+    proc = run_segrt("quantize", model, "--precision", "int8", "--data-root", _cityscapes(tmp_path / "cs"),
+                     "--calib-frames", "1")
+    # calibrated and scored on Cityscapes, not CamVid: the 11-class model meets 19 classes there
+    assert "calibration: 1 frames from cityscapes:train" in proc.stdout
+    assert "gate: cityscapes val (1 frames)" in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error")]
+    assert proc.returncode == 2 and len(errors) == 1 and "19: road, sidewalk" in errors[0], proc.stderr
+    assert sorted(p.name for p in model.parent.iterdir()) == sorted([model.name, model.with_suffix(".json").name])
+
+
+def test_a_model_of_unknown_origin_is_gated_on_the_dataset_with_its_classes(default_model, camvid_root, tmp_path):
+    model = _trained_on(default_model, tmp_path, "mystery")  # CamVid's 11 classes
+    proc = run_segrt("quantize", model, "--precision", "fp16", "--data-root", camvid_root, "--eval-frames", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "gate: camvid val (2 frames)" in proc.stdout and model.with_name(f"{model.stem}.fp16.onnx").is_file()
+
+
+def test_a_manifest_naming_no_known_dataset_asks_for_dataset(default_model, tmp_path):
+    classes = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]
+    model = _trained_on(default_model, tmp_path, "mystery", classes)
+    proc = run_segrt("quantize", model, "--precision", "fp16", "--eval-frames", "2")
+    assert proc.returncode == 2 and "names no dataset segrt knows" in proc.stderr and "--dataset" in proc.stderr
+    assert not model.with_name(f"{model.stem}.fp16.onnx").exists()
+    proc = run_segrt("quantize", model, "--precision", "fp16", "--dataset", "cityscapes",
+                     "--data-root", _cityscapes(tmp_path / "cs"))
+    assert "gate: cityscapes val (1 frames)" in proc.stdout and proc.returncode == 2  # its classes are not those
+    assert not model.with_name(f"{model.stem}.fp16.onnx").exists()
