@@ -152,7 +152,8 @@ BACKENDS.register("triton://")("segrt.engines.triton_backend:TritonBackend")
 def open_backend(path: str | Path, **options) -> Backend:
     """The backend for ``path``'s suffix, constructed (not yet opened) with its manifest. An
     ``.onnx`` with ``device="tensorrt"`` runs as a TensorRT engine, built on first use and
-    cached (:mod:`segrt.engines.engine_cache`)."""
+    cached, and an engine with ``rebuild=True`` is rebuilt first if stale
+    (:mod:`segrt.engines.engine_cache`): backends only load and run."""
     from segrt.engines.remote import is_remote
 
     if is_remote(path):
@@ -172,7 +173,10 @@ def open_backend(path: str | Path, **options) -> Backend:
 
         if tensorrt_route(path) == "engine":  # else ONNX Runtime's TensorRT provider runs the .onnx
             path = engine_for(path, rebuild=bool(options.get("rebuild")), echo=_stderr)
-            options = {**options, "rebuild": False}
+    elif path.suffix.lower() in (".engine", ".plan") and options.get("rebuild"):
+        from segrt.engines.engine_cache import rebuild_if_stale
+
+        rebuild_if_stale(path, echo=_stderr)
     suffix = path.suffix.lower()
     if suffix not in BACKENDS.names():
         raise ModelError(f"{path}: not a model file (suffix {suffix or 'none'}); --model takes a shipped model's "

@@ -73,6 +73,26 @@ def engine_for(onnx_path: str | Path, rebuild: bool = False, echo: Callable[[str
     return path
 
 
+def rebuild_if_stale(engine_path: Path, echo: Callable[[str], object] = print) -> None:
+    """``--rebuild`` of an ``.engine``: rebuilt in place from the ONNX file it records when it
+    does not match this GPU and TensorRT (engines are not portable), left as it is when it
+    does. Where TensorRT or the GPU is missing nothing happens here: opening the engine says why."""
+    from segrt.engines.cuda_memory import gpu_info
+    from segrt.engines.tensorrt_build import build_engine, check_engine_matches, recorded_onnx
+
+    try:
+        import tensorrt as trt
+
+        gpu = gpu_info()
+    except (ImportError, SegrtError):
+        return
+    manifest = load_verified_manifest(engine_path)
+    mismatch = check_engine_matches(manifest, engine_path, trt.__version__, gpu)
+    if mismatch:
+        echo(f"rebuilding {engine_path.name} ({mismatch})")
+        build_engine(recorded_onnx(manifest, engine_path), engine_path, echo=echo)
+
+
 def tensorrt_route(onnx_path: Path) -> str:
     """How ``--device tensorrt`` runs an ONNX file here: ``engine`` (TensorRT's Python API,
     built on first use) or ``onnxruntime`` (ONNX Runtime's TensorRT provider, when TensorRT's

@@ -3,8 +3,9 @@ once (pinned host + device), uint8 label map back. numpy + TensorRT + cuda-pytho
 no torch.
 
 The engine's manifest must match the running TensorRT and GPU; otherwise the engine is
-refused with the reason, or rebuilt from its recorded ONNX with ``rebuild=True``. The GPU is
-checked before any TensorRT object is created.
+refused with the reason. This module only loads and runs engines: building them (first use,
+``--rebuild``) is :mod:`segrt.engines.engine_cache`'s, which ``open_backend`` calls first. The
+GPU is checked before any TensorRT object is created.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from segrt.errors import ModelError, SegrtError
 class TensorRTBackend(ManifestBackend):
     name = "tensorrt"
 
-    def __init__(self, path: Path, manifest: ModelManifest, rebuild: bool = False, cuda: str = "auto",
-                 **_: object) -> None:
-        self.path, self.manifest, self.rebuild, self.cuda = Path(path), manifest, rebuild, cuda
+    def __init__(self, path: Path, manifest: ModelManifest, cuda: str = "auto", **_: object) -> None:
+        self.path, self.manifest, self.cuda = Path(path), manifest, cuda
         self._mem: CudaMemory | None = None
         self._engine: Any = None
         self._context: Any = None
@@ -37,7 +37,7 @@ class TensorRTBackend(ManifestBackend):
         self.fixed_batch: int | None = None
 
     def open(self) -> None:
-        from segrt.engines.tensorrt_build import build_engine, check_engine_matches, recorded_onnx
+        from segrt.engines.tensorrt_build import check_engine_matches
 
         try:  # first: TensorRT without a GPU logs CUDA error 35 and may segfault later
             gpu = gpu_info()
@@ -50,11 +50,9 @@ class TensorRTBackend(ManifestBackend):
             raise SegrtError(f"{self.path}: running an engine needs TensorRT: pip install -e '.[tensorrt]'; "
                              "or run the .onnx with ONNX Runtime") from None
         mismatch = check_engine_matches(self.manifest, self.path, trt.__version__, gpu)
-        if mismatch and not self.rebuild:
+        if mismatch:
             raise ModelError(f"{self.path}: {mismatch}; engines are not portable: rebuild it with --rebuild "
                              f"or 'segrt build {self.manifest.engine.get('onnx', 'MODEL.onnx')}'")
-        if mismatch:
-            self.manifest = build_engine(recorded_onnx(self.manifest, self.path), self.path)
         self._mem = open_cuda(self.cuda)
         logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(logger)
