@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sys
@@ -18,7 +17,7 @@ from segrt.checks import check_paths, check_writable
 from segrt.config import from_dict, load_config
 from segrt.engines.base import check_input_budget
 from segrt.errors import SegrtError
-from segrt.files import is_special, shown, write_text_atomic
+from segrt.files import is_special, runs_dir, shown, write_text_atomic
 from segrt.realtime.api import Segmenter
 from segrt.realtime.capture import Reconnect
 from segrt.realtime.config import RunConfig
@@ -267,7 +266,7 @@ def default_output(sources: str | Sequence[str]) -> Path | None:
     if not all((_kind(u) or ("",))[0] in ("file", "folder", "camvid") for u in sources):
         return None
     names = [source_name(u) for u in sources]
-    base = Path(os.environ.get("SEGRT_RUNS_DIR") or "runs")
+    base = runs_dir()
     for i in range(1, 100000):
         folder = base / ("run" if i == 1 else f"run{i}")
         if not folder.exists():

@@ -33,9 +33,12 @@ def dataset_root(name: str) -> Path:
 
 
 def default_data_root() -> Path:
-    """Where ``segrt data`` puts datasets: ``$SEGRT_DATA``, else ``~/.cache/segrt/datasets``."""
+    """Where ``segrt data`` puts datasets: ``$SEGRT_DATA``, else ``datasets`` in segrt's cache
+    (``~/.cache/segrt/datasets``; ``$SEGRT_CACHE/datasets``)."""
+    from segrt.files import cache_root
+
     env = os.environ.get("SEGRT_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "segrt" / "datasets"
+    return Path(env).expanduser() if env else cache_root() / "datasets"
 
 
 def evenly_spaced(n_total: int, count: int) -> list[int]:

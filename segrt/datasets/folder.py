@@ -22,9 +22,7 @@ import numpy as np
 from segrt.config import load_config
 from segrt.datasets.base import ImageListDataset
 from segrt.errors import DataError
-from segrt.images import read_image
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+from segrt.images import IMAGE_SUFFIXES, read_image
 
 
 @dataclass(frozen=True)
