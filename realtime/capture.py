@@ -51,8 +51,9 @@ class CaptureStats:
 
 
 class CaptureThread:
-    """Runs ``source.read()`` on its own thread. ``get()`` returns the next :class:`Captured`
-    or None at the end of the source (or when stopped)."""
+    """Runs ``source.read()`` on its own thread. ``poll()`` returns the next :class:`Captured`
+    without waiting (None when none is ready yet, False at the end of the source or when
+    stopped); ``ready`` is set whenever a frame lands."""
 
     def __init__(self, source, live: bool, pace_fps: float | None = None, queue_size: int = 4,
                  reconnect: Reconnect | None = None, loop: bool = False,
@@ -187,17 +188,3 @@ class CaptureThread:
         except queue.Empty:
             return False if self._stop.is_set() or (self._done and self._queue.empty()) else None
         return False if item is None else item
-
-    def get(self) -> Captured | None:
-        if self.live or self.pace_fps:
-            with self._cond:
-                while self._slot is None and not self._done and not self._stop.is_set():
-                    self._cond.wait(0.1)
-                item, self._slot = self._slot, None
-                return item
-        while True:
-            try:
-                return self._queue.get(timeout=0.1)
-            except queue.Empty:
-                if self._stop.is_set() or (self._done and self._queue.empty()):
-                    return None

@@ -160,7 +160,7 @@ def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions
         for s in streams:
             s.capture.stop()
         stage.join(timeout=5)
-        for t in {id(s.timer): s.timer for s in streams}.values():
+        for t in (timer, *(s.timer for s in streams)):
             t.stop()
         run.bar.close()
         run.log.close()
@@ -170,15 +170,14 @@ def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions
 def _start_captures(streams: list[Stream], backend, opts: LoopOptions, timer: StageTimer, controls: Controls,
                     ready: threading.Event, workers: int) -> None:
     """A capture thread per stream (reading and preprocessing off the inference workers), and
-    each stream's timer and sinks wired to the controls and live numbers."""
-    single = len(streams) == 1
-    prep = Preprocessor(backend.manifest.preprocess)
+    each stream's timer (its HUD and live numbers; the run's ``timer`` holds every frame) and
+    sinks wired to the controls and live numbers."""
     for s in streams:
-        s.timer = timer if single else StageTimer(parallel=workers)
+        s.timer = StageTimer(parallel=workers)
         live = bool(s.source.live)
         pace = (opts.realtime_fps or s.source.fps or 25.0) if opts.realtime and not live else None
         s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=opts.reconnect, loop=opts.loop,
-                                  prepare=prep if single else Preprocessor(backend.manifest.preprocess),
+                                  prepare=Preprocessor(backend.manifest.preprocess),
                                   ready=ready, name=f"segrt-capture-{s.index}")
         for sink in s.sinks:
             sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
@@ -190,7 +189,6 @@ class _Run:
     def __init__(self, streams: list[Stream], backend, opts: LoopOptions, timer: StageTimer,
                  controls: Controls) -> None:
         self.streams, self.backend, self.opts, self.timer, self.controls = streams, backend, opts, timer, controls
-        self.single = len(streams) == 1
         self.classes = backend.manifest.classes
         counts = [s.source.frame_count if opts.max_frames is None
                   else min(opts.max_frames, s.source.frame_count or opts.max_frames) for s in streams]
@@ -198,8 +196,7 @@ class _Run:
         self.bar = tqdm(total=None if endless else sum(counts), unit="frame", desc=backend.manifest.name,
                         dynamic_ncols=True, mininterval=0.5,
                         disable=None if opts.progress is None else not opts.progress)
-        self.log = _FrameLog(opts.frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in self.classes),
-                                               *(() if self.single else ("stream",))))
+        self.log = _FrameLog(opts.frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in self.classes), "stream"))
         self.pacer = _Pacer(streams if opts.paced and not opts.realtime else [])
         self.frames_out, self.stopped_by = 0, "end"
         self.write_error: str | None = None
@@ -213,24 +210,22 @@ class _Run:
         s.frames_out += 1
         self.frames_out += 1
         timer.end_frame()
-        if s.timer is not timer:
-            s.timer.end_frame()
+        s.timer.end_frame()
         gap = max(0, c.index - s.prev_index - 1) if not self.opts.loop else 0  # frames skipped just before
         s.prev_index = c.index
         shares = class_shares(item.labels, len(self.classes))
         s.share_sum = shares if s.share_sum is None else s.share_sum + shares
         self.log.row((self.frames_out, c.index, round(c.t_capture - timer.started, 6),
                       *(round(1000 * timer.samples[k][-1], 3) for k in timer.stages), round(age, 3), gap,
-                      s.capture.stats.dropped, *(round(float(v), 5) for v in shares),
-                      *(() if self.single else (s.index,))))
+                      s.capture.stats.dropped, *(round(float(v), 5) for v in shares), s.index))
         if self.controls.snapshot:
             self.controls.snapshot = False
-            name = f"segrt_snapshot_{self.frames_out:06d}.png" if self.single else \
-                f"segrt_snapshot_{s.index}_{s.frames_out:06d}.png"
+            name = f"segrt_snapshot_{s.index}_{s.frames_out:06d}.png"
             write_image(self.opts.snapshot_dir / name, out, "snapshot")
         self.bar.update(1)
         if self.bar.n % 10 == 0:
-            self.bar.set_postfix_str(live_line(timer, s.capture.stats if self.single else None), refresh=False)
+            dropped = sum(t.capture.stats.dropped for t in self.streams)
+            self.bar.set_postfix_str(live_line(timer, dropped), refresh=False)
 
     def viewer_stop(self) -> bool:
         """Waits out a pause (space in the window); True when a viewer asked to quit."""
@@ -254,20 +249,20 @@ def _consume(run: _Run, inferred: queue.Queue, stage: InferenceStage, interrupt:
         if item is None:
             if stage.error is not None:
                 raise stage.error
-            done = run.opts.max_frames is not None and run.frames_out >= run.opts.max_frames
-            return "max_frames" if run.single and done else "end"
+            cap = run.opts.max_frames
+            return "max_frames" if cap is not None and all(s.frames_out >= cap for s in run.streams) else "end"
         s = item.stream
         if s.write_error:
             continue  # this stream already failed; the others go on
         run.pacer.wait(s, interrupt)
         try:
             out = _render_and_write(s, item, run.timer, run.backend)
-        except WriteFailed as exc:
-            if run.single:
-                run.write_error = str(exc)
-                return "write_error"
+        except WriteFailed as exc:  # this stream stops; the run, once none is left
             s.write_error, s.stopped_by, s.ended = str(exc), "write_error", True
             s.capture.stop()
+            if all(t.write_error for t in run.streams):
+                run.write_error = s.write_error
+                return "write_error"
             continue
         run.written(item, out)
         if run.viewer_stop():
@@ -281,12 +276,13 @@ def _result(run: _Run, stage: InferenceStage) -> LoopResult:
         # a frame taken by inference but not written (a stop in between) does not count as in
         if run.stopped_by in ("interrupt", "window"):
             s.taken = min(s.taken, s.frames_out)
-    first = streams[0].capture.stats
     stats = [s.capture.stats for s in streams]
+    failed = [st for st in stats if st.error]
+    error = failed[0] if len(failed) == len(stats) else None  # the run's error: every source failed
     return LoopResult(
         sum(s.taken for s in streams), run.frames_out, run.timer, run.stopped_by, sum(st.dropped for st in stats),
         [a for s in streams for a in s.ages_ms], [o for st in stats for o in st.outages],
-        first.error if run.single else None, first.exception if run.single else None,
+        error.error if error else None, error.exception if error else None,
         sum(st.captured for st in stats), run.write_error, streams, stage.stats.as_dict(run.opts.max_batch),
         stage.stats.busy_s)
 
@@ -311,7 +307,7 @@ class _Pacer:
 def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> np.ndarray:
     """Colourise, compose (mode, legend, HUD) and write one frame of stream ``s``."""
     c, overlay = item.captured, s.overlay
-    timers = (timer,) if s.timer is timer else (timer, s.timer)
+    timers = (timer, s.timer)
     for t in timers:
         t.add("read", c.read_s)
         t.add("preprocess", c.prepare_s)
@@ -355,10 +351,10 @@ def hud_lines(timer: StageTimer, backend, stats: CaptureStats | None = None) -> 
     return [first, f"infer {infer:5.1f} ms{calls}  {m.architecture} {m.precision} {backend.name}"]
 
 
-def live_line(timer: StageTimer, stats: CaptureStats | None = None) -> str:
+def live_line(timer: StageTimer, dropped: int = 0) -> str:
     parts = [f"{timer.recent_fps(HUD_WINDOW):.1f} FPS"]
-    if stats is not None and stats.dropped:
-        parts.append(f"dropped {stats.dropped}")
+    if dropped:
+        parts.append(f"dropped {dropped}")
     parts += [f"{s} {timer.mean_ms(s, HUD_WINDOW):.1f}" for s in timer.stages]
     return " | ".join(parts) + " ms"
 

@@ -46,9 +46,8 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
     summary = result.timer.summary()
     wall = result.timer.wall_seconds
     fps_out = result.frames_out / wall if wall > 0 else 0.0
-    single = len(result.streams) <= 1
     infer_ms = summary.get("infer", {}).get("mean_ms", 0.0)
-    if not single and result.model_busy_s > 0:  # batched: per frame, the model's time is shared
+    if result.model_busy_s > 0:  # per frame in: a batch's model time is shared by its frames
         infer_ms = 1000.0 * result.model_busy_s / max(1, result.frames_in)
     workers = result.timer.parallel
     infer_ms /= workers  # calls that overlap: per frame, the model's wall time is shared too
@@ -68,7 +67,7 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
         "outages": result.outages,
         "capture_error": result.error,
         "stages": summary,
-        "source": infos[0] if single else None,
+        "source": infos[0] if len(infos) == 1 else None,  # the run's source, where there is one
         "streams": [{**_stream_doc(s, info, file_sinks), "class_shares": mean_shares([s], m.classes)}
                     for s, info in zip(result.streams, infos, strict=True)],
         # each class's mean share of the written frames (of the model's label map)

@@ -145,14 +145,6 @@ class InferenceStage:
         return item
 
     def _gather(self) -> list[tuple[Stream, Captured]]:
-        if len(self.streams) == 1:  # blocking: the one-stream path, unchanged
-            s = self.streams[0]
-            if s.ended or (self.max_frames is not None and s.taken >= self.max_frames):
-                return []
-            assert s.capture is not None
-            item = self._take(s, s.capture.get())
-            s.ended = s.ended or item is None
-            return [(s, item)] if item is not None else []
         batch: list[tuple[Stream, Captured]] = []
         deadline = None
         order = self.streams[self._turn:] + self.streams[:self._turn]  # round robin: no stream starves
