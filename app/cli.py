@@ -152,7 +152,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     a dead one ends the run within 30 s, keeping what was written (reconnect_timeout and
     reconnect_attempts in a run config change that).
     """
-    from segrt.app.run import RunRequest, default_output, run_app
+    from segrt.app.run import RunRequest, default_output, run_app, specs, stream_outputs
     from segrt.realtime.sinks.access import check_token
 
     if serve_token is not None and serve:
@@ -171,20 +171,19 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         name = config_path.name.removesuffix(".yaml")
         installed = Path(str(resources.files("segrt.configs"))) / "run" / f"{name}.yaml"
         config_path = installed if installed.is_file() else config_path
+    parsed = specs(sources)  # once: naming, outputs and opening all read these
     saved = None
     if not (output or show or serve or no_save):
-        saved = default_output(sources)
+        saved = default_output(parsed)
         if saved is not None and mode == "labels":  # label maps go to a folder of PNGs: runs/runN/NAME/
             saved = f"{saved.with_suffix('')}/"
     result = run_app(RunRequest.of(
-        sources, model or default_for(device), [*output, *([str(saved)] if saved else [])], show=show, report=report,
+        parsed, model or default_for(device), [*output, *([str(saved)] if saved else [])], show=show, report=report,
         frames_csv=frames_csv, max_frames=max_frames, config_path=config_path, overrides=overrides,
         data_root=data_root, progress=progress, serve=serve, serve_token=serve_token))
     click.echo(result)
     if saved is not None:
-        from segrt.app.run import stream_outputs
-
-        for outs in stream_outputs(sources, [str(saved)]):
+        for outs in stream_outputs(parsed, [str(saved)]):
             if Path(outs[0]).exists():
                 click.echo(f"saved {outs[0]} (--no-save to write nothing, -o to choose)")
     exit_if_stopped(result)
@@ -213,23 +212,23 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
     once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
     """
-    from segrt.app.run import RunRequest, default_output, run_app
+    from segrt.app.run import RunRequest, default_output, run_app, specs, stream_outputs
     from segrt.datasets.fetch import demo_video
 
-    video = demo_video()
-    out = Path(output) if output else default_output(str(video))
+    video = specs(str(demo_video()))
+    out = Path(stream_outputs(video, [output or str(default_output(video))])[0][0])
     report = out.with_suffix(".json")
     made = not out.parent.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        table = run_app(RunRequest.of(str(video), default_for(device), str(out), report=report,
+        table = run_app(RunRequest.of(video, default_for(device), str(out), report=report,
                                       overrides={"device": device, "palette": palette}))
     except BaseException:
         if made and not any(out.parent.iterdir()):
             out.parent.rmdir()
         raise
     click.echo(table)
-    click.echo(f"saved {out} and {report} (model {default_for(device).name}, clip {video})")
+    click.echo(f"saved {out} and {report} (model {default_for(device).name}, clip {video[0].uri})")
     exit_if_stopped(table)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import sys
 import threading
@@ -24,7 +23,7 @@ from segrt.realtime.config import RunConfig
 from segrt.realtime.loop import LoopOptions, run_loop
 from segrt.realtime.report import finish, run_report
 from segrt.realtime.sinks import open_sink, sink_kind
-from segrt.realtime.sources import open_source
+from segrt.realtime.sources import SourceSpec, open_source, source_spec
 from segrt.realtime.stream import Stream, model_batch_limit, plan_workers
 
 
@@ -32,7 +31,7 @@ from segrt.realtime.stream import Stream, model_batch_limit, plan_workers
 class RunRequest:
     """What one ``segrt run`` asks for: its inputs, outputs and settings, carried down whole."""
 
-    sources: tuple[str, ...]
+    sources: tuple[SourceSpec, ...]  # parsed once, here; everything below reads the specs
     model: Path
     outputs: tuple[str, ...] = ()    # files or folders (``{stream}``/``{name}`` per stream), "null", "window"
     show: bool = False
@@ -47,11 +46,17 @@ class RunRequest:
     serve_token: str | None = None   # what every request to the live view must carry (access.Access)
 
     @classmethod
-    def of(cls, sources: str | Sequence[str], model: Path, outputs: str | Sequence[str] | None = (),
-           **kw: object) -> "RunRequest":
-        """A request from loose values: one source or several, one output or several."""
-        return cls(tuple([sources] if isinstance(sources, str) else sources), model,
+    def of(cls, sources: str | SourceSpec | Sequence[str | SourceSpec], model: Path,
+           outputs: str | Sequence[str] | None = (), **kw: object) -> "RunRequest":
+        """A request from loose values: one source or several (URIs or parsed specs), one
+        output or several."""
+        return cls(specs(sources), model,
                    tuple([outputs] if isinstance(outputs, str) else outputs or ()), **kw)  # type: ignore[arg-type]
+
+
+def specs(sources: str | SourceSpec | Sequence[str | SourceSpec]) -> tuple[SourceSpec, ...]:
+    """One source or several, each parsed once (a one-line error for a source that names nothing)."""
+    return tuple(source_spec(u) for u in ([sources] if isinstance(sources, (str, SourceSpec)) else sources))
 
 
 def run_app(request: RunRequest) -> "RunSummary":
@@ -63,10 +68,10 @@ def run_app(request: RunRequest) -> "RunSummary":
         return _run_app(request, interrupt)
 
 
-def stream_outputs(sources: Sequence[str], outputs: Sequence[str]) -> list[list[str]]:
+def stream_outputs(sources: Sequence[SourceSpec], outputs: Sequence[str]) -> list[list[str]]:
     """Each source's outputs: ``{stream}`` (0-based index) and ``{name}`` (the source's stem)
     filled in. With several sources every file output needs one of them."""
-    names = [source_name(u) for u in sources]
+    names = [spec.name for spec in sources]
     if len(sources) > 1:
         for o in outputs:
             if o not in ("null", "window") and "{stream}" not in o and "{name}" not in o:
@@ -103,8 +108,8 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
             frames_csv=req.frames_csv, max_batch=max_batch, batch_wait_s=cfg.batch_wait_ms / 1000.0,
             workers=workers)
         result = run_loop(streams, seg.backend, opts, interrupt=interrupt, controls=controls)
-        infos = [{"uri": uri, "fps": s.source.fps, "frame_count": s.source.frame_count, "live": bool(s.source.live)}
-                 for uri, s in zip(req.sources, streams, strict=True)]
+        infos = [{"uri": spec.uri, "fps": s.source.fps, "frame_count": s.source.frame_count,
+                  "live": bool(s.source.live)} for spec, s in zip(req.sources, streams, strict=True)]
         doc = None
         if server is not None and not cfg.loop and not any(s.source.live for s in streams) \
                 and result.stopped_by in ("end", "max_frames"):
@@ -138,7 +143,8 @@ def _checked(req: RunRequest) -> tuple[RunConfig, list[list[str]]]:
     outputs against inputs, writable folders, settings in range, label-map outputs."""
     per_stream = stream_outputs(req.sources, req.outputs)
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
-    check_paths({"SOURCE": [u for u in req.sources if Path(u).exists()], "--model": req.model,
+    check_paths({"SOURCE": [spec.uri for spec in req.sources if spec.kind in ("file", "folder") and not spec.network
+                            and Path(spec.uri).exists()], "--model": req.model,
                  "--config": req.config_path},
                 {"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})
     check_writable({"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})
@@ -167,25 +173,25 @@ def _open_streams(stack: ExitStack, req: RunRequest, cfg: RunConfig, seg: Segmen
     server = None
     if req.serve:  # one server for every stream: a page per stream, or a grid of them
         server = stack.enter_context(open_sink("serve", req.serve, max_fps=cfg.serve_fps, streams=n,
-                                               token=req.serve_token, names=[source_name(u) for u in req.sources]))
+                                               token=req.serve_token, names=[spec.name for spec in req.sources]))
         print(server.banner(), file=sys.stderr, flush=True)  # the one place the token is printed
     label_options = {"image_format": "png", "sidecar": {"classes.json": classes_json(seg)}} if labels else {}
     streams: list[Stream] = []
     file_sinks: list[tuple[int, str, object]] = []
-    for i, (uri, outs) in enumerate(zip(req.sources, per_stream, strict=True)):
+    for i, (spec, outs) in enumerate(zip(req.sources, per_stream, strict=True)):
         source = stack.enter_context(open_source(
-            uri, data_root=req.data_root, fps=cfg.image_fps, width=cfg.camera_width,
+            spec, data_root=req.data_root, fps=cfg.image_fps, width=cfg.camera_width,
             height=cfg.camera_height, camera_fps=cfg.camera_fps))
         fps = source.fps or cfg.image_fps
         sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps, **label_options)) for o in outs]
         file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
         if req.show:  # one window per stream; the keys act on all of them
-            sinks.append(stack.enter_context(open_sink("window", None if n == 1 else f"segrt: {i} {source_name(uri)}")))
+            sinks.append(stack.enter_context(open_sink("window", None if n == 1 else f"segrt: {i} {spec.name}")))
         if server is not None:
             sinks.append(server if n == 1 else server.channels[i])
         if not sinks:
             sinks.append(stack.enter_context(open_sink("null")))
-        streams.append(Stream(i, source_name(uri), source, sinks, seg.renderer if i == 0 else seg.renderer.clone(),
+        streams.append(Stream(i, spec.name, source, sinks, seg.renderer if i == 0 else seg.renderer.clone(),
                               labels=labels))
     return streams, file_sinks, server
 
@@ -235,43 +241,19 @@ def classes_json(seg: Segmenter) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def _kind(uri: str) -> tuple[str, str] | None:
-    from segrt.realtime.sources import parse_source
-    from segrt.realtime.sources.video import is_gstreamer, is_network
-
-    try:
-        kind, arg = parse_source(uri)
-    except SegrtError:
-        return None  # run_app reports the bad source
-    return ("stream", arg) if kind == "file" and (is_network(arg) or is_gstreamer(arg)) else (kind, arg)
-
-
-def source_name(uri: str) -> str:
-    """A source's short name for output templates ({name}) and reports: a file's or folder's
-    stem, camvid_val_0016E5, or the camera or URL made file-name safe."""
-    kind, arg = _kind(uri) or ("", uri)
-    if kind == "camvid":
-        return "camvid_" + arg.replace("/", "_")
-    if kind in ("file", "folder"):
-        return Path(arg.rstrip("/")).stem or "overlay"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(arg)).strip("_.")[:48] or "stream"
-
-
-def default_output(sources: str | Sequence[str]) -> Path | None:
-    """Where ``segrt run`` saves without -o: ``runs/run/NAME.mp4`` in the first free numbered
-    folder (``runs/run``, ``runs/run2``, …; ``$SEGRT_RUNS_DIR`` instead of ``runs``), for
-    sources that end (files, folders, CamVid); None for cameras and streams. Several sources
-    share the folder: ``{name}.mp4`` each (``{stream}_{name}.mp4`` where names repeat)."""
-    sources = [sources] if isinstance(sources, str) else list(sources)
-    if not all((_kind(u) or ("",))[0] in ("file", "folder", "camvid") for u in sources):
+def default_output(sources: str | SourceSpec | Sequence[str | SourceSpec]) -> Path | None:
+    """Where ``segrt run`` saves without -o, for sources that end (files, folders, CamVid; None
+    for cameras and streams): ``{name}.mp4`` in the first free numbered folder (``runs/run``,
+    ``runs/run2``, …; ``$SEGRT_RUNS_DIR`` instead of ``runs``), ``{stream}_{name}.mp4`` where
+    names repeat; :func:`stream_outputs` fills it in for each source."""
+    parsed = specs(sources)
+    if not all(spec.ends for spec in parsed):
         return None
-    names = [source_name(u) for u in sources]
+    names = [spec.name for spec in parsed]
     base = runs_dir()
     for i in range(1, 100000):
         folder = base / ("run" if i == 1 else f"run{i}")
         if not folder.exists():
-            if len(sources) == 1:
-                return folder / f"{names[0]}.mp4"
             return folder / ("{name}.mp4" if len(set(names)) == len(names) else "{stream}_{name}.mp4")
     raise SegrtError(f"{base}: no free runs/runN folder; clean up {base}")
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -71,8 +73,46 @@ def parse_source(uri: str) -> tuple[str, str]:
     raise DataError(f"source '{shown(uri)}': no such file or folder; {USAGE}")
 
 
-def open_source(uri: str, **options) -> Source:
-    """A constructed (not yet entered) source for ``uri``; ``options`` go to its class."""
-    kind, arg = parse_source(uri)
-    cls = SOURCES.load(kind)
-    return cls(arg, **options)
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source URI parsed once (:func:`source_spec`) and carried: its kind and argument, and
+    what naming and output planning ask of it."""
+
+    uri: str
+    kind: str
+    arg: str
+
+    @property
+    def network(self) -> bool:
+        """A stream URL or a GStreamer pipeline (a ``file`` kind that never ends on its own)."""
+        from segrt.realtime.sources.video import is_gstreamer, is_network
+
+        return self.kind == "file" and (is_network(self.arg) or is_gstreamer(self.arg))
+
+    @property
+    def ends(self) -> bool:
+        """A file, folder or dataset: it ends, so a run of it saves an output by default."""
+        return self.kind in ("file", "folder", "camvid") and not self.network
+
+    @property
+    def name(self) -> str:
+        """The short name for output templates ({name}), windows and reports: a file's or
+        folder's stem, camvid_val_0016E5, or the camera or URL made file-name safe."""
+        if self.kind == "camvid":
+            return "camvid_" + self.arg.replace("/", "_")
+        if self.kind in ("file", "folder") and not self.network:
+            return Path(self.arg.rstrip("/")).stem or "overlay"
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(self.arg)).strip("_.")[:48] or "stream"
+
+
+def source_spec(uri: str | SourceSpec) -> SourceSpec:
+    """``uri`` parsed (a one-line error for one that names nothing); a spec passes through."""
+    return uri if isinstance(uri, SourceSpec) else SourceSpec(uri, *parse_source(uri))
+
+
+def open_source(uri: str | SourceSpec, **options) -> Source:
+    """A constructed (not yet entered) source for ``uri`` (or its parsed spec); ``options`` go
+    to its class."""
+    spec = source_spec(uri)
+    cls = SOURCES.load(spec.kind)
+    return cls(spec.arg, **options)
