@@ -92,7 +92,6 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
         seg = stack.enter_context(Segmenter(
             req.model, device=cfg.device, threads=threads, alpha=cfg.alpha, palette=cfg.palette,
             rebuild=cfg.rebuild, legend=cfg.legend, hud=cfg.hud, mode=view_mode, classes=cfg.classes))
-        controls = seg.renderer.controls  # window keys: shared by every stream's overlay and the sinks
         streams, file_sinks, server = _open_streams(stack, req, cfg, seg, per_stream)
         realtime = cfg.realtime or bool(cfg.realtime_fps)
         max_batch, batching_why = model_batch_limit(seg.backend, cfg.max_batch if len(streams) > 1 else 1)
@@ -107,7 +106,7 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
                                 timeout=cfg.reconnect_timeout),
             frames_csv=req.frames_csv, max_batch=max_batch, batch_wait_s=cfg.batch_wait_ms / 1000.0,
             workers=workers)
-        result = run_loop(streams, seg.backend, opts, interrupt=interrupt, controls=controls)
+        result = run_loop(streams, seg.backend, opts, interrupt=interrupt)
         infos = [{"uri": spec.uri, "fps": s.source.fps, "frame_count": s.source.frame_count,
                   "live": bool(s.source.live)} for spec, s in zip(req.sources, streams, strict=True)]
         doc = None

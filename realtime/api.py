@@ -50,7 +50,7 @@ class Segmenter:
             m = self.backend.manifest
             self.manifest = m
             self.classes: tuple[str, ...] = m.classes
-            self._prep = Preprocessor(m.preprocess)
+            self._prep: Preprocessor | None = None  # made on the first call: the run loop brings its own
             self._x: np.ndarray | None = None
             try:
                 self.renderer = Overlay(m.classes, palette_for(m, palette), alpha, legend, hud, mode, classes)
@@ -75,8 +75,8 @@ class Segmenter:
                 if frame_bgr is None else (f"{frame_bgr.dtype} {frame_bgr.shape}" if isinstance(frame_bgr, np.ndarray)
                                            else type(frame_bgr).__name__)
             raise ValueError(f"expected a uint8 (H, W, 3) BGR frame, as cv2.imread or cv2.VideoCapture give; got {got}")
-        if self._x is None:  # allocated on first use: the run loop brings its own batches
-            self._x = self.backend.input_buffer(1)
+        if self._x is None or self._prep is None:  # on first use: the run loop brings its own batches
+            self._x, self._prep = self.backend.input_buffer(1), Preprocessor(self.manifest.preprocess)
         self._prep(frame_bgr, out=self._x[0])
         small = self.backend.infer(self._x)[0]
         check_labels(small, self.manifest, self.path)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from segrt.errors import WriteFailed
+from segrt.errors import SegrtError, WriteFailed
 from segrt.files import PendingOutput, write_error, write_image
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
@@ -124,7 +124,7 @@ class LoopOptions:
 
 
 def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions(),
-             interrupt: threading.Event | None = None, controls: Controls | None = None) -> LoopResult:
+             interrupt: threading.Event | None = None) -> LoopResult:
     """Runs until every source ends (``max_frames`` each), a viewer quits, Ctrl-C or SIGTERM.
 
     The streams' sources and sinks must already be entered. ``interrupt`` (set by a signal
@@ -135,9 +135,12 @@ def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions
     """
     interrupt = interrupt or threading.Event()
     streams = list(streams)
-    workers = opts.workers if getattr(backend, "concurrent", False) else 1
+    workers = opts.workers  # planned once, by plan_workers; the loop only holds the backend to it
+    if workers > 1 and not getattr(backend, "concurrent", False):
+        raise SegrtError(f"{workers} model calls at once: the {backend.name} backend runs one at a time "
+                         "(plan the run with segrt.realtime.stream.plan_workers)")
     timer = StageTimer(parallel=workers)
-    controls = controls or streams[0].overlay.controls
+    controls = streams[0].overlay.controls  # the window keys' state: every stream's overlay shares it
     ready = threading.Event()
     _start_captures(streams, backend, opts, timer, controls, ready, workers)
     inferred: queue.Queue[Inferred | None] = queue.Queue(maxsize=(1 + workers) * len(streams))
