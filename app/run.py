@@ -92,7 +92,8 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
         seg = stack.enter_context(Segmenter(
             req.model, device=cfg.device, threads=threads, alpha=cfg.alpha, palette=cfg.palette,
             rebuild=cfg.rebuild, legend=cfg.legend, hud=cfg.hud, mode=view_mode, classes=cfg.classes))
-        streams, file_sinks, server = _open_streams(stack, req, cfg, seg, per_stream)
+        files = stack.enter_context(ExitStack())  # the output files' sinks, closed once, here or on the way out
+        streams, file_sinks, server = _open_streams(stack, files, req, cfg, seg, per_stream)
         realtime = cfg.realtime or bool(cfg.realtime_fps)
         max_batch, batching_why = model_batch_limit(seg.backend, cfg.max_batch if len(streams) > 1 else 1)
         if max_batch * workers > 1:  # batches and calls at once multiply what one frame needs
@@ -114,8 +115,7 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
                 and result.stopped_by in ("end", "max_frames"):
             # a file in the browser has ended: its outputs and report are final now; then the
             # last frame and the numbers stay up until Ctrl-C
-            for _, _, sink in file_sinks:
-                sink.__exit__(None, None, None)
+            files.close()
             doc = _write_report(req, result, infos, file_sinks, seg, cfg, interrupt, batching_why)
             _linger(server, result.frames_out, interrupt)
     doc = doc or _write_report(req, result, infos, file_sinks, seg, cfg, interrupt, batching_why)
@@ -164,10 +164,11 @@ def _checked(req: RunRequest) -> tuple[RunConfig, list[list[str]]]:
     return cfg, per_stream
 
 
-def _open_streams(stack: ExitStack, req: RunRequest, cfg: RunConfig, seg: Segmenter,
+def _open_streams(stack: ExitStack, files: ExitStack, req: RunRequest, cfg: RunConfig, seg: Segmenter,
                   per_stream: list[list[str]]) -> tuple[list[Stream], list[tuple[int, str, object]], object]:
     """Each source opened with its sinks (files, a window, the browser view, else a null sink)
-    into ``stack``: (streams, (stream, output, sink) of the file outputs, the server or None)."""
+    into ``stack``, the output files' sinks into ``files``: (streams, (stream, output, sink) of
+    the file outputs, the server or None)."""
     n, labels = len(req.sources), cfg.mode == "labels"
     server = None
     if req.serve:  # one server for every stream: a page per stream, or a grid of them
@@ -182,7 +183,7 @@ def _open_streams(stack: ExitStack, req: RunRequest, cfg: RunConfig, seg: Segmen
             spec, data_root=req.data_root, fps=cfg.image_fps, width=cfg.camera_width,
             height=cfg.camera_height, camera_fps=cfg.camera_fps))
         fps = source.fps or cfg.image_fps
-        sinks = [stack.enter_context(open_sink(sink_kind(o), o, fps=fps, **label_options)) for o in outs]
+        sinks = [files.enter_context(open_sink(sink_kind(o), o, fps=fps, **label_options)) for o in outs]
         file_sinks += [(i, o, sink) for o, sink in zip(outs, sinks, strict=True)]
         if req.show:  # one window per stream; the keys act on all of them
             sinks.append(stack.enter_context(open_sink("window", None if n == 1 else f"segrt: {i} {spec.name}")))
