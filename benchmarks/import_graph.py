@@ -12,39 +12,18 @@ way setup.py maps them (segrt/ is ``segrt``; every other top-level folder with a
 from __future__ import annotations
 
 import argparse
-import ast
+import sys
 from collections import Counter
 from pathlib import Path
 
-
-def modules(repo: Path) -> dict[str, Path]:
-    found = {}
-    folders = ["segrt"] + sorted(p.parent.name for p in repo.glob("*/__init__.py")
-                                 if p.parent.name not in ("segrt", "configs"))
-    for folder in folders:
-        package = "segrt" if folder == "segrt" else f"segrt.{folder}"
-        for path in (repo / folder).rglob("*.py"):
-            parts = [p for p in path.relative_to(repo / folder).with_suffix("").parts if p != "__init__"]
-            found[".".join([package, *parts])] = path
-    return found
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.test_layers import imports, modules  # noqa: E402  (the check's own reader of the graph)
 
 
-def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
-    out = set()
-    base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                module = ".".join(base[: len(base) - node.level + 1] + ([module] if module else []))
-            targets = [module, *(f"{module}.{a.name}" for a in node.names)]
-        else:
-            continue
-        # a package's __init__ is not where ``from pkg.mod import x`` leads
-        out.update(t for t in targets if t in known and t != name)
-    return out
+def folders_of(repo: Path) -> list[str]:
+    """segrt/ and every other top-level folder with an __init__.py (configs/ is data)."""
+    found = {p.parent.name for p in repo.glob("*/__init__.py")} - {"segrt", "configs"}
+    return ["segrt", *sorted(found)]
 
 
 def main() -> None:
@@ -52,7 +31,7 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--chains", type=int, default=3, help="how many longest chains to print")
     args = parser.parse_args()
-    known = modules(args.repo)
+    known = modules(args.repo, folders_of(args.repo))
     folder = {m: p.relative_to(args.repo).parts[0] for m, p in known.items()}
     # the package's two doors (the lazy segrt.Segmenter, python -m segrt) are not dependencies
     edges = {m: set() if m in ("segrt", "segrt.__main__") else imports(m, p, known) for m, p in known.items()}

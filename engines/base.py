@@ -141,12 +141,10 @@ class ManifestBackend(InputBuffer):
 
 
 # suffix (or URI scheme) → "module:class"; a backend's module (and its heavy imports) loads only when used.
-BACKENDS: Registry[str] = Registry("model file suffix")
-BACKENDS.register(".onnx")("segrt.engines.onnxruntime_backend:OnnxRuntimeBackend")
-BACKENDS.register(".pt")("segrt.engines.torch_backend:TorchBackend")
-BACKENDS.register(".engine")("segrt.engines.tensorrt_backend:TensorRTBackend")
-BACKENDS.register(".plan")("segrt.engines.tensorrt_backend:TensorRTBackend")
-BACKENDS.register("triton://")("segrt.engines.triton_backend:TritonBackend")
+BACKENDS = Registry.table("model file suffix", "segrt.engines", {
+    ".onnx": "onnxruntime_backend:OnnxRuntimeBackend", ".pt": "torch_backend:TorchBackend",
+    ".engine": "tensorrt_backend:TensorRTBackend", ".plan": "tensorrt_backend:TensorRTBackend",
+    "triton://": "triton_backend:TritonBackend"})
 
 
 def open_backend(path: str | Path, **options) -> Backend:

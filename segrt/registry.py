@@ -24,6 +24,15 @@ class Registry(Generic[T]):
         self.kind, self.plural = kind, plural or (kind[:-1] + "es" if kind.endswith(("s", "x")) else kind + "s")
         self._items: dict[str, T] = {}
 
+    @classmethod
+    def table(cls, kind: str, package: str, entries: dict[str, str]) -> "Registry[str]":
+        """A registry of lazily loaded classes: ``{name: "module:Class"}``, each module inside
+        ``package`` (imported by :meth:`load` only when its entry is used)."""
+        registry: Registry[str] = Registry(kind)
+        for name, target in entries.items():
+            registry.register(name)(f"{package}.{target}")
+        return registry
+
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
             if name in self._items:

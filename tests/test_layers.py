@@ -45,11 +45,13 @@ def package(folder: str) -> str:
     return "segrt" if folder == "segrt" else f"segrt.{folder}"
 
 
-def modules() -> dict[str, Path]:
+def modules(repo: Path = REPO, folders: list[str] = FOLDERS) -> dict[str, Path]:
+    """Module name → file, for the folders as setup.py maps them (``benchmarks/import_graph.py``
+    reads older trees with their own folders through this too)."""
     found = {}
-    for folder in FOLDERS:
-        for path in (REPO / folder).rglob("*.py"):
-            parts = [p for p in path.relative_to(REPO / folder).with_suffix("").parts if p != "__init__"]
+    for folder in folders:
+        for path in (repo / folder).rglob("*.py"):
+            parts = [p for p in path.relative_to(repo / folder).with_suffix("").parts if p != "__init__"]
             found[".".join([package(folder), *parts])] = path
     return found
 

@@ -41,12 +41,9 @@ class SinkBase:
         """Handles viewer input while the run is paused."""
 
 
-SINKS: Registry[str] = Registry("sink kind")
-SINKS.register("video")("segrt.realtime.sinks.video:VideoSink")
-SINKS.register("images")("segrt.realtime.sinks.images:ImageFolderSink")
-SINKS.register("window")("segrt.realtime.sinks.window:WindowSink")
-SINKS.register("null")("segrt.realtime.sinks.null:NullSink")
-SINKS.register("serve")("segrt.realtime.sinks.mjpeg:MjpegSink")
+SINKS = Registry.table("sink kind", "segrt.realtime.sinks", {
+    "video": "video:VideoSink", "images": "images:ImageFolderSink", "window": "window:WindowSink",
+    "null": "null:NullSink", "serve": "mjpeg:MjpegSink"})
 
 
 

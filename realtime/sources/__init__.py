@@ -38,11 +38,9 @@ class Source(Protocol):
         """The next uint8 (H, W, 3) BGR frame, or None at the end. May reuse its buffer."""
 
 
-SOURCES: Registry[str] = Registry("source kind")
-SOURCES.register("file")("segrt.realtime.sources.video:VideoSource")
-SOURCES.register("folder")("segrt.realtime.sources.folder:FolderSource")
-SOURCES.register("camvid")("segrt.realtime.sources.camvid:CamVidSource")
-SOURCES.register("webcam")("segrt.realtime.sources.webcam:WebcamSource")
+SOURCES = Registry.table("source kind", "segrt.realtime.sources", {
+    "file": "video:VideoSource", "folder": "folder:FolderSource", "camvid": "camvid:CamVidSource",
+    "webcam": "webcam:WebcamSource"})
 
 USAGE = ("a source is a video file or stream URL, an image folder, camvid:SPLIT[/SEQUENCE] "
          "or a webcam index such as 0")

@@ -9,11 +9,9 @@ from segrt.registry import Registry
 
 # Every dataset has: classes, palette (RGB), ignore_index, split, __len__, read(i) → (BGR
 # uint8 image, uint8 label map), read_image(i), read_label(i).
-DATASETS: Registry[str] = Registry("dataset")
-DATASETS.register("camvid")("segrt.datasets.camvid:CamVid")
-DATASETS.register("cityscapes")("segrt.datasets.cityscapes:Cityscapes")
-DATASETS.register("folder")("segrt.datasets.folder:FolderDataset")
-DATASETS.register("pairs")("segrt.datasets.pairs:PairsDataset")
+DATASETS = Registry.table("dataset", "segrt.datasets", {
+    "camvid": "camvid:CamVid", "cityscapes": "cityscapes:Cityscapes", "folder": "folder:FolderDataset",
+    "pairs": "pairs:PairsDataset"})
 
 
 def open_dataset(name: str, root: str | Path | None, split: str):

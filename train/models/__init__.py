@@ -10,14 +10,9 @@ from segrt.registry import Registry
 
 # name → "module:class"; modules are imported only when their model is built, so listing
 # the names never imports torch.
-MODELS: Registry[str] = Registry("model")
-MODELS.register("fastscnn")("segrt.train.models.fastscnn:FastSCNN")
-MODELS.register("segnet")("segrt.train.models.segnet:SegNet")
-MODELS.register("fcn8s")("segrt.train.models.fcn:FCN8s")
-MODELS.register("unet")("segrt.train.models.unet:UNet")
-MODELS.register("unet_resnet34")("segrt.train.models.unet:UNetResNet")
-MODELS.register("deeplabv3plus")("segrt.train.models.deeplabv3plus:DeepLabV3Plus")
-MODELS.register("fpn")("segrt.train.models.fpn:SemanticFPN")
+MODELS = Registry.table("model", "segrt.train.models", {
+    "fastscnn": "fastscnn:FastSCNN", "segnet": "segnet:SegNet", "fcn8s": "fcn:FCN8s", "unet": "unet:UNet",
+    "unet_resnet34": "unet:UNetResNet", "deeplabv3plus": "deeplabv3plus:DeepLabV3Plus", "fpn": "fpn:SemanticFPN"})
 
 
 def build_model(name: str, num_classes: int, **kwargs):

@@ -10,13 +10,10 @@ from __future__ import annotations
 from segrt.registry import Registry
 
 # name → "module:factory"; imported only when built, so listing names never imports torch
-ENCODERS: Registry[str] = Registry("encoder")
-for _name in ("resnet18", "resnet34", "resnet50"):
-    ENCODERS.register(_name)(f"segrt.train.models.encoders.resnet:{_name}")
-ENCODERS.register("mobilenetv2")("segrt.train.models.encoders.mobilenetv2:MobileNetV2")
-ENCODERS.register("vgg16_bn")("segrt.train.models.encoders.vgg:VGG16BN")
-for _v in (0, 1, 2):
-    ENCODERS.register(f"efficientnet_lite{_v}")(f"segrt.train.models.encoders.efficientnet_lite:EfficientNetLite{_v}")
+ENCODERS = Registry.table("encoder", "segrt.train.models.encoders", {
+    **{name: f"resnet:{name}" for name in ("resnet18", "resnet34", "resnet50")},
+    "mobilenetv2": "mobilenetv2:MobileNetV2", "vgg16_bn": "vgg:VGG16BN",
+    **{f"efficientnet_lite{v}": f"efficientnet_lite:EfficientNetLite{v}" for v in (0, 1, 2)}})
 
 
 def get_encoder(name: str, pretrained: str | None = None, **kwargs):
