@@ -4,7 +4,6 @@ A few inputs are odd but valid (1x1, grayscale, 8K, non-ASCII names): those must
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import shutil
@@ -19,12 +18,9 @@ import pytest
 
 from segrt.app.cli import default_model, main
 from segrt.files import TEMP_TAG
+from tests.hostile.kit import sha
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def with_manifest(path: Path, **changes) -> Path:

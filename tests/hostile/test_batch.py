@@ -1,5 +1,5 @@
 """Hostile cases of `segrt batch` (issue 26), each a ``python -m segrt`` subprocess as in
-tests/test_hostile.py: refused cases exit 2 within 15 s with one ``error:`` line on stderr and
+tests/hostile/test_inputs.py: refused cases exit 2 within 15 s with one ``error:`` line on stderr and
 leave every file in the case folder byte-identical (no output folder made); the cases that must
 work (re-runs over its own outputs, a loop of folder links, ``kill -9``) are checked for what
 they did."""
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import start_segrt
-from tests.test_hostile import segrt, sha, snapshot
+from tests.hostile.kit import segrt, sha, snapshot
 
 UNRESOLVABLE = "bogus-host-xyz.invalid"  # .invalid never resolves (RFC 6761)
 

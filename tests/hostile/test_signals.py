@@ -23,15 +23,7 @@ import onnx
 import pytest
 
 from tests.conftest import run_segrt, start_segrt
-from tests.test_hostile import model_copy, sha, snapshot, yaml_file
-
-
-def one_error_line(result: subprocess.CompletedProcess | tuple[int, str], code: int = 2) -> str:
-    rc, err = (result.returncode, result.stderr) if isinstance(result, subprocess.CompletedProcess) else result
-    err = err.strip()
-    assert rc == code, (rc, err[-2000:])
-    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err[-2000:]
-    return err
+from tests.hostile.kit import model_copy, one_error_line, sha, snapshot, yaml_file
 
 
 def zip_bomb_checkpoint(path: Path, inflated: int = 200 << 20) -> Path:
@@ -101,9 +93,6 @@ REFUSED = {
 }
 
 
-@pytest.fixture(scope="module")
-def clip(short_clip: Path) -> Path:
-    return short_clip
 
 
 @pytest.mark.parametrize("name", list(REFUSED))

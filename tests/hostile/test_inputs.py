@@ -9,84 +9,30 @@ must work (odd but valid names, special files, two writers) are checked for what
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import stat
-import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from segrt.engines.zoo import CPU_DEFAULT, zoo_dir
-from tests.conftest import run_segrt
+from segrt.engines.zoo import zoo_dir
+from tests.hostile.kit import (
+    ALIAS_BOMB,
+    TRAIN,
+    checkpoint_copy,
+    earlier_run,
+    edit_manifest,
+    model_copy,
+    png_header_claiming,
+    segrt,
+    sha,
+    snapshot,
+    yaml_file,
+    zero_frames,
+)
 
-
-def segrt(*args: str, cwd: Path, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
-    return run_segrt(*args, cwd=cwd, timeout=timeout, **popen)
-
-
-def sha(p: Path) -> str:
-    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every path under ``folder``: a file's SHA-256, or the kind of anything else."""
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        mode = p.lstat().st_mode
-        if stat.S_ISREG(mode):
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
-        else:
-            out[str(p.relative_to(folder))] = "dir" if stat.S_ISDIR(mode) else "special"
-    return out
-
-
-def model_copy(folder: Path, name: str = "m") -> Path:
-    """The CPU default model and its manifest, copied as NAME.onnx and NAME.json."""
-    folder.mkdir(parents=True, exist_ok=True)
-    src = zoo_dir() / CPU_DEFAULT
-    shutil.copyfile(src, folder / f"{name}.onnx")
-    shutil.copyfile(src.with_suffix(".json"), folder / f"{name}.json")
-    return folder / f"{name}.onnx"
-
-
-def edit_manifest(model: Path, **changes) -> Path:
-    doc = json.loads(model.with_suffix(".json").read_text())
-    for key, value in changes.items():
-        if key.startswith("preprocess_"):
-            doc["preprocess"][key.removeprefix("preprocess_")] = value
-        else:
-            doc[key] = value
-    model.with_suffix(".json").write_text(json.dumps(doc))
-    return model
-
-
-def png_header_claiming(path: Path, width: int, height: int) -> Path:
-    """A small real PNG whose IHDR claims another size (a decompression bomb's header)."""
-    ok, data = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
-    blob = bytearray(data.tobytes())
-    blob[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
-    path.write_bytes(bytes(blob))
-    return path
-
-
-ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
-TRAIN = "model: fcn8s\nepochs: 1\ninput_width: 64\ninput_height: 64\nbatch_size: 2\n"
-
-
-def yaml_file(t: Path, text: str | bytes, name: str = "c.yaml") -> str:
-    p = t / name
-    p.write_bytes(text.encode() if isinstance(text, str) else text)
-    return str(p)
-
-
-# Each case: (folder, clip, tiny CamVid) → (argv, text the error line must contain).
-# The clip and the dataset live outside the folder and are checked by their own hashes.
 CASES = {
     # outputs that are inputs (issue examples first)
     "report_is_the_input_video": lambda t, c, d: (["run", c, "--report", c], "is the input SOURCE"),
@@ -106,7 +52,7 @@ CASES = {
     "output_inside_the_input_folder": lambda t, c, d: (
         ["run", str(_frames(t / "frames")), "-o", str(t / "frames" / "o.mp4")], "inside the input folder"),
     "export_over_its_checkpoint": lambda t, c, d: (
-        ["export", str(_ckpt(t)), "-o", str(t / "m.pt")], "must end in .onnx"),
+        ["export", str(checkpoint_copy(t)), "-o", str(t / "m.pt")], "must end in .onnx"),
     "quantize_output_is_its_manifest": lambda t, c, d: (
         ["quantize", str(model_copy(t)), "--precision", "int8", "-o", str(t / "m.json")], "must end in .onnx"),
     "quantize_output_is_its_input": lambda t, c, d: (
@@ -124,7 +70,7 @@ CASES = {
     "frames_into_a_non_empty_folder": lambda t, c, d: (
         ["run", c, "-o", str(_frames(t / "old")) + "/"], "not empty"),
     "train_over_an_existing_run": lambda t, c, d: (
-        ["train", "--config", yaml_file(t, TRAIN), "--data-root", d, "--out", str(_run(t / "run"))],
+        ["train", "--config", yaml_file(t, TRAIN), "--data-root", d, "--out", str(earlier_run(t / "run"))],
         "already holds a training run"),
     "train_out_is_a_file": lambda t, c, d: (
         ["train", "--config", yaml_file(t, TRAIN), "--data-root", d, "--out", yaml_file(t, "x", "f.txt")],
@@ -150,7 +96,7 @@ CASES = {
                                              "nested"),
     # numbers and addresses
     "threads_absurd": lambda t, c, d: (["run", c, "--threads", "99999999999"], "--threads"),
-    "opset_absurd": lambda t, c, d: (["export", str(_ckpt(t)), "--opset", "999"], "--opset"),
+    "opset_absurd": lambda t, c, d: (["export", str(checkpoint_copy(t)), "--opset", "999"], "--opset"),
     "serve_superscript_port": lambda t, c, d: (["run", c, "--serve", "127.0.0.1:²"], "--serve"),
     "train_lr_nan": lambda t, c, d: (["train", "--config", yaml_file(t, TRAIN + "lr: .nan\n"), "--out", str(t / "r")],
                                      "'lr'"),
@@ -167,10 +113,10 @@ CASES = {
          "--out", str(t / "r")], "batch_size"),
     "train_resume_other_architecture": lambda t, c, d: (
         ["train", "--config", yaml_file(t, TRAIN.replace("fcn8s", "segnet")), "--data-root", d, "--out",
-         str(t / "r"), "--resume", str(_ckpt(t))], "resume with the config"),
+         str(t / "r"), "--resume", str(checkpoint_copy(t))], "resume with the config"),
     "train_resume_from_shipped_checkpoint": lambda t, c, d: (
         ["train", "--config", yaml_file(t, _shipped_config()), "--data-root", d, "--out", str(t / "r"),
-         "--resume", str(_ckpt(t))], "not a last.pt"),
+         "--resume", str(checkpoint_copy(t))], "not a last.pt"),
     # manifests
     "manifest_palette_300": lambda t, c, d: (
         ["run", c, "-m", str(_palette(model_copy(t), 300))], "three integers 0-255"),
@@ -189,7 +135,7 @@ CASES = {
     "png_bomb_in_a_folder_source": lambda t, c, d: (
         ["run", str(_bomb_folder(t / "frames"))], "16384"),
     "zero_frame_video": lambda t, c, d: (
-        ["run", str(_zero_frames(t / "z.avi")), "-o", str(t / "o.mp4")], "gave no frames; nothing was written"),
+        ["run", str(zero_frames(t / "z.avi")), "-o", str(t / "o.mp4")], "gave no frames; nothing was written"),
     "truncated_video_no_ffmpeg_chatter": lambda t, c, d: (
         ["run", str(_cut(t / "cut.mp4")), "--no-save"], "truncated or corrupt"),
     "corrupt_png_no_opencv_chatter": lambda t, c, d: (
@@ -229,23 +175,11 @@ def _frames(folder: Path, n: int = 2) -> Path:
     return folder
 
 
-def _ckpt(t: Path) -> Path:
-    shutil.copyfile(zoo_dir() / "fcn8s_camvid.pt", t / "m.pt")
-    return t / "m.pt"
-
-
 def _shipped_config() -> str:
     from segrt.train.checkpoint import load
 
     args = json.dumps(load(zoo_dir() / "fcn8s_camvid.pt")["model_args"])
     return TRAIN + f"model_args: {args}\n"
-
-
-def _run(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "best.pt").write_bytes(b"an earlier run's best model")
-    (folder / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n")
-    return folder
 
 
 def _palette(model: Path, value: int) -> Path:
@@ -289,19 +223,6 @@ def _bad_png_folder(folder: Path) -> Path:
     return folder
 
 
-def _zero_frames(path: Path) -> Path:
-    """A valid AVI container holding no frames."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
-    writer.release()
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened() and not cap.read()[0]
-    cap.release()
-    return path
-
-
-@pytest.fixture(scope="module")
-def clip(short_clip: Path) -> Path:
-    return short_clip
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -1,6 +1,6 @@
 """Hostile but valid use, as subprocesses: odd file names, special files, two writers, a full
 disk and SIGTERM at several points. What must work works; what fails leaves no temporaries and
-no broken output (the refused-input corpus is tests/test_hostile.py)."""
+no broken output (the refused-input corpus is tests/hostile/test_inputs.py)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,7 @@ import cv2
 import pytest
 
 from segrt.files import TEMP_TAG
-from tests.test_hostile import TRAIN, _ckpt, _run, _zero_frames, model_copy, segrt, sha, yaml_file
-
-
-@pytest.fixture(scope="module")
-def clip(short_clip: Path) -> Path:
-    return short_clip
+from tests.hostile.kit import TRAIN, checkpoint_copy, earlier_run, model_copy, segrt, sha, yaml_file, zero_frames
 
 
 def _frames_in(path: Path) -> int:
@@ -73,7 +68,7 @@ def test_two_runs_writing_one_output_never_corrupt_it(tmp_path, clip):
 
 
 def test_zero_frame_video_report_lists_no_output(tmp_path):
-    src = _zero_frames(tmp_path / "z.avi")
+    src = zero_frames(tmp_path / "z.avi")
     result = segrt("run", str(src), "-o", "o.mp4", "--report", "r.json", cwd=tmp_path)
     assert result.returncode == 2 and "gave no frames" in result.stderr, result.stderr
     doc = json.loads((tmp_path / "r.json").read_text())
@@ -90,7 +85,7 @@ def test_eval_compare_of_two_files_with_one_name_keys_by_path(tmp_path, tiny_cam
 
 
 def test_train_overwrite_replaces_the_run_only_after_the_checks(tmp_path, tiny_camvid):
-    run = _run(tmp_path / "run")
+    run = earlier_run(tmp_path / "run")
     cfg = yaml_file(tmp_path, TRAIN)
     result = segrt("train", "--config", cfg, "--data-root", str(tiny_camvid), "--out", str(run), "--overwrite",
                    cwd=tmp_path)
@@ -177,7 +172,7 @@ def test_sigterm_during_run_finishes_whole_outputs(delay, tmp_path, dashcam):
 @pytest.mark.parametrize("delay", [2.0, 5.0])
 def test_sigterm_during_export_quantize_train_and_import_leaves_no_temporaries(delay, tmp_path, tiny_camvid,
                                                                              camvid_root):
-    ckpt = _ckpt(tmp_path)
+    ckpt = checkpoint_copy(tmp_path)
     rc = _terminate_after(["export", str(ckpt), "-o", "out/m.onnx", "--no-check"], tmp_path, delay)
     assert rc != 0 or (tmp_path / "out" / "m.json").exists()
     model = model_copy(tmp_path / "q")

@@ -24,8 +24,8 @@ import pytest
 
 from segrt.realtime.sinks.access import interface_addresses
 from tests.conftest import first_frames, frames_in
+from tests.hostile.kit import segrt, snapshot
 from tests.realtime.mjpeg_server import free_port
-from tests.test_hostile import segrt, snapshot
 
 OTHER_ADDRESSES = [a for a in interface_addresses() if not a.startswith("127.")]  # may be none
 
