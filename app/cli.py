@@ -152,7 +152,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
     a dead one ends the run within 30 s, keeping what was written (reconnect_timeout and
     reconnect_attempts in a run config change that).
     """
-    from segrt.app.run import RunRequest, default_output, run_app, specs, stream_outputs
+    from segrt.realtime.run import RunRequest, default_output, run_app, specs, stream_outputs
     from segrt.realtime.sinks.access import check_token
 
     if serve_token is not None and serve:
@@ -212,7 +212,7 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
     once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
     """
-    from segrt.app.run import RunRequest, default_output, run_app, specs, stream_outputs
+    from segrt.realtime.run import RunRequest, default_output, run_app, specs, stream_outputs
     from segrt.datasets.fetch import demo_video
 
     video = specs(str(demo_video()))

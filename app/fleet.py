@@ -73,7 +73,7 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`). A
     report this run wrote (a failed run's too) gets the batch record, which marks the pair as
     segrt's for later batches."""
-    from segrt.app.run import RunRequest, run_app
+    from segrt.realtime.run import RunRequest, run_app
     from segrt.engines.zoo import resolve_model
 
     t0 = time.perf_counter()

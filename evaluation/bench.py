@@ -66,7 +66,7 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    seg = Segmenter(path, device=opts.device, threads=opts.threads, legend=True, hud=True)
+    seg = Segmenter(path, device=opts.device, threads=opts.threads)
     backend = seg.backend
     try:
         load_s = time.perf_counter() - t0
@@ -84,8 +84,6 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
                     backend, max(10, opts.runs // opts.batch), max(2, opts.warmup // opts.batch), opts.batch)
             except (ValueError, RuntimeError) as exc:  # a fixed-batch engine or graph
                 row[f"latency_b{opts.batch}"] = {"error": first_line(exc, 160)}
-        if opts.video:
-            row["pipeline"] = _pipeline(seg, opts)
         try:
             ds = open_dataset(opts.dataset, opts.data_root, opts.split)
         except DataError as exc:  # timing needs no dataset: say mIoU was not measured, and why
@@ -101,26 +99,29 @@ def bench_model(path: str, opts: BenchOptions) -> dict:
         row["device_memory_bytes"] = _device_memory(backend)
     finally:
         seg.close()
+    if opts.video:  # after the model above is closed: the run opens its own, as segrt run does
+        row["pipeline"] = _pipeline(path, opts)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     row["peak_rss_mb"] = round(rss / 1024, 1)
     row["rss_before_mb"] = round(rss0 / 1024, 1)
     return row
 
 
-def _pipeline(seg, opts: BenchOptions) -> dict:
-    """The real loop (capture ∥ inference ∥ render) on the video, output discarded."""
-    from segrt.realtime.loop import LoopOptions, run_loop
-    from segrt.realtime.sinks.null import NullSink
-    from segrt.realtime.sources import open_source
-    from segrt.realtime.stream import Stream
+def _pipeline(path: str, opts: BenchOptions) -> dict:
+    """The real loop on the video, as ``segrt run VIDEO --no-save`` runs it (the same path,
+    settings and planning: capture ∥ inference ∥ render), output discarded."""
+    import tempfile
 
-    with open_source(opts.video) as source, NullSink() as sink:
-        result = run_loop([Stream(0, Path(opts.video).stem, source, [sink], seg.renderer)], seg.backend,
-                          LoopOptions(max_frames=opts.pipeline_frames, progress=False))
-    summary = result.timer.summary()
-    wall = result.timer.wall_seconds
-    return {"frames": result.frames_out, "fps": round(result.frames_out / wall, 2) if wall else 0.0,
-            "stages_ms": {k: v["mean_ms"] for k, v in summary.items()}}
+    from segrt.realtime.run import RunRequest, run_app
+
+    with tempfile.TemporaryDirectory(prefix="segrt-bench-") as tmp:
+        report = Path(tmp) / "run.json"
+        run_app(RunRequest.of(opts.video, path, "null", report=report, max_frames=opts.pipeline_frames,
+                              progress=False, overrides={"device": opts.device, "threads": opts.threads}))
+        doc = json.loads(report.read_text())
+    return {"frames": doc["frames_out"], "fps": round(doc["fps"], 2),
+            "stages_ms": {k: v["mean_ms"] for k, v in doc["stages"].items()},
+            "workers": doc["backend"]["workers"]}
 
 
 def _worker(path: str, opts: dict) -> dict:
