@@ -212,8 +212,8 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
     once into ~/.cache/segrt and checked by SHA-256, or taken from $SEGRT_DEMO_VIDEO.
     """
-    from segrt.realtime.run import RunRequest, default_output, run_app, specs, stream_outputs
     from segrt.datasets.fetch import demo_video
+    from segrt.realtime.run import RunRequest, default_output, run_app, specs, stream_outputs
 
     video = specs(str(demo_video()))
     out = Path(stream_outputs(video, [output or str(default_output(video))])[0][0])

@@ -24,9 +24,9 @@ ONNX_MODEL = ModelArg((".onnx",))
               help="INT8 layout: ONNX Runtime's fusable QDQ (fast on CPU) or TensorRT's Q/DQ (ModelOpt).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Output .onnx [default: MODEL.fp16.onnx, MODEL.int8.onnx or MODEL.int8-trt.onnx].")
-@click.option("--dataset", type=click.Choice(["camvid", "cityscapes"]), default=None,
-              help="Dataset whose val split scores the gate [default: the one the model was trained on, "
-                   "from its manifest].")
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default=None,
+              help="Dataset whose val split scores the gate (folder, pairs: with --data-root) [default: the "
+                   "one the model was trained on, from its manifest].")
 @click.option("--calib", "calib_source", default=None,
               help="Calibration frames: DATASET:SPLIT, an image folder or a video file [default: the "
                    "dataset's train split].")

@@ -73,8 +73,8 @@ def run_job(job: dict, model: str, threads: int) -> dict:
     there are two or more (ONNX on CPU; see :func:`segrt.realtime.stream.plan_workers`). A
     report this run wrote (a failed run's too) gets the batch record, which marks the pair as
     segrt's for later batches."""
-    from segrt.realtime.run import RunRequest, run_app
     from segrt.engines.zoo import resolve_model
+    from segrt.realtime.run import RunRequest, run_app
 
     t0 = time.perf_counter()
     row = {"source": job["source"], "output": job["output"], "report": job["report"]}

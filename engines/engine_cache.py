@@ -80,11 +80,10 @@ def rebuild_if_stale(engine_path: Path, echo: Callable[[str], object] = print) -
     from segrt.engines.cuda_memory import gpu_info
     from segrt.engines.tensorrt_build import build_engine, check_engine_matches, recorded_onnx
 
-    try:
-        import tensorrt as trt
-
+    try:  # the GPU first: TensorRT without one logs CUDA errors and may crash later
         gpu = gpu_info()
-    except (ImportError, SegrtError):
+        import tensorrt as trt
+    except (ImportError, OSError, RuntimeError, SegrtError):
         return
     manifest = load_verified_manifest(engine_path)
     mismatch = check_engine_matches(manifest, engine_path, trt.__version__, gpu)

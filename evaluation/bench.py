@@ -114,14 +114,21 @@ def _pipeline(path: str, opts: BenchOptions) -> dict:
 
     from segrt.realtime.run import RunRequest, run_app
 
+    problem = None
     with tempfile.TemporaryDirectory(prefix="segrt-bench-") as tmp:
         report = Path(tmp) / "run.json"
-        run_app(RunRequest.of(opts.video, path, "null", report=report, max_frames=opts.pipeline_frames,
-                              progress=False, overrides={"device": opts.device, "threads": opts.threads}))
+        try:
+            summary = run_app(RunRequest.of(opts.video, path, "null", report=report, max_frames=opts.pipeline_frames,
+                                            progress=False, overrides={"device": opts.device, "threads": opts.threads}))
+            problem = "interrupted" if getattr(summary, "signum", None) is not None else None
+        except SegrtError as exc:  # a stream problem (a short or broken video) after the report: say so
+            if not report.is_file():
+                raise
+            problem = first_line(exc)
         doc = json.loads(report.read_text())
-    return {"frames": doc["frames_out"], "fps": round(doc["fps"], 2),
-            "stages_ms": {k: v["mean_ms"] for k, v in doc["stages"].items()},
-            "workers": doc["backend"]["workers"]}
+    row = {"frames": doc["frames_out"], "fps": round(doc["fps"], 2),
+           "stages_ms": {k: v["mean_ms"] for k, v in doc["stages"].items()}, "workers": doc["backend"]["workers"]}
+    return {**row, "problem": problem} if problem else row
 
 
 def _worker(path: str, opts: dict) -> dict:

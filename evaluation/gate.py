@@ -24,16 +24,21 @@ class GateData:
     calib_frames: int = 64
     eval_frames: int | None = None  # the gate scores N val frames spread over the split; None: all
     threads: int = 0
-    progress: bool = True
+    progress: bool | None = None    # progress bars: None = on a terminal only
+
+
+# datasets with a home of their own (a variable or segrt data's cache): a manifest may name them
+GATED = ("camvid", "cityscapes")
 
 
 def trained_on(manifest) -> str | None:
     """The dataset a model's manifest says it was trained on (``camvid train (367 frames)`` →
-    camvid), if segrt knows it; else the known dataset with exactly the model's classes."""
+    camvid), if it is one with a home of its own; else the one with exactly the model's classes
+    (a folder or pairs dataset lives wherever its user put it: --dataset and --data-root say)."""
     from segrt.datasets import camvid, cityscapes
 
     name = str((manifest.provenance or {}).get("trained_on") or "").split(" ", 1)[0].lower()
-    if name in DATASETS.names():
+    if name in GATED:
         return name
     by_classes = {camvid.CLASSES: "camvid", cityscapes.CLASSES: "cityscapes"}
     return by_classes.get(tuple(manifest.classes))
@@ -45,7 +50,7 @@ def gate_dataset(manifest, given: str | None, model: Path) -> str:
     name = trained_on(manifest)
     if name is None:
         raise DataError(f"{model}: its manifest names no dataset segrt knows to score the gate on; "
-                        f"give one with --dataset ({', '.join(DATASETS.names())})")
+                        f"give one with --dataset ({', '.join(DATASETS.names())}) and its --data-root")
     return name
 
 

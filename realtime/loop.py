@@ -176,7 +176,7 @@ def _start_captures(streams: list[Stream], backend, opts: LoopOptions, timer: St
     each stream's timer (its HUD and live numbers; the run's ``timer`` holds every frame) and
     sinks wired to the controls and live numbers."""
     for s in streams:
-        s.timer = StageTimer(parallel=workers)
+        s.timer = StageTimer(parallel=workers, keep=4 * HUD_WINDOW)  # the HUD's and live view's window
         live = bool(s.source.live)
         pace = (opts.realtime_fps or s.source.fps or 25.0) if opts.realtime and not live else None
         s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=opts.reconnect, loop=opts.loop,
@@ -365,6 +365,6 @@ def live_line(timer: StageTimer, dropped: int = 0) -> str:
 def live_stats(timer: StageTimer, stats: CaptureStats, backend) -> dict:
     """What the browser view polls: FPS, model FPS, counts, per-stage means."""
     return {"fps": round(timer.recent_fps(HUD_WINDOW), 2), "model_fps": round(timer.model_fps(HUD_WINDOW), 2),
-            "frames_out": len(timer.frame_total), "captured": stats.captured, "dropped": stats.dropped,
+            "frames_out": timer.frames, "captured": stats.captured, "dropped": stats.dropped,
             "stages_ms": {s: round(timer.mean_ms(s, HUD_WINDOW), 2) for s in timer.stages},
             "model": backend.manifest.name, "backend": backend.name}

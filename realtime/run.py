@@ -142,8 +142,8 @@ def _checked(req: RunRequest) -> tuple[RunConfig, list[list[str]]]:
     outputs against inputs, writable folders, settings in range, label-map outputs."""
     per_stream = stream_outputs(req.sources, req.outputs)
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
-    check_paths({"SOURCE": [spec.uri for spec in req.sources if spec.kind in ("file", "folder") and not spec.network
-                            and Path(spec.uri).exists()], "--model": req.model,
+    check_paths({"SOURCE": [spec.arg for spec in req.sources if spec.kind in ("file", "folder") and not spec.network
+                            and Path(spec.arg).exists()], "--model": req.model,
                  "--config": req.config_path},
                 {"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})
     check_writable({"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})

@@ -16,12 +16,15 @@ class StageTimer:
 
     Samples go into ``array('d')`` (amortised appends, no per-frame objects). ``parallel``:
     how many model calls run at once (inference workers), so the model's rate is ``parallel``
-    calls per call time.
+    calls per call time. ``keep``: only the last ``keep`` frames' samples are kept (a live
+    view's window, bounded for a run of weeks); None keeps every one (the run's statistics).
     """
 
-    def __init__(self, stages: tuple[str, ...] = STAGES, parallel: int = 1) -> None:
+    def __init__(self, stages: tuple[str, ...] = STAGES, parallel: int = 1, keep: int | None = None) -> None:
         self.stages = stages
         self.parallel = max(1, parallel)
+        self.keep = keep
+        self.frames = 0  # frames ended, whatever ``keep`` dropped
         self.samples = {s: array("d") for s in stages}
         self.frame_total = array("d")  # sum of the stages of each frame: its latency
         self.frame_done = array("d")   # perf_counter when each frame was finished
@@ -46,6 +49,10 @@ class StageTimer:
         latency, self._current = self._current, 0.0
         self.frame_total.append(latency)
         self.frame_done.append(time.perf_counter())
+        self.frames += 1
+        if self.keep and len(self.frame_done) >= 2 * self.keep:  # trimmed in halves: amortised O(1)
+            for values in (*self.samples.values(), self.frame_total, self.frame_done):
+                del values[: len(values) - self.keep]
         return latency
 
     def recent_fps(self, last: int) -> float:

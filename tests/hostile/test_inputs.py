@@ -38,6 +38,7 @@ CASES = {
     "report_is_the_input_video": lambda t, c, d: (["run", c, "--report", c], "is the input SOURCE"),
     "frames_csv_is_the_input_video": lambda t, c, d: (["run", c, "--frames-csv", c], "is the input SOURCE"),
     "output_is_the_input_video": lambda t, c, d: (["run", c, "-o", c], "is the input SOURCE"),
+    "output_is_the_input_named_with_its_kind": lambda t, c, d: (["run", f"file:{c}", "-o", c], "is the input SOURCE"),
     "same_output_twice": lambda t, c, d: (["run", c, "-o", str(t / "o.mp4"), "-o", str(t / "o.mp4")],
                                           "are the same file"),
     "report_and_csv_same_file": lambda t, c, d: (["run", c, "--report", str(t / "r"), "--frames-csv", str(t / "r")],

@@ -104,8 +104,8 @@ def test_several_sources_without_o_save_side_by_side_under_runs(short_clip, tmp_
 
 def test_show_with_two_sources_opens_a_window_per_stream(short_clip, tmp_path, monkeypatch):
     """No display here: OpenCV's window calls are recorded instead, to see what segrt asks of them."""
-    from segrt.realtime.run import RunRequest, run_app
     from segrt.engines.zoo import default_for
+    from segrt.realtime.run import RunRequest, run_app
     from segrt.realtime.sinks import window
 
     shown: dict[str, int] = {}

@@ -28,3 +28,18 @@ def test_table_lists_every_stage_and_fps():
     table = format_table(t.summary(), frames=50, wall_seconds=2.0)
     assert "read" in table and "infer" in table and "frame" in table
     assert "25.0 FPS" in table
+
+
+def test_a_kept_window_bounds_the_samples_and_still_counts_every_frame():
+    from segrt.realtime.timing import StageTimer
+
+    t = StageTimer(keep=10)
+    for i in range(1000):
+        t.add("infer", 0.001 * (i % 7))
+        t.end_frame()
+    assert t.frames == 1000 and 10 <= len(t.frame_total) < 20 and len(t.samples["infer"]) == len(t.frame_total)
+    assert abs(t.mean_ms("infer", 7) - 3.0) < 1e-9  # the last 7 frames: one of each of 0..6 ms
+    full = StageTimer()
+    for _ in range(50):
+        full.end_frame()
+    assert len(full.frame_total) == 50 == full.frames
