@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from segrt import __version__
-from segrt.app.options import MODEL, THREADS
+from segrt.app.options import MODEL, THREADS, data_root_option
 from segrt.engines.zoo import GPU_DEFAULT, default_for, zoo_dir
 from segrt.errors import SegrtError, Stopped, first_line
 from segrt.files import one_line, shown
@@ -114,8 +114,7 @@ def info(as_json: bool) -> None:
 @click.option("--width", "camera_width", type=click.IntRange(min=0), default=None, help="Webcam: frame width.")
 @click.option("--height", "camera_height", type=click.IntRange(min=0), default=None, help="Webcam: frame height.")
 @click.option("--fps", "camera_fps", type=click.FloatRange(min=0), default=None, help="Webcam: frame rate.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder for camvid: sources.")
+@data_root_option("CamVid folder for camvid: sources.")
 @click.option("--progress/--no-progress", default=None,
               help="Live status line [default: on a terminal].")
 @click.option("--no-save", is_flag=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from segrt.app.options import MODEL, THREADS, ModelArg, check_output_suffix
+from segrt.app.options import MODEL, THREADS, ModelArg, check_output_suffix, data_root_option
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
@@ -32,9 +32,8 @@ ONNX_MODEL = ModelArg((".onnx",))
                    "dataset's train split].")
 @click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
               help="Frames, spread evenly over the source.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder for calibration and the gate [default: $SEGRT_CAMVID for CamVid, else "
-                   "where 'segrt data' put it].")
+@data_root_option("Dataset folder for calibration and the gate [default: $SEGRT_CAMVID for CamVid, else "
+                  "where 'segrt data' put it].")
 @click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Largest val mIoU loss (points) the gate accepts.")
 @click.option("--force", is_flag=True, help="Write the model even if it fails the gate.")
@@ -128,8 +127,7 @@ def build(model: Path, output: Path | None, workspace: int, timing_cache: Path |
 @click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default="camvid",
               show_default=True)
 @click.option("--split", default="val", show_default=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
+@data_root_option("Dataset folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--eval-frames", type=click.IntRange(min=1), default=None,
               help="Score mIoU on N frames spread over the split [default: all].")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from segrt.app.options import MODEL, THREADS
+from segrt.app.options import MODEL, THREADS, data_root_option
 from segrt.engines.zoo import default_for
 from segrt.errors import SegrtError
 from segrt.files import shown
@@ -21,8 +21,7 @@ from segrt.files import shown
 @click.option("--dataset", type=click.Choice(["camvid", "cityscapes", "folder", "pairs"]), default="camvid",
               show_default=True)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="val", show_default=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
+@data_root_option("Dataset folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--class-map", "class_map", default=None, metavar="NAME|FILE",
               help="Map the dataset's label values to the model's classes (YAML; shipped: cityscapes19_to_camvid, "
                    "cityscapes34_to_camvid), to score a model on another dataset's taxonomy.")

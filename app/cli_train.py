@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from segrt.app.options import CHECKPOINT, check_output_suffix
+from segrt.app.options import CHECKPOINT, check_output_suffix, data_root_option
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
@@ -17,8 +17,7 @@ from segrt.errors import require_module as _require
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               default=Path("configs/train/fcn8s_camvid.yaml"), show_default=True,
               help="Training YAML.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
+@data_root_option("CamVid folder [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True,
               help="Output folder for checkpoints and metrics.csv.")
 @click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
@@ -66,8 +65,7 @@ def parse_size(text: str) -> tuple[int, int]:
               help="ONNX opset, 17-21 [default: 18, what TensorRT 10 and 11 parse].")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Compare ONNX Runtime against torch on real frames after export.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="CamVid folder for the check [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
+@data_root_option("CamVid folder for the check [default: $SEGRT_CAMVID, else where 'segrt data camvid' put it].")
 @click.option("--dynamic", is_flag=True,
               help="Free batch, height and width axes [default: fixed batch 1 at the training size].")
 @click.option("--fp16-storage", is_flag=True,
@@ -161,8 +159,7 @@ def default_export_path(checkpoint: Path) -> Path:
 
 @click.command()
 @click.argument("configs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset folder [default: where 'segrt data' put it].")
+@data_root_option("Dataset folder [default: where 'segrt data' put it].")
 @click.option("--runs", type=click.Path(path_type=Path), default=Path("runs/zoo"), show_default=True,
               help="Training runs (one folder per recipe; an existing best.pt is reused).")
 @click.option("--zoo-dir", type=click.Path(path_type=Path), default=Path("segrt/zoo"), show_default=True,

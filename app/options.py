@@ -13,6 +13,12 @@ from segrt.files import shown
 THREADS = click.IntRange(0, 1024)
 
 
+def data_root_option(help: str):  # noqa: A002  (click's own name for it)
+    """``--data-root``, a dataset folder; each command says which dataset and where it looks
+    without one."""
+    return click.option("--data-root", type=click.Path(path_type=Path), default=None, help=help)
+
+
 def check_output_suffix(output: Path, suffix: str) -> None:
     """A model output must carry its format's suffix: its manifest is named from it."""
     if output.suffix.lower() != suffix:

@@ -108,6 +108,7 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
             frames_csv=req.frames_csv, max_batch=max_batch, batch_wait_s=cfg.batch_wait_ms / 1000.0,
             workers=workers)
         result = run_loop(streams, seg.backend, opts, interrupt=interrupt)
+        stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
         infos = [{"uri": spec.uri, "fps": s.source.fps, "frame_count": s.source.frame_count,
                   "live": bool(s.source.live)} for spec, s in zip(req.sources, streams, strict=True)]
         doc = None
@@ -116,19 +117,17 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
             # a file in the browser has ended: its outputs and report are final now; then the
             # last frame and the numbers stay up until Ctrl-C
             files.close()
-            doc = _write_report(req, result, infos, file_sinks, seg, cfg, interrupt, batching_why)
+            doc = _write_report(req, result, infos, file_sinks, seg, cfg, stopped, batching_why)
             _linger(server, result.frames_out, interrupt)
-    doc = doc or _write_report(req, result, infos, file_sinks, seg, cfg, interrupt, batching_why)
-    stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
+    doc = doc or _write_report(req, result, infos, file_sinks, seg, cfg, stopped, batching_why)
     return RunSummary(finish(result, doc, infos, file_sinks, cfg), stopped)
 
 
 def _write_report(req: RunRequest, result, infos: list[dict], file_sinks: list, seg: Segmenter, cfg: RunConfig,
-                  interrupt: threading.Event, batching_why: str) -> dict:
+                  stopped: int | None, batching_why: str) -> dict:
     """The run's report (written to --report if asked): counts, timings, outputs, and the
-    signal that stopped it early, if one did."""
+    signal (``stopped``) that ended it early, if one did."""
     doc = run_report(result, infos, file_sinks, seg.backend, cfg, req.model, req.serve, req.frames_csv)
-    stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
     doc["interrupted"] = None if stopped is None else signal.Signals(stopped).name
     if len(result.streams) > 1:
         doc["batching"] = {**result.batching, "why": batching_why}
@@ -142,7 +141,7 @@ def _checked(req: RunRequest) -> tuple[RunConfig, list[list[str]]]:
     outputs against inputs, writable folders, settings in range, label-map outputs."""
     per_stream = stream_outputs(req.sources, req.outputs)
     files = [o for outs in per_stream for o in outs if o not in ("null", "window")]
-    check_paths({"SOURCE": [spec.arg for spec in req.sources if spec.kind in ("file", "folder") and not spec.network
+    check_paths({"SOURCE": [spec.arg for spec in req.sources if spec.kind in ("file", "folder")
                             and Path(spec.arg).exists()], "--model": req.model,
                  "--config": req.config_path},
                 {"--output": files, "--report": req.report, "--frames-csv": req.frames_csv})

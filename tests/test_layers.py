@@ -30,11 +30,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ["segrt", "train", "engines", "realtime", "calibration", "evaluation", "app"]
-# within a folder: modules that must not import the ones named beside them
+# within a two-layer folder: (lower layer, its modules; upper layer, its modules), where None
+# means every other module of the folder. The lower layer never imports the upper one.
 INSIDE = {
-    "train": (["segrt.train", "segrt.train.models*", "segrt.train.checkpoint"], "training"),
-    "engines": (["segrt.engines.export", "segrt.engines.quantize", "segrt.engines.sensitivity",
-                 "segrt.engines.triton_repo"], "conversion"),
+    "train": ("models", ["segrt.train", "segrt.train.models*", "segrt.train.checkpoint"], "training", None),
+    "engines": ("backends", None, "conversion", ["segrt.engines.export", "segrt.engines.quantize",
+                                                "segrt.engines.sensitivity", "segrt.engines.triton_repo"]),
 }
 # The package's two doors reach the top on purpose: ``segrt.Segmenter`` (a lazy module
 # __getattr__, so ``import segrt`` stays cheap) and ``python -m segrt``.
@@ -95,17 +96,18 @@ def upward(edges: dict[str, set[str]], known: dict[str, Path]) -> list[str]:
             if FOLDERS.index(fb) > FOLDERS.index(fa):
                 wrong.append(f"{a} ({fa}/) imports {b} ({fb}/)")
             elif fa == fb and fa in INSIDE:
-                lower, upper = INSIDE[fa]
-                if fa == "train":  # the models are the lower layer, training the upper
-                    if _matches(a, lower) and not _matches(b, lower):
-                        wrong.append(f"{a} (models) imports {b} ({upper})")
-                elif not _matches(a, lower) and _matches(b, lower):
-                    wrong.append(f"{a} (backends) imports {b} ({upper})")
+                lower, upper = INSIDE[fa][0], INSIDE[fa][2]
+                if _side(a, fa) == lower and _side(b, fa) == upper:
+                    wrong.append(f"{a} ({lower}) imports {b} ({upper})")
     return wrong
 
 
-def _matches(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+def _side(name: str, folder: str) -> str:
+    """Which layer of a two-layer folder ``name`` is in."""
+    lower, lower_modules, upper, upper_modules = INSIDE[folder]
+    if lower_modules is not None:
+        return lower if any(fnmatch.fnmatchcase(name, p) for p in lower_modules) else upper
+    return upper if any(fnmatch.fnmatchcase(name, p) for p in upper_modules) else lower
 
 
 def test_the_folders_are_the_ones_setup_py_installs_in_this_order():
