@@ -32,6 +32,27 @@ def segrt(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "segrt", *args], check=True)
 
 
+def make(args: argparse.Namespace, checkpoint: Path, stem: Path) -> Path:
+    """``checkpoint`` exported (FP16-stored unless asked) and, with --int8, quantized through the
+    gate: ``stem``.onnx or ``stem``.int8.onnx."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    onnx = stem.with_name(stem.name + ".onnx")
+    segrt("export", str(checkpoint), "--size", args.size, *([] if args.fp32_storage else ["--fp16-storage"]),
+          *(["--tta", args.tta] if args.tta else []), "-o", str(onnx), "--data-root", str(args.data_root))
+    if not args.int8:
+        return onnx
+    quantized = stem.with_name(stem.name + ".int8.onnx")
+    segrt("quantize", str(onnx), "--precision", "int8", "-o", str(quantized), "--data-root",
+          str(args.data_root), *(a for node in args.exclude for a in ("--exclude", node)))
+    return quantized
+
+
+def val_miou(args: argparse.Namespace, onnx: Path) -> float:
+    report = onnx.with_name(onnx.name + ".eval.json")
+    segrt("eval", str(onnx), "--data-root", str(args.data_root), "--report", str(report))
+    return next(iter(json.loads(report.read_text())["results"].values()))["miou"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", type=Path)
@@ -42,32 +63,35 @@ def main() -> None:
     ap.add_argument("--tta", choices=["flip", "flip-ms"],
                     help="test-time augmentation in the graph (segrt export --tta)")
     ap.add_argument("--fp32-storage", action="store_true", help="store FP32 weights (default: FP16-stored)")
+    ap.add_argument("--twin", type=Path, metavar="CKPT",
+                    help="for a checkpoint trained on train+val: its train-only twin, made the same way, "
+                         "gives the val figure recorded")
     ap.add_argument("--data-root", required=True, type=Path)
     ap.add_argument("--zoo", type=Path, default=REPO / "segrt" / "zoo")
+    ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results",
+                    help="folder for ship_NAME.json [default: benchmarks/results; give another for a candidate]")
     args = ap.parse_args()
     name = args.name or args.checkpoint.stem
     with tempfile.TemporaryDirectory(dir=args.zoo.parent) as tmp:
-        onnx = Path(tmp) / f"{name}.onnx"
-        segrt("export", str(args.checkpoint), "--size", args.size, *([] if args.fp32_storage else ["--fp16-storage"]),
-              *(["--tta", args.tta] if args.tta else []), "-o", str(onnx), "--data-root", str(args.data_root))
-        if args.int8:
-            quantized = Path(tmp) / f"{name}.int8.onnx"
-            segrt("quantize", str(onnx), "--precision", "int8", "-o", str(quantized), "--data-root",
-                  str(args.data_root), *(a for node in args.exclude for a in ("--exclude", node)))
-            onnx = quantized
-        report = Path(tmp) / "eval.json"
-        segrt("eval", str(onnx), "--data-root", str(args.data_root), "--report", str(report))
-        miou = next(iter(json.loads(report.read_text())["results"].values()))["miou"]
+        onnx = make(args, args.checkpoint, Path(tmp) / name)
+        miou = val_miou(args, onnx)
+        if args.twin:  # trained on val too: the figure is its train-only twin's, made the same way
+            own, miou = miou, val_miou(args, make(args, args.twin, Path(tmp) / "twin" / name))
+            print(f"val mIoU {100 * own:.2f} of the train+val weights (frames they trained on), "
+                  f"{100 * miou:.2f} of the train-only twin: the figure recorded")
         manifest = load_manifest(onnx)
-        replace(manifest, metrics={**manifest.metrics, "val_miou_onnxruntime": miou}).save(onnx)
+        replace(manifest, metrics={**manifest.metrics, "val_miou_onnxruntime": miou,
+                                   **({"val_miou_of": "train-only twin " + str(args.twin)} if args.twin else {})}
+                ).save(onnx)
         for src in (onnx, manifest_path(onnx)):
             shutil.move(src, args.zoo / src.name)
     doc = {"what": f"shipped {onnx.name}: {args.size}, {'INT8' if args.int8 else 'FP16-stored FP32'}"
                    + (f", {args.tta} TTA in the graph" if args.tta else ""),
            "command": "python3 benchmarks/ship_onnx.py " + " ".join(sys.argv[1:]),
-           "checkpoint": str(args.checkpoint), "size": args.size, "val_miou_onnxruntime": miou,
+           "checkpoint": str(args.checkpoint), **({"twin": str(args.twin)} if args.twin else {}),
+           "size": args.size, "val_miou_onnxruntime": miou,
            "model_mb": round((args.zoo / onnx.name).stat().st_size / 1e6, 2), **envinfo.provenance()}
-    out = REPO / "benchmarks" / "results" / f"ship_{onnx.stem}.json"
+    out = args.results / f"ship_{onnx.stem}.json"
     write_text_atomic(out, json.dumps(doc, indent=2) + "\n", "result")
     print(f"{args.zoo / onnx.name}: val mIoU {100 * miou:.2f} through ONNX Runtime; wrote {out}")
 

@@ -11,16 +11,19 @@ import numpy as np
 
 def random_scale_crop(image: np.ndarray, label: np.ndarray, out_w: int, out_h: int,
                       base_scale: float, scale_range: tuple[float, float], ignore: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Resize by ``base_scale * U(scale_range)``, then crop (or pad) to ``out_w`` x ``out_h``.
+                      rng: np.random.Generator, aspect: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Resize by ``base_scale * U(scale_range)`` (the height by ``aspect`` times that), then crop
+    (or pad) to ``out_w`` x ``out_h``.
 
     ``base_scale`` maps the dataset resolution to the network's, so a scale of 1.0 shows the
-    network objects at the size it sees at run time. Padding is black and ``ignore`` in the
-    label, so padded pixels do not count in the loss.
+    network objects at the size it sees at run time. ``aspect`` above 1 stretches the frame
+    vertically, below 1 squeezes it: what a network of one aspect ratio sees of a camera of
+    another. Padding is black and ``ignore`` in the label, so padded pixels do not count in
+    the loss.
     """
     s = base_scale * rng.uniform(*scale_range)
     h, w = label.shape
-    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    nw, nh = max(1, round(w * s)), max(1, round(h * s * aspect))
     image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     label = cv2.resize(label, (nw, nh), interpolation=cv2.INTER_NEAREST)
     ph, pw = max(out_h - nh, 0), max(out_w - nw, 0)
@@ -30,6 +33,13 @@ def random_scale_crop(image: np.ndarray, label: np.ndarray, out_w: int, out_h: i
     y = int(rng.integers(0, label.shape[0] - out_h + 1))
     x = int(rng.integers(0, label.shape[1] - out_w + 1))
     return image[y:y + out_h, x:x + out_w], label[y:y + out_h, x:x + out_w]
+
+
+def random_aspect(rng: np.random.Generator, aspect_range: tuple[float, float]) -> float:
+    """A height/width stretch drawn log-uniformly from ``aspect_range``, so 0.5x and 2x are as
+    likely as each other."""
+    lo, hi = aspect_range
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def random_hflip(image: np.ndarray, label: np.ndarray,

@@ -46,6 +46,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 2
     scale_range: tuple[float, float] = (0.75, 1.5)
+    # height/width stretch drawn log-uniformly from this range (1, 1 = off): a network run at a
+    # wide input (416x224) sees 4:3 CamVid squeezed (0.72) and KITTI's 3.3:1 frames stretched
+    # (1.8); 16:9 dashcams come out undistorted
+    aspect_range: tuple[float, float] = (1.0, 1.0)
     # random white balance: each RGB channel scaled by 1 ± this (0 = off). CamVid's skies are
     # overcast; 0.2 shows a model blue and warm ones too
     colour_cast: float = 0.0
@@ -124,3 +128,6 @@ class TrainConfig:
         lo, hi = self.scale_range
         if not (math.isfinite(lo) and math.isfinite(hi) and 0.05 <= lo <= hi <= 8):
             raise ValueError(f"key 'scale_range' must be 0.05 <= low <= high <= 8, got {list(self.scale_range)}")
+        lo, hi = self.aspect_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.25 <= lo <= hi <= 4):
+            raise ValueError(f"key 'aspect_range' must be 0.25 <= low <= high <= 4, got {list(self.aspect_range)}")

@@ -16,8 +16,10 @@ class SegTrain(Dataset):
     of 480x360 are ~250 MB), so each step costs only augmentation, not image decoding."""
 
     def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int,
-                 crop: tuple[int, int] | None = None, colour_cast: float = 0.0, degrade: float = 0.0) -> None:
+                 crop: tuple[int, int] | None = None, colour_cast: float = 0.0, degrade: float = 0.0,
+                 aspect_range: tuple[float, float] = (1.0, 1.0)) -> None:
         self.spec = spec
+        self.aspect_range = tuple(aspect_range)
         self.colour_cast, self.degrade = colour_cast, degrade
         # frames are scaled to the network's input size (times a random scale), then cropped
         self.crop = crop or (spec.width, spec.height)
@@ -35,9 +37,11 @@ class SegTrain(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.items[i]
         # each frame's own width maps to the network's (pseudo-labelled clips may differ from CamVid's)
+        # drawn only when asked: older recipes keep their random streams
+        aspect = augment.random_aspect(self.rng, self.aspect_range) if self.aspect_range != (1.0, 1.0) else 1.0
         image, label = augment.random_scale_crop(
             image, label, *self.crop, self.spec.width / label.shape[1],
-            self.scale_range, self.ignore_index, self.rng)
+            self.scale_range, self.ignore_index, self.rng, aspect)
         image, label = augment.random_hflip(image, label, self.rng)
         image = augment.photometric(image, self.rng)
         if self.colour_cast:  # drawn only when asked: older recipes keep their random streams

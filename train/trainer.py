@@ -231,7 +231,8 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
     model = build_model(cfg.model, num_classes=len(frames.classes), **cfg.model_args, **extra)
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
-    train_set = SegTrain(frames, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast, cfg.degrade)
+    train_set = SegTrain(frames, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast, cfg.degrade,
+                         cfg.aspect_range)
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
                                                    seed=cfg.seed, drop_last=True) if ddp.enabled else None)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,

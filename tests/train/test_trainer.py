@@ -226,3 +226,46 @@ def test_auxiliary_head_is_refused_where_there_is_no_tap(tiny_camvid, tmp_path):
     with pytest.raises(ConfigError, match="no auxiliary tap"):
         fit(dataclasses.replace(TINY, model="segnet", model_args={"width": 0.125}, aux_weight=0.4),
             tiny_camvid, tmp_path)
+
+
+def test_aspect_stretches_height_only_and_is_off_unless_asked():
+    """aspect_range: a 4-row horizontal band comes out taller in some crops and thinner in others
+    while a vertical band keeps its width; at (1, 1) the crops are what they were, random stream
+    included; a range outside 0.25-4 is refused."""
+    from segrt.preprocess import Preprocess
+    from segrt.train.augment import random_aspect
+    from segrt.train.data import SegTrain
+
+    label = np.zeros((96, 128), np.uint8)
+    label[46:50, :] = 1    # a horizontal band, 4 rows
+    label[:, 60:68] = 2    # a vertical band, 8 columns
+
+    class Bands:
+        split, ignore_index = "train", 11
+
+        def __len__(self):
+            return 1
+
+        def read(self, i):
+            return np.repeat((label * 60)[..., None], 3, axis=2), label
+
+    spec = Preprocess(width=128, height=96, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    stretched = SegTrain(Bands(), spec, (1.0, 1.0), seed=0, aspect_range=(0.5, 2.0))
+    rows, cols = [], []
+    for _ in range(40):
+        _, lab = stretched[0]
+        lab = lab.numpy()
+        rows.append(int((lab[:, 0] == 1).sum()))
+        cols.append(int((lab[0] == 2).sum()) if (lab[0] != 11).all() else 8)
+    assert max(rows) >= 6 and min(rows) <= 3   # up to 8 and down to 2 rows
+    assert set(cols) == {8}                    # widths untouched
+    draws = [random_aspect(np.random.default_rng(i), (0.5, 2.0)) for i in range(400)]
+    assert 0.5 <= min(draws) and max(draws) <= 2.0
+    assert 0.4 < np.mean([d < 1 for d in draws]) < 0.6   # log-uniform: as many squeezes as stretches
+    plain, reference = (SegTrain(Bands(), spec, (0.8, 1.2), seed=3) for _ in range(2))
+    off = SegTrain(Bands(), spec, (0.8, 1.2), seed=3, aspect_range=(1.0, 1.0))
+    for _ in range(3):
+        a, b, c = plain[0][1], reference[0][1], off[0][1]
+        assert torch.equal(a, b) and torch.equal(a, c)
+    with pytest.raises(ValueError, match="aspect_range"):
+        TrainConfig(model="fastscnn", aspect_range=(0.1, 2.0))
