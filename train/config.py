@@ -125,9 +125,7 @@ class TrainConfig:
         if (self.distill_weight > 0) != bool(self.distill_from):
             raise ValueError("keys 'distill_from' and 'distill_weight' go together: a teacher checkpoint and a "
                              "weight above 0, or neither")
-        lo, hi = self.scale_range
-        if not (math.isfinite(lo) and math.isfinite(hi) and 0.05 <= lo <= hi <= 8):
-            raise ValueError(f"key 'scale_range' must be 0.05 <= low <= high <= 8, got {list(self.scale_range)}")
-        lo, hi = self.aspect_range
-        if not (math.isfinite(lo) and math.isfinite(hi) and 0.25 <= lo <= hi <= 4):
-            raise ValueError(f"key 'aspect_range' must be 0.25 <= low <= high <= 4, got {list(self.aspect_range)}")
+        for name, (least, most) in {"scale_range": (0.05, 8), "aspect_range": (0.25, 4)}.items():
+            lo, hi = getattr(self, name)
+            if not (math.isfinite(lo) and math.isfinite(hi) and least <= lo <= hi <= most):
+                raise ValueError(f"key '{name}' must be {least:g} <= low <= high <= {most:g}, got {[lo, hi]}")
