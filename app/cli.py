@@ -21,15 +21,9 @@ import click
 
 from segrt import __version__
 from segrt.app.options import MODEL, THREADS, data_root_option
-from segrt.engines.zoo import GPU_DEFAULT, default_for, zoo_dir
+from segrt.engines.zoo import default_for
 from segrt.errors import SegrtError, Stopped, first_line
 from segrt.files import one_line, shown
-
-
-def default_model() -> Path:
-    """The default network's full-size file (with its .pt beside it); ``segrt run`` picks the
-    INT8 file of the same network at a smaller input on the CPU (segrt.engines.zoo.DEFAULTS)."""
-    return zoo_dir() / GPU_DEFAULT
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -256,7 +250,8 @@ def models(as_json: bool, timed: bool) -> None:
     for r in rows:
         miou = f"{100 * r['val_miou']:.1f}" if r["val_miou"] is not None else "–"
         ms = (f" {r['cpu_ms']:>7.1f}" if r["cpu_ms"] is not None else f" {'–':>7}") if timed else ""
-        click.echo(f"{r['name']:32} {r['precision'] or '–':16} {r['input'] or '–':8} {miou:>8}{ms} {r['mb']:>5}  "
+        precision = " + ".join(filter(None, (r["precision"] or "–", r["tta"])))  # fp32 + flip: TTA in the graph
+        click.echo(f"{r['name']:32} {precision:16} {r['input'] or '–':8} {miou:>8}{ms} {r['mb']:>5}  "
                    f"{', '.join(r['default_for'])}")
     click.echo(f"(files in {zoo_dir()}" + ("; CPU ms: model alone on this machine, ONNX Runtime, 2 threads)"
                                             if timed else "; --time adds their CPU latency here)"))

@@ -27,7 +27,9 @@ from segrt.train import checkpoint
 from segrt.train.config import TrainConfig
 from segrt.train.trainer import fit
 
-BUDGET_MB = 60.0
+# Every weights file in segrt/zoo/ together. 60 MB until the robust GPU default (7.6 MB) joined
+# the base FPN it starts from, whose checkpoint re-exports, fine-tunes and teaches (docs/zoo.md).
+BUDGET_MB = 65.0
 ZOO_START, ZOO_END = "<!-- zoo:start -->", "<!-- zoo:end -->"  # where the table goes in docs/zoo.md
 
 

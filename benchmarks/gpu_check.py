@@ -4,10 +4,10 @@
 
 1. CUDA buffers (cuda-python, then pycuda): pinned host → device → host round trips of real
    frames, byte for byte.
-2. PyTorch CUDA backend on the shipped Fast-SCNN checkpoint: FP32, FP16 autocast and CUDA
-   graphs, label agreement with the CPU result and latency.
-3. ONNX Runtime CUDA provider (onnxruntime-gpu) on the shipped ONNX: agreement with CPU, latency.
-4. TensorRT (when importable): build the shipped ONNX, run it, agreement with ONNX Runtime CPU.
+2. PyTorch CUDA backend on the base FPN's checkpoint (segrt/zoo/fpn_lite0_camvid.pt): FP32, FP16
+   autocast and CUDA graphs, label agreement with its ONNX file on the CPU, and latency.
+3. ONNX Runtime CUDA provider (onnxruntime-gpu) on the GPU default: agreement with CPU, latency.
+4. TensorRT (when importable): build the GPU default, run it, agreement with ONNX Runtime CPU.
 
 Each check records ok / skipped (with why) / failed (with the error); the JSON records the
 machine, GPU and versions. Exit code 1 if any check failed, 0 otherwise.
@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from segrt.engines.zoo import BASE_FPN
 from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO / "segrt" / "zoo"
 ONNX = ZOO / DEFAULT_MODEL
-CKPT = ONNX.with_suffix(".pt")
+BASE_ONNX = ZOO / BASE_FPN  # the GPU default has no checkpoint beside it: torch runs the base FPN's
+CKPT = BASE_ONNX.with_suffix(".pt")
 
 
 def frames(n: int = 8) -> list[np.ndarray]:
@@ -69,10 +71,10 @@ def latency_ms(fn, x, runs: int = 100) -> dict:
             "p99_ms": round(float(np.percentile(t, 99)), 3)}
 
 
-def reference_labels(xs):
+def reference_labels(xs, onnx: Path = ONNX):
     from segrt.engines.base import open_backend
 
-    with open_backend(ONNX, device="cpu") as net:
+    with open_backend(onnx, device="cpu") as net:
         return [net.infer(x).copy() for x in xs]
 
 
@@ -176,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     images = frames()
     xs = batches(load_manifest(ONNX), images)
     ref = reference_labels(xs)
+    base_xs = batches(load_manifest(BASE_ONNX), images)
+    base_ref = reference_labels(base_xs, BASE_ONNX)
     results = {"gpu": gpu, "machine": envinfo.machine(), "versions": envinfo.versions(),
                "command": " ".join([Path(sys.executable).name, *sys.argv]), "checks": {}}
-    checks = {"cuda_buffers": lambda: check_cuda_buffers(images), "torch_cuda": lambda: check_torch(xs, ref),
+    checks = {"cuda_buffers": lambda: check_cuda_buffers(images), "torch_cuda": lambda: check_torch(base_xs, base_ref),
               "onnxruntime_cuda": lambda: check_onnxruntime_cuda(xs, ref), "tensorrt": lambda: check_tensorrt(xs, ref)}
     for name, fn in checks.items():
         if gpu.get("name") is None and name != "torch_cuda":

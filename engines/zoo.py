@@ -1,9 +1,9 @@
 """The shipped models: ONNX files with their manifests (runnable without torch) and FP16
 checkpoints (re-export, fine-tune). Torch-free: listing reads manifests only.
 
-Two defaults, each chosen by measurement (docs/zoo.md, "The two defaults"): on a GPU the most
-accurate model that runs in real time there; on the CPU an INT8 file that ONNX Runtime runs
-fast, of the same network at a smaller input.
+Two defaults, each chosen by measurement (docs/zoo.md, "The two defaults"): on a GPU the model
+that holds up best on roads CamVid never showed and still runs in real time there; on the CPU
+an INT8 file that ONNX Runtime runs fast, of the same network at a smaller input.
 """
 
 from __future__ import annotations
@@ -12,13 +12,22 @@ import json
 from importlib import resources
 from pathlib import Path
 
-GPU_DEFAULT = "fpn_lite0_camvid.onnx"
+GPU_DEFAULT = "fpn_lite0_robust_camvid.onnx"  # 704x384, flip TTA in the graph, CamVid train+val
 CPU_DEFAULT = "fpn_lite0_camvid_352x256.int8.onnx"
+# The CamVid FPN at 608x448, one pass, with its FP16 checkpoint beside it: the start of the
+# robust recipes, the teacher of the distilled ones and the CPU default's weights.
+BASE_FPN = "fpn_lite0_camvid.onnx"
 DEFAULTS = {"cpu": CPU_DEFAULT, "cuda": GPU_DEFAULT, "tensorrt": GPU_DEFAULT}
 
 
 def zoo_dir() -> Path:
     return Path(str(resources.files("segrt"))) / "zoo"  # data beside the core package: segrt/zoo/
+
+
+def base_model() -> Path:
+    """The shipped FPN that has its checkpoint beside it (``BASE_FPN``): what re-exports,
+    fine-tunes and the tests start from."""
+    return zoo_dir() / BASE_FPN
 
 
 def default_for(device: str | None) -> Path:
@@ -88,12 +97,13 @@ def listing(folder: Path | None = None) -> list[dict]:
         rows.append({"name": path.name.removesuffix(".onnx"), "file": path.name,
                      "architecture": doc.get("architecture"),
                      "precision": doc.get("precision"), "input": f"{pre.get('width')}x{pre.get('height')}",
+                     "tta": (doc.get("provenance") or {}).get("tta"),
                      "val_miou": _miou(doc), "mb": round(path.stat().st_size / 1e6, 1),
                      "default_for": sorted(d for d, f in DEFAULTS.items() if f == path.name)})
     onnx_stems = {p.stem for p in folder.glob("*.onnx")}
     for path in sorted(folder.glob("*.pt")):
         if path.stem not in onnx_stems:
             rows.append({"name": path.stem, "file": path.name, "architecture": None, "precision": "fp16 checkpoint",
-                         "input": None, "val_miou": None, "mb": round(path.stat().st_size / 1e6, 1),
+                         "input": None, "tta": None, "val_miou": None, "mb": round(path.stat().st_size / 1e6, 1),
                          "default_for": []})
     return rows

@@ -43,7 +43,7 @@ def test_models_lists_the_shipped_files_and_the_default_per_device(capsys):
     cpu = next(line for line in lines if line.startswith(CPU_DEFAULT.removesuffix(".onnx") + " "))
     gpu = next(line for line in lines if line.startswith(GPU_DEFAULT.removesuffix(".onnx") + " "))
     assert cpu.rstrip().endswith("cpu") and "int8" in cpu
-    assert gpu.rstrip().endswith("cuda, tensorrt")
+    assert gpu.rstrip().endswith("cuda, tensorrt") and "fp32 + flip" in gpu  # its TTA is part of the graph
     main(["models", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert all(r["cpu_ms"] is None for r in doc["models"])  # listing times nothing

@@ -86,10 +86,11 @@ def test_train_and_eval_on_a_folder_dataset(tmp_path, capsys):
 
 
 def test_eval_refuses_a_dataset_with_other_classes(tmp_path, capsys):
-    from segrt.app.cli import default_model, main
+    from segrt.app.cli import main
+    from segrt.engines.zoo import base_model
 
     root = make_folder_dataset(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        main(["eval", str(default_model()), "--dataset", "folder", "--data-root", str(root)])
+        main(["eval", str(base_model()), "--dataset", "folder", "--data-root", str(root)])
     assert exit_info.value.code == 2
     assert "not the dataset's" in capsys.readouterr().err

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model, main
+from segrt.app.cli import main
+from segrt.engines.zoo import base_model
 from segrt.evaluation.bench import flat, markdown, sort_rows, speedups
 from segrt.evaluation.evaluate import compare, flicker, frame_miou
 from segrt.evaluation.latency import latency_stats
@@ -54,7 +55,7 @@ def test_compare_and_frame_metrics_maths():
 def test_flicker_is_zero_on_a_still_scene_and_counts_changed_pixels(frame):
     from segrt.engines.base import open_backend
 
-    with open_backend(default_model()) as net:
+    with open_backend(base_model()) as net:
         still = flicker(net, [frame] * 4)
         assert still["pairs"] == 3 and still["mean"] == 0.0
         moving = flicker(net, [frame, np.ascontiguousarray(frame[:, ::-1])])
@@ -63,7 +64,7 @@ def test_flicker_is_zero_on_a_still_scene_and_counts_changed_pixels(frame):
 
 def test_bench_command_writes_every_format(tmp_path, camvid_root, short_clip, capsys):
     out = tmp_path / "bench"
-    onnx = onnx_path = default_model()
+    onnx = onnx_path = base_model()
     main(["bench", str(onnx), str(onnx.with_suffix(".pt")), "--runs", "5", "--warmup", "1", "--batch", "2",
           "--eval-frames", "3", "--data-root", str(camvid_root), "--video", str(short_clip),
           "--pipeline-frames", "10", "--baseline", onnx.with_suffix(".pt").name, "--out-dir", str(out)])
@@ -92,7 +93,7 @@ def test_bench_command_writes_every_format(tmp_path, camvid_root, short_clip, ca
 
 
 def test_eval_compare_plots_and_flicker(tmp_path, tiny_camvid, capsys):
-    onnx = default_model().parent / "fcn8s_camvid.onnx"  # ONNX and checkpoint at the same input size
+    onnx = base_model().parent / "fcn8s_camvid.onnx"  # ONNX and checkpoint at the same input size
     report = tmp_path / "r.json"
     main(["eval", str(onnx), "--compare", str(onnx.with_suffix(".pt")), "--data-root", str(tiny_camvid),
           "--plots", str(tmp_path / "plots"), "--report", str(report), "--flicker", str(tiny_camvid / "val"),

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model
 from segrt.datasets.camvid import CamVid
 from segrt.engines.base import open_backend
+from segrt.engines.zoo import base_model
 from segrt.evaluation.evaluate import evaluate_backend
 from segrt.metrics import ConfusionMatrix
 
@@ -20,7 +20,7 @@ def test_confusion_matrix_metrics_on_a_known_case():
 
 
 def test_shipped_model_scores_on_real_val_frames(tiny_camvid):
-    with open_backend(default_model()) as net:
+    with open_backend(base_model()) as net:
         r = evaluate_backend(net, CamVid(tiny_camvid, "val"), progress=False)
     assert r["frames"] == 4 and len(r["per_class_iou"]) == 11
     assert r["pixel_accuracy"] > 0.6  # a real road-scene model, not noise (chance is ~0.1)
@@ -35,7 +35,7 @@ def test_eval_command_scores_onnx_and_checkpoint_alike(tiny_camvid, tmp_path, ca
     onnx_report, pt_report = tmp_path / "onnx.json", tmp_path / "pt.json"
     # a shipped model whose ONNX runs at its checkpoint's size (the FPN's ships at 608x448, above
     # the 480x352 its checkpoint runs at)
-    onnx = default_model().parent / "fcn8s_camvid.onnx"
+    onnx = base_model().parent / "fcn8s_camvid.onnx"
     main(["eval", str(onnx), "--data-root", str(tiny_camvid), "--report", str(onnx_report)])
     main(["eval", str(onnx.with_suffix(".pt")), "--data-root", str(tiny_camvid), "--report", str(pt_report)])
     out = capsys.readouterr().out
@@ -46,7 +46,7 @@ def test_eval_command_scores_onnx_and_checkpoint_alike(tiny_camvid, tmp_path, ca
     assert abs(a["miou"] - b["miou"]) < 0.005  # the ONNX export scores as its checkpoint does
 
 
-@pytest.mark.parametrize("ckpt", sorted((default_model().parent).glob("*.pt")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("ckpt", sorted((base_model().parent).glob("*.pt")), ids=lambda p: p.stem)
 def test_every_shipped_checkpoint_segments_val_frames(ckpt, tiny_camvid):
     pytest.importorskip("torch")
     with open_backend(ckpt, threads=2) as net:

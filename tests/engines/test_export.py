@@ -152,9 +152,26 @@ def test_flip_tta_in_the_graph_is_the_mean_of_the_frame_and_its_mirror(tmp_path,
         plain = net(torch.from_numpy(x)).argmax(1).numpy()
         left, right = net(torch.from_numpy(x)).softmax(1), net(torch.from_numpy(x[..., ::-1].copy())).softmax(1)
         expected = ((left + right.flip(3)) / 2).argmax(1).numpy()
-        assert np.array_equal(FlipAverage(net)(torch.from_numpy(x)).argmax(1).numpy(), expected)
+        # (the same probabilities, up to rounding: a near-tie pixel may go either way)
+        assert (FlipAverage(net)(torch.from_numpy(x)).argmax(1).numpy() == expected).mean() > 0.9999
     with open_backend(out) as backend:
         ours = backend.infer(x)
     assert (ours == expected).mean() > 0.999 and (ours != plain).any()
+    # softmax over the class axis as element-wise ops: ONNX Runtime's CPU Softmax on a non-last
+    # axis transposes every pixel out and back and took half the GPU default's CPU time
+    import onnx
+
+    assert "Softmax" not in {n.op_type for n in onnx.load(str(out)).graph.node}
     with pytest.raises(Exception, match="unknown; valid: flip"):
         export_onnx(ckpt_path, tmp_path / "x.onnx", tta="multiscale")
+
+
+def test_channel_softmax_is_softmax_over_classes_even_for_large_logits():
+    from segrt.train.models.tta import channel_softmax
+
+    logits = torch.randn(2, 11, 5, 7, generator=torch.Generator().manual_seed(0)) * 30
+    logits[0, 3] += 500  # exp(500) overflows unless the maximum is taken out first
+    got = channel_softmax(logits)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got, logits.softmax(1), atol=1e-6)
+

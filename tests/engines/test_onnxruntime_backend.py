@@ -4,8 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model
 from segrt.engines.base import open_backend
+from segrt.engines.zoo import base_model, zoo_dir
 from segrt.errors import ModelError, SegrtError
 from segrt.evaluation.evaluate import sky_road_shares
 from segrt.preprocess import Preprocessor
@@ -13,7 +13,7 @@ from segrt.preprocess import Preprocessor
 
 @pytest.fixture()
 def model_copy(tmp_path):
-    src = default_model()
+    src = base_model()
     dst = tmp_path / src.name
     shutil.copyfile(src, dst)
     shutil.copyfile(src.with_suffix(".json"), dst.with_suffix(".json"))
@@ -21,7 +21,7 @@ def model_copy(tmp_path):
 
 
 def test_output_is_a_uint8_label_map_at_network_size():
-    with open_backend(default_model()) as net:
+    with open_backend(base_model()) as net:
         spec = net.manifest.preprocess
         x = net.input_buffer()
         assert x.shape == (1, 3, spec.height, spec.width) and x.dtype == np.float32
@@ -36,7 +36,7 @@ def test_batches_and_caller_owned_arrays(tmp_path):
     pytest.importorskip("onnxscript")
     from segrt.engines.export import export_onnx
 
-    export_onnx(default_model().with_suffix(".pt"), tmp_path / "dyn.onnx", dynamic=True)
+    export_onnx(base_model().with_suffix(".pt"), tmp_path / "dyn.onnx", dynamic=True)
     with open_backend(tmp_path / "dyn.onnx") as net:
         x1 = net.input_buffer().copy()
         rng = np.random.default_rng(0)
@@ -49,14 +49,14 @@ def test_batches_and_caller_owned_arrays(tmp_path):
 
 
 def test_wrong_input_shape_is_refused():
-    with open_backend(default_model()) as net:
+    with open_backend(base_model()) as net:
         with pytest.raises(ValueError, match="expected float32"):
             net.infer(np.zeros((1, 3, 10, 10), np.float32))
 
 
 # Every shipped file, none excused: the classic U-Net (scratch, CamVid's overcast skies only)
 # called this highway's sky Building until its distillation + colour-cast stages (unet_kd2.yaml).
-SHIPPED_ONNX = sorted(default_model().parent.glob("*.onnx"))
+SHIPPED_ONNX = sorted(zoo_dir().glob("*.onnx"))
 
 
 @pytest.mark.parametrize("model", SHIPPED_ONNX, ids=lambda p: p.name)
@@ -119,7 +119,7 @@ def test_unknown_suffix_lists_the_backends(tmp_path):
 def test_opening_a_model_leaves_the_process_float_state_alone():
     """ONNX Runtime's set_denormal_as_zero would flush denormals in the calling thread for the
     rest of the process (numpy, hypothesis and user code would see it); segrt does not set it."""
-    with open_backend(default_model()) as net:
+    with open_backend(base_model()) as net:
         net.infer(net.input_buffer())
     tiny = np.float64(1e-310)
     assert tiny * 1.0 != 0 and np.finfo(np.float32).smallest_subnormal * np.float32(1.0) != 0

@@ -16,7 +16,7 @@ from segrt.engines.quantize import (
     quantize_model,
     resolve_exclusions,
 )
-from segrt.engines.zoo import GPU_DEFAULT as DEFAULT_MODEL
+from segrt.engines.zoo import BASE_FPN as DEFAULT_MODEL
 from tests.conftest import run_segrt
 
 pytest.importorskip("onnxruntime.quantization")

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model, main
+from segrt.app.cli import main
+from segrt.engines.zoo import base_model
 from segrt.files import TEMP_TAG
 from tests.hostile.kit import sha
 
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def with_manifest(path: Path, **changes) -> Path:
     """A copy of the shipped model's manifest beside ``path``, describing ``path``."""
-    doc = json.loads(default_model().with_suffix(".json").read_text())
+    doc = json.loads(base_model().with_suffix(".json").read_text())
     doc.update({"model_sha256": sha(path), **changes})
     target = path.with_name(path.name + ".json") if path.suffix == ".engine" else path.with_suffix(".json")
     target.write_text(json.dumps(doc))
@@ -46,7 +47,7 @@ def tiny_onnx(path: Path, in_shape, out_type) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9  # what ONNX Runtime 1.2x reads
     onnx.save(model, str(path))
-    pre = json.loads(default_model().with_suffix(".json").read_text())["preprocess"]
+    pre = json.loads(base_model().with_suffix(".json").read_text())["preprocess"]
     if len(in_shape) == 4:  # the manifest's size is the graph's, so only the tested fault remains
         pre = {**pre, "width": in_shape[3], "height": in_shape[2]}
     return with_manifest(path, preprocess=pre)
@@ -100,7 +101,7 @@ def c_mask_wrong_size(t, clip, cv):
     p = sorted((root / "valannot").glob("*.png"))[0]
     cv2.imwrite(str(p), cv2.resize(cv2.imread(str(p), cv2.IMREAD_UNCHANGED), (240, 180),
                                    interpolation=cv2.INTER_NEAREST))
-    return ["eval", str(default_model()), "--data-root", str(root)], "pixel-aligned"
+    return ["eval", str(base_model()), "--data-root", str(root)], "pixel-aligned"
 
 
 def c_mask_out_of_range(t, clip, cv):
@@ -109,7 +110,7 @@ def c_mask_out_of_range(t, clip, cv):
     label = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     label[:10, :10] = 200
     cv2.imwrite(str(p), label)
-    return ["eval", str(default_model()), "--data-root", str(root)], "label value 200 is out of range"
+    return ["eval", str(base_model()), "--data-root", str(root)], "label value 200 is out of range"
 
 
 def c_yaml_syntax(t, clip, cv):
@@ -166,12 +167,12 @@ def c_engine_truncated(t, clip, cv):
 
 
 def c_missing_manifest(t, clip, cv):
-    shutil.copyfile(default_model(), t / "m.onnx")
+    shutil.copyfile(base_model(), t / "m.onnx")
     return ["run", str(clip), "--model", str(t / "m.onnx")], "manifest missing"
 
 
 def c_manifest_of_another_file(t, clip, cv):
-    shutil.copyfile(default_model(), t / "m.onnx")
+    shutil.copyfile(base_model(), t / "m.onnx")
     with_manifest(t / "m.onnx", model_sha256="0" * 64)
     return ["run", str(clip), "--model", str(t / "m.onnx")], "does not match its manifest"
 

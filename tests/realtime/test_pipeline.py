@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model, main
+from segrt.app.cli import main
+from segrt.engines.zoo import base_model
 from segrt.realtime.controls import Controls
 from segrt.realtime.overlay import Overlay
 
@@ -151,7 +152,7 @@ def write_config(tmp_path, text):
 def overlay(**kw):
     from segrt.engines.manifest import load_manifest
 
-    m = load_manifest(default_model())
+    m = load_manifest(base_model())
     return Overlay(m.classes, m.palette, legend=False, hud=False, **kw), m
 
 

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model, main
+from segrt.app.cli import main
 from segrt.engines.manifest import load_manifest
+from segrt.engines.zoo import base_model
 
 
 def frame_count(path) -> int:
@@ -39,7 +40,7 @@ def test_overlay_frames_are_the_blend_not_the_input(short_clip, tmp_path):
     written = sorted((tmp_path / "f").iterdir())
     assert len(written) == 2
     img = cv2.imread(str(written[0])).reshape(-1, 1, 3).astype(int)
-    palette_bgr = np.array(load_manifest(default_model()).palette)[None, :, ::-1]
+    palette_bgr = np.array(load_manifest(base_model()).palette)[None, :, ::-1]
     nearest = np.abs(img - palette_bgr).max(axis=2).min(axis=1)  # to the closest palette colour
     assert (nearest <= 24).mean() > 0.97  # alpha 1: palette colours only, up to JPEG noise
 

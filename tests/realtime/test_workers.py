@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from segrt.app.cli import default_model
 from segrt.engines.base import open_backend
 from segrt.engines.manifest import load_manifest
+from segrt.engines.zoo import base_model
 from segrt.errors import SegrtError
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureThread
@@ -47,7 +47,7 @@ class UnevenModel:
     concurrent = True
 
     def __init__(self, fail_at: int | None = None) -> None:
-        self.manifest = load_manifest(default_model())
+        self.manifest = load_manifest(base_model())
         self.fail_at = fail_at
         self.running = self.most = 0
         self._lock = threading.Lock()
@@ -105,7 +105,7 @@ def test_onnxruntime_calls_from_two_threads_match_one_at_a_time(dashcam):
     overwritten by the other thread's before the caller copies them."""
     cap = cv2.VideoCapture(str(dashcam))
     frames = [cap.read()[1] for _ in range(60)][::10]
-    with open_backend(default_model(), threads=1) as net:
+    with open_backend(base_model(), threads=1) as net:
         assert net.concurrent
         prep = Preprocessor(net.manifest.preprocess)
         inputs = [prep(f)[None] for f in frames[:3]] + [prep(f[:, ::-1].copy())[None] for f in frames[3:]]
@@ -167,7 +167,7 @@ def test_two_workers_write_the_same_video_as_one(short_clip, tmp_path):
 
 
 def test_workers_with_a_backend_that_cannot_is_a_one_line_error(tmp_path, short_clip):
-    pt = default_model().parent / "fcn8s_camvid.pt"
+    pt = base_model().parent / "fcn8s_camvid.pt"
     r = subprocess.run([sys.executable, "-m", "segrt", "run", str(short_clip), "-m", str(pt), "--workers", "2",
                         "-o", str(tmp_path / "o.mp4")], capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
@@ -186,6 +186,6 @@ def test_the_models_rate_counts_calls_at_once():
         timer.add("infer", 0.020)
         timer.end_frame()
     assert timer.model_fps() == pytest.approx(100.0)  # two 20 ms calls at a time
-    backend = SimpleNamespace(manifest=load_manifest(default_model()), name="onnxruntime")
+    backend = SimpleNamespace(manifest=load_manifest(base_model()), name="onnxruntime")
     assert "model 100.0 FPS" in hud_lines(timer, backend)[0] and "20.0 ms x2" in hud_lines(timer, backend)[1]
     assert "model 100.0 FPS" in format_table(timer.summary(), 4, 1.0, 2)

@@ -103,7 +103,7 @@ def test_every_cpu_recipe_loads_and_builds():
             assert made_here or (Path(__file__).resolve().parents[2] / teacher).is_file(), path
 
 
-def test_shipped_weights_fit_the_60_mb_budget():
+def test_shipped_weights_fit_the_zoo_budget():
     from pathlib import Path
 
     from segrt.app.zoo_build import BUDGET_MB, shipped_megabytes

@@ -19,8 +19,17 @@ TTA_MODES = ("flip", "flip-ms")
 MULTI_SCALES = (0.75, 1.0, 1.25)
 
 
+def channel_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the class axis of (N, C, H, W), written out (max, exp, sum, divide): the
+    same numbers as ``softmax(1)``, but it exports as element-wise ops and reductions, which
+    ONNX Runtime's CPU provider runs about 20x faster than its Softmax on a non-last axis
+    (that one transposes every pixel's C values out and back)."""
+    e = (logits - logits.amax(1, keepdim=True)).exp()
+    return e / e.sum(1, keepdim=True)
+
+
 def _flip_probs(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    both = net(torch.cat([x, x.flip(3)])).float().softmax(1)
+    both = channel_softmax(net(torch.cat([x, x.flip(3)])).float())
     n = x.shape[0]
     return (both[:n] + both[n:].flip(3)) / 2
 

@@ -1,0 +1,44 @@
+"""benchmarks/soup.py: checkpoints of one recipe averaged into one, as the GPU default is made;
+run as a user runs it (a subprocess), on the shipped Fast-SCNN checkpoint."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from segrt.train import checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+ZOO = REPO / "segrt" / "zoo"
+
+
+def soup(*args):
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "soup.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_soup_is_the_mean_of_its_checkpoints(tmp_path):
+    a = ZOO / "fastscnn_camvid.pt"
+    ckpt = checkpoint.load(a)
+    shifted = {k: v.float() + 1 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    b = tmp_path / "b.pt"
+    checkpoint.save(b, {k: v for k, v in {**ckpt, "state_dict": shifted}.items() if k != "format"})
+    out = tmp_path / "soup" / "s.pt"
+    result = soup(a, b, "-o", out)
+    assert result.returncode == 0, result.stderr
+    mixed = checkpoint.load(out)
+    assert mixed["soup_of"] == [str(a), str(b)] and mixed["preprocess"] == ckpt["preprocess"]
+    for k, v in ckpt["state_dict"].items():
+        if v.is_floating_point():
+            assert torch.allclose(mixed["state_dict"][k].float(), v.float() + 0.5, atol=2e-2), k  # FP16-stored
+    checkpoint.build_from_checkpoint(mixed)  # loads strictly into the network
+
+
+def test_a_soup_of_two_recipes_or_over_a_file_is_refused(tmp_path):
+    out = tmp_path / "s.pt"
+    result = soup(ZOO / "fastscnn_camvid.pt", ZOO / "fcn8s_camvid.pt", "-o", out)
+    assert result.returncode == 2 and "differs from" in result.stderr and not out.exists()
+    out.write_bytes(b"mine")
+    result = soup(ZOO / "fastscnn_camvid.pt", ZOO / "fastscnn_camvid.pt", "-o", out)
+    assert result.returncode == 2 and "exists" in result.stderr and out.read_bytes() == b"mine"
