@@ -235,7 +235,8 @@ def models(as_json: bool, timed: bool) -> None:
     where; with --time, their latency on this machine's CPU.
 
     Val mIoU is CamVid val scored at 480x360 (the manifest's, or for a quantized file its
-    accuracy gate's). Pass a name from here to --model (segrt run VIDEO -m unet_camvid).
+    accuracy gate's; for a model trained on train+val, as the GPU default is, its train-only
+    twin's). Pass a name from here to --model (segrt run VIDEO -m unet_camvid).
     """
     from segrt.engines.zoo import listing, zoo_dir
 

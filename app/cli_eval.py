@@ -153,6 +153,10 @@ def _evaluate_all(job: _EvalJob) -> tuple[dict, list[Path]]:
         results[label] = metrics
         click.echo(f"== {label} ({metrics['backend']})")
         click.echo(ev.format_metrics(metrics))
+        note = trained_on_note(getattr(backend, "manifest", None), job.dataset, job.split)
+        if note:
+            metrics["note"] = note
+            click.echo(f"note: {note}")
     doc = {"model": str(model), "dataset": job.dataset, "split": job.split, "results": {},
            **({"class_map": cmap.source} if cmap is not None else {}),
            **envinfo.provenance()}
@@ -175,3 +179,19 @@ def _evaluate_all(job: _EvalJob) -> tuple[dict, list[Path]]:
             if p:
                 written.append(p)
     return doc, written
+
+
+def trained_on_note(manifest, dataset: str, split: str) -> str | None:
+    """A warning when the model trained on the very split it is scored on (a shipped model
+    trained on train+val, scored on val): the figure says little about new frames; its
+    train-only twin's, when the manifest records one, does."""
+    provenance = getattr(manifest, "provenance", None) or {}
+    trained_on = str(provenance.get("trained_on", ""))
+    words = trained_on.split()
+    if len(words) < 2 or words[0] != dataset or split not in words[1].split("+"):
+        return None
+    metrics = getattr(manifest, "metrics", None) or {}
+    twin = metrics.get("val_miou_onnxruntime") if split == "val" and metrics.get("val_miou_of") else None
+    return (f"this model trained on {dataset} {words[1]}, so these {split} frames are frames it learned from"
+            + (f"; its train-only twin scores {100 * twin:.2f}" if twin is not None else ""))
+

@@ -26,6 +26,10 @@ from segrt.train import checkpoint
 
 def soup(paths: list[Path]) -> dict:
     ckpts = [checkpoint.load(p) for p in paths]
+    for path, c in zip(paths, ckpts, strict=True):
+        if not isinstance(c.get("state_dict"), dict):
+            raise SegrtError(f"{path}: a segrt checkpoint without weights (no state_dict); "
+                             "give a training run's best.pt or last.pt")
     first = ckpts[0]
     for path, c in zip(paths[1:], ckpts[1:], strict=True):
         for key in ("model", "model_args", "classes"):
@@ -53,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.output}: exists; give a new file name")
     try:
         mixed = soup(args.checkpoints)
-    except SegrtError as exc:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=args.output.parent) as tmp:
+            full = Path(tmp) / "soup.pt"
+            checkpoint.save(full, mixed)
+            checkpoint.slim(full, args.output)
+    except (SegrtError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=args.output.parent) as tmp:
-        full = Path(tmp) / "soup.pt"
-        checkpoint.save(full, mixed)
-        checkpoint.slim(full, args.output)
     print(f"wrote {args.output}: the mean of {len(args.checkpoints)} checkpoints")
     return 0
 

@@ -2,8 +2,9 @@
 checkpoints (re-export, fine-tune). Torch-free: listing reads manifests only.
 
 Two defaults, each chosen by measurement (docs/zoo.md, "The two defaults"): on a GPU the model
-that holds up best on roads CamVid never showed and still runs in real time there; on the CPU
-an INT8 file that ONNX Runtime runs fast, of the same network at a smaller input.
+that holds up best on roads CamVid never showed and should still run in real time there (not
+yet timed on one); on the CPU an INT8 file that ONNX Runtime runs fast, of the same network
+at a smaller input.
 """
 
 from __future__ import annotations

@@ -52,3 +52,20 @@ def test_every_shipped_checkpoint_segments_val_frames(ckpt, tiny_camvid):
     with open_backend(ckpt, threads=2) as net:
         r = evaluate_backend(net, CamVid(tiny_camvid, "val"), progress=False)
     assert r["pixel_accuracy"] > 0.6 and r["miou"] > 0.2  # trained weights, not noise (chance: ~0.1)
+
+
+def test_eval_warns_when_a_model_trained_on_the_split_it_is_scored_on():
+    from types import SimpleNamespace
+
+    from segrt.app.cli_eval import trained_on_note
+    from segrt.engines.manifest import load_manifest
+    from segrt.engines.zoo import GPU_DEFAULT, zoo_dir
+
+    shipped = load_manifest(zoo_dir() / GPU_DEFAULT)  # CamVid train+val; its val figure is its twin's
+    note = trained_on_note(shipped, "camvid", "val")
+    assert "frames it learned from" in note and "train-only twin scores" in note
+    assert trained_on_note(shipped, "camvid", "test") is None and trained_on_note(shipped, "cityscapes", "val") is None
+    train_only = SimpleNamespace(provenance={"trained_on": "camvid train (367 frames)"}, metrics={})
+    assert trained_on_note(train_only, "camvid", "val") is None
+    assert "twin" not in trained_on_note(train_only, "camvid", "train")
+    assert trained_on_note(SimpleNamespace(provenance={}, metrics={}), "camvid", "val") is None

@@ -125,7 +125,7 @@ def test_build_and_run_an_engine_matches_onnx_runtime(tmp_path):
 
     onnx = default_model_copy(tmp_path)
     build_engine(onnx, tmp_path / "m.engine", timing_cache=tmp_path / "t.cache")
-    shape = load_manifest(onnx).preprocess.input_shape(1)  # the model's own size (480x352 for the FPN)
+    shape = load_manifest(onnx).preprocess.input_shape(1)  # the model's own size (704x384 for the GPU default)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with open_backend(tmp_path / "m.engine") as trt_net, open_backend(tmp_path / "m.onnx") as ort_net:
         assert (trt_net.infer(x) == ort_net.infer(x)).mean() > 0.99

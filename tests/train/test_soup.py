@@ -42,3 +42,13 @@ def test_a_soup_of_two_recipes_or_over_a_file_is_refused(tmp_path):
     out.write_bytes(b"mine")
     result = soup(ZOO / "fastscnn_camvid.pt", ZOO / "fastscnn_camvid.pt", "-o", out)
     assert result.returncode == 2 and "exists" in result.stderr and out.read_bytes() == b"mine"
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    out = tmp_path / "s.pt"
+    result = soup(ZOO / "fastscnn_camvid.pt", bad, "-o", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and str(bad) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
