@@ -194,4 +194,3 @@ def trained_on_note(manifest, dataset: str, split: str) -> str | None:
     twin = metrics.get("val_miou_onnxruntime") if split == "val" and metrics.get("val_miou_of") else None
     return (f"this model trained on {dataset} {words[1]}, so these {split} frames are frames it learned from"
             + (f"; its train-only twin scores {100 * twin:.2f}" if twin is not None else ""))
-

@@ -22,8 +22,8 @@ MULTI_SCALES = (0.75, 1.0, 1.25)
 def channel_softmax(logits: torch.Tensor) -> torch.Tensor:
     """Softmax over the class axis of (N, C, H, W), written out (max, exp, sum, divide): the
     same numbers as ``softmax(1)``, but it exports as element-wise ops and reductions, which
-    ONNX Runtime's CPU provider runs about 20x faster than its Softmax on a non-last axis
-    (that one transposes every pixel's C values out and back)."""
+    ONNX Runtime's CPU provider runs over 10x faster than its Softmax on a non-last axis
+    (that one transposes every pixel's C values out and back; 200 ms of the flip graph's 400)."""
     e = (logits - logits.amax(1, keepdim=True)).exp()
     return e / e.sum(1, keepdim=True)
 
