@@ -75,6 +75,12 @@ class TrainConfig:
     # that target's loss weight (0 = no distillation) and softmax temperature
     distill_weight: float = 0.0
     distill_temperature: float = 1.0
+    # the teacher sees each training crop at this many times the student's resolution: crops are
+    # cut that much larger (from frames scaled that much larger) and shrunk for the student, so
+    # a small-input student learns what its teacher sees at the input it runs at (1 = off)
+    distill_resolution: float = 1.0
+    # the teacher's target is the mean of its probabilities on the crop and on its mirror image
+    distill_flip: bool = False
     schedule: Literal["poly", "cosine"] = "poly"
     # stochastic weight averaging (Izmailov et al., 2018): the learning rate is held where the
     # schedule stands this many epochs before the end, and the weights at the end of each of
@@ -115,7 +121,7 @@ class TrainConfig:
                                  f"got {crop}")
         ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
                   "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
-                  "distill_temperature": (0.0, 100.0, False),
+                  "distill_temperature": (0.0, 100.0, False), "distill_resolution": (1.0, 4.0, True),
                   "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
@@ -125,6 +131,9 @@ class TrainConfig:
         if (self.distill_weight > 0) != bool(self.distill_from):
             raise ValueError("keys 'distill_from' and 'distill_weight' go together: a teacher checkpoint and a "
                              "weight above 0, or neither")
+        if (self.distill_resolution != 1.0 or self.distill_flip) and not self.distill_from:
+            raise ValueError("keys 'distill_resolution' and 'distill_flip' shape a teacher's target: "
+                             "set 'distill_from' and 'distill_weight' too, or leave them out")
         for name, (least, most) in {"scale_range": (0.05, 8), "aspect_range": (0.25, 4)}.items():
             lo, hi = getattr(self, name)
             if not (math.isfinite(lo) and math.isfinite(hi) and least <= lo <= hi <= most):

@@ -17,12 +17,17 @@ class SegTrain(Dataset):
 
     def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int,
                  crop: tuple[int, int] | None = None, colour_cast: float = 0.0, degrade: float = 0.0,
-                 aspect_range: tuple[float, float] = (1.0, 1.0)) -> None:
+                 aspect_range: tuple[float, float] = (1.0, 1.0), oversample: float = 1.0) -> None:
         self.spec = spec
         self.aspect_range = tuple(aspect_range)
         self.colour_cast, self.degrade = colour_cast, degrade
         # frames are scaled to the network's input size (times a random scale), then cropped
         self.crop = crop or (spec.width, spec.height)
+        # oversample > 1: crops cut at that many times the resolution (a teacher's view;
+        # the trainer shrinks them to ``crop`` for the student), rounded to multiples of 32
+        self.oversample = oversample
+        if oversample != 1.0:
+            self.crop = tuple(max(32, round(side * oversample / 32) * 32) for side in self.crop)
         self.ignore_index = ds.ignore_index
         self.scale_range = scale_range
         self.rng = np.random.default_rng(seed)
@@ -40,7 +45,7 @@ class SegTrain(Dataset):
         # drawn only when asked: older recipes keep their random streams
         aspect = augment.random_aspect(self.rng, self.aspect_range) if self.aspect_range != (1.0, 1.0) else 1.0
         image, label = augment.random_scale_crop(
-            image, label, *self.crop, self.spec.width / label.shape[1],
+            image, label, *self.crop, self.spec.width * self.oversample / label.shape[1],
             self.scale_range, self.ignore_index, self.rng, aspect)
         image, label = augment.random_hflip(image, label, self.rng)
         image = augment.photometric(image, self.rng)

@@ -27,8 +27,8 @@ class Distillation:
     """
 
     def __init__(self, teacher: torch.nn.Module, weight: float, temperature: float,
-                 renormalise: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
-        self.teacher, self.weight, self.temperature = teacher, weight, temperature
+                 renormalise: tuple[torch.Tensor, torch.Tensor] | None = None, flip: bool = False) -> None:
+        self.teacher, self.weight, self.temperature, self.flip = teacher, weight, temperature, flip
         self.renormalise = renormalise  # (scale, shift), each (1, 3, 1, 1): the teacher's input
 
     @torch.no_grad()
@@ -36,19 +36,26 @@ class Distillation:
         if self.renormalise is not None:
             scale, shift = self.renormalise
             x = x * scale + shift
-        return (self.teacher(x).float() / self.temperature).softmax(1)
+        p = (self.teacher(x).float() / self.temperature).softmax(1)
+        if self.flip:  # test-time flip averaging, as `segrt export --tta flip` does
+            p = 0.5 * (p + (self.teacher(x.flip(-1)).float() / self.temperature).softmax(1).flip(-1))
+        return p
 
     def loss(self, student: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         target = self.soft_targets(x)
         if target.shape[-2:] != student.shape[-2:]:
-            target = F.interpolate(target, size=student.shape[-2:], mode="bilinear", align_corners=False)
+            # a teacher that saw the crop at a higher resolution: area-average its probabilities
+            larger = target.shape[-1] > student.shape[-1]
+            target = (F.interpolate(target, size=student.shape[-2:], mode="area") if larger else
+                      F.interpolate(target, size=student.shape[-2:], mode="bilinear", align_corners=False))
         log_p = F.log_softmax(student.float() / self.temperature, 1)
         kl = (target * (target.clamp_min(1e-8).log() - log_p)).sum(1)  # (N, H, W)
         return self.weight * self.temperature**2 * kl.mean()
 
 
 def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device: torch.device,
-                 memory_format: torch.memory_format, weight: float = 1.0, temperature: float = 1.0) -> Distillation:
+                 memory_format: torch.memory_format, weight: float = 1.0, temperature: float = 1.0,
+                 flip: bool = False) -> Distillation:
     """Distillation from the network of a segrt checkpoint, frozen; refused when it predicts
     other classes. Inputs are always RGB; a teacher normalised with another mean and std gets
     the student's tensor mapped to its own: x_t = (x_s·std_s + mean_s − mean_t) / std_t."""
@@ -68,4 +75,4 @@ def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device:
     net = checkpoint.build_from_checkpoint(ckpt).to(device, memory_format=memory_format)
     for p in net.parameters():
         p.requires_grad_(False)
-    return Distillation(net, weight, temperature, renormalise)
+    return Distillation(net, weight, temperature, renormalise, flip)

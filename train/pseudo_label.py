@@ -88,6 +88,18 @@ def pseudo_label(teacher: Path, clips: list[tuple[str, Path, tuple[int, int, int
     """Labels ``frames`` frames spread over ``clips`` ((name, path, crop), in proportion to
     their lengths) with ``teacher`` and writes the dataset to ``out``; returns a summary."""
     ckpt = checkpoint.load(teacher)
+    # the output is claimed (parents made) before the first frame: a path that cannot be
+    # written fails now, not after the teacher has labelled every frame
+    pending = PendingOutput(out, "pseudo-labelled dataset", directory=True, parents=True)
+    try:
+        return _label_into(pending, ckpt, clips, frames, size, threshold, min_keep, void, progress, teacher)
+    except BaseException:
+        pending.discard()
+        raise
+
+
+def _label_into(pending: PendingOutput, ckpt: dict, clips, frames: int, size: tuple[int, int] | None,
+                threshold: float, min_keep: float, void: int, progress: bool | None, teacher: Path) -> dict:
     net = checkpoint.build_from_checkpoint(ckpt)
     spec = Preprocess.from_dict(ckpt["preprocess"])
     if size is not None:
@@ -109,28 +121,24 @@ def pseudo_label(teacher: Path, clips: list[tuple[str, Path, tuple[int, int, int
             bar.update()
     bar.close()
     t = class_thresholds(conf, labels, len(ckpt["classes"]), threshold, min_keep)
-    kept = _write(out, names, images, [np.where(cf >= t[lb], lb, void).astype(np.uint8)
-                                       for cf, lb in zip(conf, labels, strict=True)], ckpt, void)
+    masks = [np.where(cf >= t[lb], lb, void).astype(np.uint8) for cf, lb in zip(conf, labels, strict=True)]
+    kept = _write(pending, names, images, masks, ckpt, void)
     return {"frames": len(names), "clips": len(clips), "kept_share": kept,
             "thresholds": {c: round(float(v) / 255, 3) for c, v in zip(ckpt["classes"], t, strict=True)},
             "teacher": str(teacher), "size": [spec.width, spec.height]}
 
 
-def _write(out: Path, names, images, masks, ckpt: dict, void: int) -> float:
-    pending = PendingOutput(out, "pseudo-labelled dataset", directory=True)
-    try:
-        (pending.tmp / "images" / "train").mkdir(parents=True)
-        (pending.tmp / "masks" / "train").mkdir(parents=True)
-        for name, image, mask in zip(names, images, masks, strict=True):
-            ok = cv2.imwrite(str(pending.tmp / "images" / "train" / f"{name}.jpg"), image,
-                             [cv2.IMWRITE_JPEG_QUALITY, 95])
-            ok = ok and cv2.imwrite(str(pending.tmp / "masks" / "train" / f"{name}.png"), mask)
-            if not ok:
-                raise DataError(f"{out}: could not write {name}; is the disk full?")
-        write_spec(pending.tmp, ckpt["classes"], ckpt["palette"], void,
-                   "pseudo-labels (segrt pseudo-label); never hand-checked")
-    except BaseException:
-        pending.discard()
-        raise
+def _write(pending: PendingOutput, names, images, masks, ckpt: dict, void: int) -> float:
+    out = pending.path
+    (pending.tmp / "images" / "train").mkdir(parents=True)
+    (pending.tmp / "masks" / "train").mkdir(parents=True)
+    for name, image, mask in zip(names, images, masks, strict=True):
+        ok = cv2.imwrite(str(pending.tmp / "images" / "train" / f"{name}.jpg"), image,
+                         [cv2.IMWRITE_JPEG_QUALITY, 95])
+        ok = ok and cv2.imwrite(str(pending.tmp / "masks" / "train" / f"{name}.png"), mask)
+        if not ok:
+            raise DataError(f"{out}: could not write {name}; is the disk full?")
+    write_spec(pending.tmp, ckpt["classes"], ckpt["palette"], void,
+               "pseudo-labels (segrt pseudo-label); never hand-checked")
     pending.commit()
     return float(np.mean([(m != void).mean() for m in masks]))

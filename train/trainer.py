@@ -71,6 +71,7 @@ class Parts:
     memory_format: torch.memory_format
     aux_weight: float = 0.0
     distill: Distillation | None = None
+    student_crop: tuple[int, int] | None = None  # (h, w) the student sees when the teacher sees more
     meta: dict = dataclasses.field(default_factory=dict)  # what every checkpoint of the run records
 
 
@@ -83,11 +84,12 @@ def train_one_epoch(p: Parts, epoch: int) -> float:
         y = y.to(p.device, non_blocking=True)
         autocast = torch.autocast(p.device.type, p.amp_dtype) if p.amp_dtype else contextlib.nullcontext()
         with autocast:
-            out = p.net(x)
+            seen = x if p.student_crop is None else shrink(x, p.student_crop)
+            out = p.net(seen)
             main, aux = out if isinstance(out, tuple) else (out, None)  # WithAux: (main, auxiliary) logits
-            loss = p.loss_fn(main, y)
+            loss = p.loss_fn(at_label_size(main, y), y)
             if aux is not None:
-                loss = loss + p.aux_weight * p.loss_fn(aux, y)
+                loss = loss + p.aux_weight * p.loss_fn(at_label_size(aux, y), y)
             if p.distill is not None:
                 loss = loss + p.distill.loss(main, x)
         p.opt.zero_grad(set_to_none=True)
@@ -99,6 +101,19 @@ def train_one_epoch(p: Parts, epoch: int) -> float:
         n += len(x)
         bar.set_postfix(loss=f"{total / n:.3f}", lr=f"{p.sched.get_last_lr()[0]:.2e}")
     return total / max(n, 1)
+
+
+def shrink(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The student's view of a crop cut at a teacher's resolution (anti-aliased, as a camera
+    at the lower resolution would see it)."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def at_label_size(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Logits upsampled to the labels' size where they differ, as evaluation scores them."""
+    if logits.shape[-2:] == y.shape[-2:]:
+        return logits
+    return F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False)
 
 
 @torch.no_grad()
@@ -232,7 +247,7 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
     train_set = SegTrain(frames, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast, cfg.degrade,
-                         cfg.aspect_range)
+                         cfg.aspect_range, cfg.distill_resolution)
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
                                                    seed=cfg.seed, drop_last=True) if ddp.enabled else None)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,
@@ -249,7 +264,7 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
     if cfg.init_from and resume is None:
         _init_from(model, cfg, frames, spec)
     distill = (load_teacher(cfg.distill_from, list(classes), spec, device, memory_format, cfg.distill_weight,
-                            cfg.distill_temperature) if cfg.distill_from else None)
+                            cfg.distill_temperature, cfg.distill_flip) if cfg.distill_from else None)
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     hold_from = (cfg.epochs - cfg.swa_epochs) * len(loader) if cfg.swa_epochs else None
@@ -265,7 +280,8 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
                  # loss scaling only for fp16 (bf16 has fp32's range); disabled, the scaler is a no-op
                  scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
                  swa=WeightAverage(), device=device, amp_dtype=amp_dtype, memory_format=memory_format,
-                 aux_weight=cfg.aux_weight, distill=distill, meta=meta)
+                 aux_weight=cfg.aux_weight, distill=distill,
+                 student_crop=cfg.crop[::-1] if cfg.distill_resolution != 1.0 else None, meta=meta)
 
 
 def _resume(p: Parts, cfg: TrainConfig, resume: Path) -> tuple[int, dict]:

@@ -82,3 +82,50 @@ def test_a_teacher_of_other_classes_or_a_weight_without_teacher_is_refused(tiny_
     assert not (tmp_path / "kd" / "best.pt").exists()
     with pytest.raises(ValueError, match="distill_from"):
         dataclasses.replace(TINY, distill_weight=1.0)
+
+
+def test_a_flip_averaging_teacher_targets_the_mean_of_the_frame_and_its_mirror():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)  # not mirror-symmetric: the two views differ
+    x = torch.randn(1, 3, 8, 10)
+    plain = Distillation(conv, weight=1.0, temperature=1.0)
+    flipped = Distillation(conv, weight=1.0, temperature=1.0, flip=True)
+    mirror = plain.soft_targets(x.flip(-1)).flip(-1)
+    assert (plain.soft_targets(x) - mirror).abs().max() > 1e-3
+    assert torch.allclose(flipped.soft_targets(x), 0.5 * (plain.soft_targets(x) + mirror), atol=1e-6)
+
+
+def test_a_teacher_at_a_higher_resolution_is_area_averaged_to_the_students_logits():
+    teacher_logits = torch.zeros(1, 2, 4, 4)
+    teacher_logits[:, 0, :, :2] = 10.0  # class 0 on the left half, class 1 on the right, at 4x4
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return teacher_logits
+
+    kd = Distillation(Fixed(), weight=1.0, temperature=1.0)
+    student = torch.zeros(1, 2, 2, 2)
+    student[:, 0, :, :1] = 10.0  # the same layout at 2x2
+    assert kd.loss(student, torch.zeros(1, 3, 4, 4)).item() < 1e-3
+    assert kd.loss(student.flip(-1), torch.zeros(1, 3, 4, 4)).item() > 1.0
+
+
+def test_resolution_distillation_cuts_larger_crops_and_trains_the_student_on_them_shrunk(tiny_camvid, tmp_path):
+    from segrt.datasets import open_dataset
+    from segrt.preprocess import Preprocess
+    from segrt.train.data import SegTrain
+
+    fit(TINY, tiny_camvid, tmp_path / "teacher")
+    frames = open_dataset("camvid", tiny_camvid, "train")
+    wide = SegTrain(frames, Preprocess(128, 96), (1.0, 1.0), 0, (64, 64), oversample=1.5)
+    x, y = wide[0]
+    assert wide.crop == (96, 96) and x.shape == (3, 96, 96) and y.shape == (96, 96)
+    cfg = dataclasses.replace(TINY, crop_width=64, crop_height=64, distill_from=str(tmp_path / "teacher" / "best.pt"),
+                              distill_weight=1.0, distill_resolution=1.5, distill_flip=True)
+    fit(cfg, tiny_camvid, tmp_path / "rkd")
+    saved = checkpoint.load(tmp_path / "rkd" / "best.pt")
+    assert saved["config"]["distill_resolution"] == 1.5 and saved["preprocess"]["width"] == 128
+    with pytest.raises(ValueError, match="distill_resolution"):
+        dataclasses.replace(TINY, distill_resolution=1.5)
+    with pytest.raises(ValueError, match="distill_resolution"):
+        dataclasses.replace(TINY, distill_from="t.pt", distill_weight=1.0, distill_resolution=0.5)

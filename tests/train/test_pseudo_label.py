@@ -70,3 +70,18 @@ def test_extra_data_adds_the_pseudo_labelled_frames_to_training(clip, tiny_camvi
     other = make_folder_dataset(tmp_path / "blobs")
     with pytest.raises(ConfigError, match="key 'extra_data': .*blobs has classes background, blob"):
         fit(dataclasses.replace(TINY, epochs=1, extra_data=(str(other),)), tiny_camvid, tmp_path / "run2")
+
+
+def test_pseudo_labels_make_missing_parents_and_refuse_an_unwritable_out_before_labelling(clip, tmp_path):
+    from segrt.errors import SegrtError
+
+    teacher = resolve_model("fastscnn_camvid", prefer=(".pt",))
+    nested = tmp_path / "runs" / "pseudo" / "round1"  # neither runs/ nor runs/pseudo exists yet
+    assert pseudo_label(teacher, [("drive", clip, None)], nested, frames=2)["frames"] == 2
+    assert len(open_dataset("folder", nested, "train")) == 2
+    (tmp_path / "a_file").write_text("mine\n")
+    # under a regular file: refused at once, before the (missing) clip is even opened
+    with pytest.raises(SegrtError, match="a_file"):
+        pseudo_label(teacher, [("gone", tmp_path / "no_such_clip.mp4", None)], tmp_path / "a_file" / "out", frames=2)
+    assert (tmp_path / "a_file").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "runs"]
