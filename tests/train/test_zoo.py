@@ -91,16 +91,19 @@ def test_every_cpu_recipe_loads_and_builds():
     from segrt.train.config import TrainConfig
     from segrt.train.models import build_model
 
-    recipes = sorted((Path(__file__).resolve().parents[2] / "configs" / "zoo_cpu").glob("*.yaml"))
+    root = Path(__file__).resolve().parents[2]
+    recipes = sorted((root / "configs" / "zoo_cpu").glob("*.yaml"))
+    rebuild = (root / "benchmarks" / "checkpoints" / "README.md").read_text()  # how runs/soup/ is made
     assert len(recipes) >= 16
     for path in recipes:
         cfg = load_config(path, TrainConfig)
         build_model(cfg.model, num_classes=11, **cfg.model_args)
-        if cfg.distill_from:  # a teacher is a shipped model, or what another recipe here trains
-            teacher = Path(cfg.distill_from)
+        if cfg.distill_from:  # a teacher is a shipped model, what another recipe here trains,
+            teacher = Path(cfg.distill_from)  # or a soup of such runs whose command is written down
             made_here = teacher.parts[:2] == ("runs", "zoo_cpu") and any(
                 teacher.parts[2] == f"{r.stem}_{load_config(r, TrainConfig).dataset}" for r in recipes)
-            assert made_here or (Path(__file__).resolve().parents[2] / teacher).is_file(), path
+            souped = teacher.parts[:2] == ("runs", "soup") and f"-o {cfg.distill_from}" in rebuild
+            assert made_here or souped or (root / teacher).is_file(), path
 
 
 def test_shipped_weights_fit_the_zoo_budget():
