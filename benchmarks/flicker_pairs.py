@@ -1,0 +1,86 @@
+"""Which labels flicker: for each model, on one held-out clip of ``segrt data clips --role
+flicker``, the share of pixels per frame pair that change label, split by the pair of classes
+(A<->B, either direction), and each class's share of all pixels. A low flicker can be a model
+that is steady because it is wrong the same way on every frame; this shows which.
+
+    python3 benchmarks/flicker_pairs.py MODEL [MODEL ...] [--clip korea_expressway] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def pairs_on(backend, frames, limit: int) -> dict:
+    from segrt.preprocess import Preprocessor
+
+    names = list(backend.manifest.classes)
+    n = len(names)
+    prep = Preprocessor(backend.manifest.preprocess)
+    x = backend.input_buffer(1)
+    changed = np.zeros((n, n), np.int64)
+    seen = np.zeros(n, np.int64)
+    prev, count = None, 0
+    for frame in frames:
+        if count >= limit:
+            break
+        prep(frame, out=x[0])
+        labels = backend.infer(x)[0].copy()
+        seen += np.bincount(labels.ravel(), minlength=n)[:n]
+        if prev is not None:
+            moved = labels != prev
+            np.add.at(changed, (prev[moved], labels[moved]), 1)
+        prev, count = labels, count + 1
+    pixels = max(1, prev.size * (count - 1)) if prev is not None else 1
+    both = changed + changed.T
+    upper = [(i, j) for i in range(n) for j in range(i + 1, n) if both[i, j]]
+    upper.sort(key=lambda ij: -both[ij])
+    return {"frames": count, "flicker_percent": round(100 * changed.sum() / pixels, 3),
+            "pairs_percent": {f"{names[i]}<->{names[j]}": round(100 * both[i, j] / pixels, 3) for i, j in upper[:8]},
+            "class_share_percent": {names[c]: round(100 * seen[c] / max(1, seen.sum()), 1)
+                                    for c in np.argsort(-seen) if seen[c]}}
+
+
+def main() -> None:
+    from segrt import envinfo
+    from segrt.datasets import clips
+    from segrt.evaluation.evaluate import frames_of
+    from segrt.realtime.api import Segmenter
+    from segrt.realtime.sources import open_source
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--clip", default="korea_expressway", help="a held-out clip's name [default: %(default)s]")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    held_out = {c.name: c for c in clips.load_clips() if c.role == "flicker"}
+    if args.clip not in held_out:
+        raise SystemExit(f"error: --clip {args.clip}: not a held-out clip; use one of {', '.join(held_out)}")
+    path = clips.clip_file(clips.default_root(), held_out[args.clip])
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: missing; run 'segrt data clips --role flicker' first")
+    rows = []
+    for model in args.models:
+        with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
+            row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames)}
+        rows.append(row)
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(row["pairs_percent"].items())[:4])
+        share = ", ".join(f"{k} {v:.0f}" for k, v in list(row["class_share_percent"].items())[:5])
+        print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top}  |  pixels %: {share}")
+    if args.out:
+        args.out.write_text(json.dumps({"what": __doc__.split("\n\n")[0].replace("\n", " "), "clip": args.clip,
+                                        "command": "flicker_pairs.py " + " ".join(sys.argv[1:]),
+                                        "models": rows, "machine": envinfo.machine(),
+                                        "versions": envinfo.versions()}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
