@@ -58,9 +58,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+")
     ap.add_argument("--clip", default="korea_expressway", help="a held-out clip's name [default: %(default)s]")
-    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--frames", type=int, default=300, help="frames from the start [default: %(default)s]")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.frames < 2:
+        raise SystemExit(f"error: --frames {args.frames}: flicker needs at least 2 frames; use e.g. 300")
     held_out = {c.name: c for c in clips.load_clips() if c.role == "flicker"}
     if args.clip not in held_out:
         raise SystemExit(f"error: --clip {args.clip}: not a held-out clip; use one of {', '.join(held_out)}")

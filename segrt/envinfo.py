@@ -41,9 +41,28 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# the vector extensions ONNX Runtime's 8-bit kernels choose between: INT8 results can differ
+# between CPUs with and without them, so a result file records which were there
+INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Which of :data:`INT8_FLAGS` the CPU reports (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in INT8_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> dict:
-    """The CPU, cores, OS, Python and GPU; on a Jetson also its L4T release, power mode and clocks."""
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+    """The CPU (and its 8-bit vector extensions), cores, OS, Python and GPU; on a Jetson also
+    its L4T release, power mode and clocks."""
+    info = {"cpu": cpu_name(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "gpu": gpu()["name"]}
     return {**info, "jetson": tegra} if (tegra := jetson()) else info
 

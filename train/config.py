@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 
+def oversampled(side: int, factor: float) -> int:
+    """A crop side cut ``factor`` times larger for a teacher, to the nearest multiple of 32."""
+    return side if factor == 1.0 else max(32, math.floor(side * factor / 32 + 0.5) * 32)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     model: str
@@ -131,6 +136,12 @@ class TrainConfig:
         if (self.distill_weight > 0) != bool(self.distill_from):
             raise ValueError("keys 'distill_from' and 'distill_weight' go together: a teacher checkpoint and a "
                              "weight above 0, or neither")
+        for name, side in (("crop_width", self.crop[0]), ("crop_height", self.crop[1])):
+            want, got = side * self.distill_resolution, oversampled(side, self.distill_resolution)
+            if abs(got / want - 1) > 0.03:
+                raise ValueError(f"key 'distill_resolution': {name} {side} x {self.distill_resolution:g} = "
+                                 f"{want:.0f} px, not within 3% of a multiple of 32 (the teacher's crop would be "
+                                 f"{got}); use e.g. {got / side:.3g}")
         if (self.distill_resolution != 1.0 or self.distill_flip) and not self.distill_from:
             raise ValueError("keys 'distill_resolution' and 'distill_flip' shape a teacher's target: "
                              "set 'distill_from' and 'distill_weight' too, or leave them out")

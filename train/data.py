@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from segrt.preprocess import Preprocess, normalize_rgb
 from segrt.train import augment
+from segrt.train.config import oversampled
 
 
 class SegTrain(Dataset):
@@ -26,8 +27,7 @@ class SegTrain(Dataset):
         # oversample > 1: crops cut at that many times the resolution (a teacher's view;
         # the trainer shrinks them to ``crop`` for the student), rounded to multiples of 32
         self.oversample = oversample
-        if oversample != 1.0:
-            self.crop = tuple(max(32, round(side * oversample / 32) * 32) for side in self.crop)
+        self.crop = tuple(oversampled(side, oversample) for side in self.crop)
         self.ignore_index = ds.ignore_index
         self.scale_range = scale_range
         self.rng = np.random.default_rng(seed)

@@ -45,7 +45,7 @@ class Distillation:
         target = self.soft_targets(x)
         if target.shape[-2:] != student.shape[-2:]:
             # a teacher that saw the crop at a higher resolution: area-average its probabilities
-            larger = target.shape[-1] > student.shape[-1]
+            larger = all(t >= u for t, u in zip(target.shape[-2:], student.shape[-2:], strict=True))
             target = (F.interpolate(target, size=student.shape[-2:], mode="area") if larger else
                       F.interpolate(target, size=student.shape[-2:], mode="bilinear", align_corners=False))
         log_p = F.log_softmax(student.float() / self.temperature, 1)

@@ -96,36 +96,56 @@ def test_a_flip_averaging_teacher_targets_the_mean_of_the_frame_and_its_mirror()
 
 
 def test_a_teacher_at_a_higher_resolution_is_area_averaged_to_the_students_logits():
-    teacher_logits = torch.zeros(1, 2, 4, 4)
-    teacher_logits[:, 0, :, :2] = 10.0  # class 0 on the left half, class 1 on the right, at 4x4
+    teacher_logits = torch.full((1, 2, 1, 4), -10.0)
+    teacher_logits[:, 0, :, 0] = 10.0  # class 0 in the first of four columns, class 1 in the others
+    teacher_logits[:, 1, :, 1:] = 10.0
 
     class Fixed(torch.nn.Module):
         def forward(self, x):
             return teacher_logits
 
     kd = Distillation(Fixed(), weight=1.0, temperature=1.0)
-    student = torch.zeros(1, 2, 2, 2)
-    student[:, 0, :, :1] = 10.0  # the same layout at 2x2
-    assert kd.loss(student, torch.zeros(1, 3, 4, 4)).item() < 1e-3
-    assert kd.loss(student.flip(-1), torch.zeros(1, 3, 4, 4)).item() > 1.0
+    quarter = torch.tensor([0.25, 0.75]).log().view(1, 2, 1, 1)  # the area mean of the four columns
+    assert kd.loss(quarter, torch.zeros(1, 3, 1, 4)).item() < 1e-3
+    # bilinear sampling at the centre would see only columns 1 and 2 (class 1) and find a loss here
+    nothing_of_class_0 = torch.tensor([1e-4, 1.0]).log().view(1, 2, 1, 1)
+    assert kd.loss(nothing_of_class_0, torch.zeros(1, 3, 1, 4)).item() > 1.0
 
 
-def test_resolution_distillation_cuts_larger_crops_and_trains_the_student_on_them_shrunk(tiny_camvid, tmp_path):
+def test_resolution_distillation_cuts_larger_crops_and_trains_the_student_on_them_shrunk(tiny_camvid, tmp_path,
+                                                                                         monkeypatch):
+    import cv2
+
     from segrt.datasets import open_dataset
     from segrt.preprocess import Preprocess
+    from segrt.train import trainer
     from segrt.train.data import SegTrain
 
-    fit(TINY, tiny_camvid, tmp_path / "teacher")
     frames = open_dataset("camvid", tiny_camvid, "train")
-    wide = SegTrain(frames, Preprocess(128, 96), (1.0, 1.0), 0, (64, 64), oversample=1.5)
-    x, y = wide[0]
-    assert wide.crop == (96, 96) and x.shape == (3, 96, 96) and y.shape == (96, 96)
+    # crops cut from the frame scaled to 1.5x the network's width (480 -> 192 px), 1.5x as large
+    wide = SegTrain(frames, Preprocess(128, 96), (1.0, 1.0), 0, (128, 64), oversample=1.5)
+    _, y = wide[0]
+    assert wide.crop == (192, 96) and y.shape == (96, 192)
+    _, label = frames.read(0)
+    scaled = cv2.resize(label, (192, 144), interpolation=cv2.INTER_NEAREST)
+    match = max((y.numpy() == view[top:top + 96]).mean() for view in (scaled, scaled[:, ::-1]) for top in range(49))
+    assert match > 0.97
+
+    fit(TINY, tiny_camvid, tmp_path / "teacher")
+    seen = []
+    real_shrink = trainer.shrink
+    monkeypatch.setattr(trainer, "shrink", lambda x, size: seen.append((tuple(x.shape[-2:]), size))
+                        or real_shrink(x, size))
     cfg = dataclasses.replace(TINY, crop_width=64, crop_height=64, distill_from=str(tmp_path / "teacher" / "best.pt"),
                               distill_weight=1.0, distill_resolution=1.5, distill_flip=True)
     fit(cfg, tiny_camvid, tmp_path / "rkd")
+    assert seen and all(s == ((96, 96), (64, 64)) for s in seen)  # the teacher's 96x96, the student's 64x64
     saved = checkpoint.load(tmp_path / "rkd" / "best.pt")
     assert saved["config"]["distill_resolution"] == 1.5 and saved["preprocess"]["width"] == 128
     with pytest.raises(ValueError, match="distill_resolution"):
-        dataclasses.replace(TINY, distill_resolution=1.5)
+        dataclasses.replace(TINY, distill_resolution=1.5)  # no teacher
     with pytest.raises(ValueError, match="distill_resolution"):
         dataclasses.replace(TINY, distill_from="t.pt", distill_weight=1.0, distill_resolution=0.5)
+    with pytest.raises(ValueError, match="multiple of 32.*use e.g."):  # 64 x 1.7 = 109 px: 96 or 128 would skew it
+        dataclasses.replace(TINY, crop_width=64, crop_height=64, distill_from="t.pt", distill_weight=1.0,
+                            distill_resolution=1.7)
