@@ -50,7 +50,8 @@ def info(as_json: bool) -> None:
         return
     m = report["machine"]
     click.echo(f"segrt {__version__}  python {m['python']}  {m['platform']}")
-    click.echo(f"cpu      {m['cpu']} ({m['cores']} cores)")
+    flags = ", ".join(m["cpu_flags"]) or "none of " + ", ".join(envinfo.INT8_FLAGS[:5])
+    click.echo(f"cpu      {m['cpu']} ({m['cores']} cores; 8-bit extensions: {flags})")
     g = report["gpu"]
     click.echo(f"gpu      {g['name']} (compute {g['compute_capability']}, driver {g['driver']})"
                if g["name"] else f"gpu      none: {g['why']}")

@@ -14,3 +14,12 @@ def test_cpu_flags_lists_the_int8_extensions_the_cpu_reports(tmp_path):
     assert envinfo.cpu_flags(str(arm)) == ["asimddp", "i8mm"]
     assert envinfo.cpu_flags(str(tmp_path / "missing")) == []
     assert set(envinfo.machine()["cpu_flags"]) <= set(envinfo.INT8_FLAGS)
+
+
+def test_info_names_the_cpus_8bit_extensions():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "segrt", "info"], capture_output=True, text=True, check=True).stdout
+    cpu = next(line for line in out.splitlines() if line.startswith("cpu "))
+    assert "8-bit extensions: " in cpu and all(flag in cpu for flag in envinfo.cpu_flags())
