@@ -76,3 +76,16 @@ def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device:
     for p in net.parameters():
         p.requires_grad_(False)
     return Distillation(net, weight, temperature, renormalise, flip)
+
+
+def shrink(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The student's view of a crop cut at a teacher's resolution (anti-aliased, as a camera
+    at the lower resolution would see it)."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def at_label_size(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Logits upsampled to the labels' size where they differ, as evaluation scores them."""
+    if logits.shape[-2:] == y.shape[-2:]:
+        return logits
+    return F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False)

@@ -24,7 +24,7 @@ from segrt.train import checkpoint, distributed
 from segrt.train.aux import WithAux
 from segrt.train.config import TrainConfig
 from segrt.train.data import SegTrain, enet_weights
-from segrt.train.distill import Distillation, load_teacher
+from segrt.train.distill import Distillation, at_label_size, load_teacher, shrink
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 from segrt.train.prune import narrow_head
@@ -101,19 +101,6 @@ def train_one_epoch(p: Parts, epoch: int) -> float:
         n += len(x)
         bar.set_postfix(loss=f"{total / n:.3f}", lr=f"{p.sched.get_last_lr()[0]:.2e}")
     return total / max(n, 1)
-
-
-def shrink(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The student's view of a crop cut at a teacher's resolution (anti-aliased, as a camera
-    at the lower resolution would see it)."""
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
-def at_label_size(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Logits upsampled to the labels' size where they differ, as evaluation scores them."""
-    if logits.shape[-2:] == y.shape[-2:]:
-        return logits
-    return F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False)
 
 
 @torch.no_grad()
