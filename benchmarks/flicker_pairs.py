@@ -19,30 +19,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def pairs_on(backend, frames, limit: int) -> dict:
-    from segrt.preprocess import Preprocessor
+    from segrt.evaluation.evaluate import flicker
 
     names = list(backend.manifest.classes)
+    f = flicker(backend, frames, limit, progress=False, pairs=True)
+    changed, seen, pixels = f["changed"], f["seen"], max(1, f["pixels"])
     n = len(names)
-    prep = Preprocessor(backend.manifest.preprocess)
-    x = backend.input_buffer(1)
-    changed = np.zeros((n, n), np.int64)
-    seen = np.zeros(n, np.int64)
-    prev, count = None, 0
-    for frame in frames:
-        if count >= limit:
-            break
-        prep(frame, out=x[0])
-        labels = backend.infer(x)[0].copy()
-        seen += np.bincount(labels.ravel(), minlength=n)[:n]
-        if prev is not None:
-            moved = labels != prev
-            np.add.at(changed, (prev[moved], labels[moved]), 1)
-        prev, count = labels, count + 1
-    pixels = max(1, prev.size * (count - 1)) if prev is not None else 1
     both = changed + changed.T
     upper = [(i, j) for i in range(n) for j in range(i + 1, n) if both[i, j]]
     upper.sort(key=lambda ij: -both[ij])
-    return {"frames": count, "flicker_percent": round(100 * changed.sum() / pixels, 3),
+    return {"frames": f["pairs"] + 1 if seen.sum() else 0, "flicker_percent": round(100 * changed.sum() / pixels, 3),
             "pairs_percent": {f"{names[i]}<->{names[j]}": round(100 * both[i, j] / pixels, 3) for i, j in upper[:8]},
             "class_share_percent": {names[c]: round(100 * seen[c] / max(1, seen.sum()), 1)
                                     for c in np.argsort(-seen) if seen[c]}}

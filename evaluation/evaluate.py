@@ -95,12 +95,15 @@ def frames_of(source):
         yield frame
 
 
-def flicker(backend, frames, limit: int | None = None, progress: bool | None = None) -> dict:
+def flicker(backend, frames, limit: int | None = None, progress: bool | None = None, pairs: bool = False) -> dict:
     """Temporal consistency on consecutive frames: for each pair, the share of pixels whose
     label changed. A steady scene filmed from a moving car changes a few percent per frame;
-    much more is flicker the eye sees as noise."""
+    much more is flicker the eye sees as noise. ``pairs``: also ``changed`` (C, C), pixels that
+    went from class i to class j, and ``seen`` (C,), pixels of each class over all frames."""
     prep = Preprocessor(backend.manifest.preprocess)
     x = backend.input_buffer(1)
+    n = len(backend.manifest.classes)
+    changed, seen = np.zeros((n, n), np.int64), np.zeros(n, np.int64)
     prev, changes = None, []
     for i, frame in enumerate(tqdm(frames, desc="flicker", unit="frame", leave=False,
                                    disable=None if progress is None else not progress)):
@@ -108,12 +111,20 @@ def flicker(backend, frames, limit: int | None = None, progress: bool | None = N
             break
         prep(frame, out=x[0])
         labels = backend.infer(x)[0].copy()
+        if pairs:
+            seen += np.bincount(labels.ravel(), minlength=n)[:n]
         if prev is not None:
-            changes.append(float((labels != prev).mean()))
+            moved = labels != prev
+            changes.append(float(moved.mean()))
+            if pairs:
+                np.add.at(changed, (prev[moved], labels[moved]), 1)
         prev = labels
     c = np.asarray(changes) if changes else np.zeros(1)
-    return {"pairs": len(changes), "mean": float(c.mean()), "p50": float(np.median(c)),
-            "p95": float(np.percentile(c, 95)), "per_pair": [round(v, 5) for v in changes]}
+    out = {"pairs": len(changes), "mean": float(c.mean()), "p50": float(np.median(c)),
+           "p95": float(np.percentile(c, 95)), "per_pair": [round(v, 5) for v in changes]}
+    if pairs:
+        out.update(changed=changed, seen=seen, pixels=0 if prev is None else prev.size * len(changes))
+    return out
 
 
 def flicker_plot(results: dict[str, dict], out: Path) -> Path | None:

@@ -86,6 +86,12 @@ class TrainConfig:
     distill_resolution: float = 1.0
     # the teacher's target is the mean of its probabilities on the crop and on its mirror image
     distill_flip: bool = False
+    # temporal stability (against flicker on video): each batch is also shown moved as a camera
+    # moves between frames (a random zoom of up to 1 + consistency_zoom, panned inside the frame),
+    # and the student's prediction there is pulled towards its own prediction on the batch,
+    # moved the same way (and towards the teacher's, moved, when there is one). 0 = off
+    consistency_weight: float = 0.0
+    consistency_zoom: float = 0.08
     schedule: Literal["poly", "cosine"] = "poly"
     # stochastic weight averaging (Izmailov et al., 2018): the learning rate is held where the
     # schedule stands this many epochs before the end, and the weights at the end of each of
@@ -127,7 +133,8 @@ class TrainConfig:
         ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
                   "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
                   "distill_temperature": (0.0, 100.0, False), "distill_resolution": (1.0, 4.0, True),
-                  "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True)}
+                  "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True),
+                  "consistency_weight": (0.0, 100.0, True), "consistency_zoom": (0.0, 0.5, False)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):

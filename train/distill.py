@@ -41,16 +41,80 @@ class Distillation:
             p = 0.5 * (p + (self.teacher(x.flip(-1)).float() / self.temperature).softmax(1).flip(-1))
         return p
 
-    def loss(self, student: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def target(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The soft target at the student's output ``size``."""
         target = self.soft_targets(x)
-        if target.shape[-2:] != student.shape[-2:]:
+        if tuple(target.shape[-2:]) != tuple(size):
             # a teacher that saw the crop at a higher resolution: area-average its probabilities
-            larger = all(t >= u for t, u in zip(target.shape[-2:], student.shape[-2:], strict=True))
-            target = (F.interpolate(target, size=student.shape[-2:], mode="area") if larger else
-                      F.interpolate(target, size=student.shape[-2:], mode="bilinear", align_corners=False))
-        log_p = F.log_softmax(student.float() / self.temperature, 1)
-        kl = (target * (target.clamp_min(1e-8).log() - log_p)).sum(1)  # (N, H, W)
-        return self.weight * self.temperature**2 * kl.mean()
+            larger = all(t >= u for t, u in zip(target.shape[-2:], size, strict=True))
+            target = (F.interpolate(target, size=size, mode="area") if larger else
+                      F.interpolate(target, size=size, mode="bilinear", align_corners=False))
+        return target
+
+    def divergence(self, student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.temperature**2 * kl_mean(target, student.float() / self.temperature)
+
+    def loss(self, student: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.divergence(student, self.target(x, tuple(student.shape[-2:])))
+
+
+def kl_mean(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean over pixels of KL(target ‖ softmax(logits)), class axis 1."""
+    log_p = F.log_softmax(logits, 1)
+    return (target * (target.clamp_min(1e-8).log() - log_p)).sum(1).mean()
+
+
+class Consistency:
+    """Temporal stability learnt from still frames (after the temporal loss of Liu et al.,
+    "Efficient Semantic Video Segmentation with Per-frame Inference", ECCV 2020, with a known
+    motion in place of optical flow). Between two video frames the camera moves a little:
+    mostly a zoom towards the road ahead, and a pan. Each batch is also shown moved so
+    (:meth:`motion`, :func:`warp`: a zoom of 1 to 1 + ``zoom``, panned at random but never past
+    the frame, so every moved pixel has a source); the student's probabilities on the moved
+    batch are pulled, with ``weight``, towards its own on the batch moved the same way (no
+    gradient through that side), and, with a teacher, towards the teacher's target moved the
+    same way. A model that answers the same scene the same way wherever it sits in the frame
+    does not flicker when the scene shifts by a pixel."""
+
+    def __init__(self, weight: float, zoom: float) -> None:
+        self.weight, self.zoom = weight, zoom
+
+    def motion(self, n: int, device: torch.device) -> torch.Tensor:
+        """``n`` random moves as affine matrices (n, 2, 3) in normalised coordinates: output
+        pixel u samples the input at u / s + t, with |t| <= 1 - 1/s on each axis."""
+        s = 1 + self.zoom * torch.rand(n, device=device)
+        room = 1 - 1 / s
+        t = (2 * torch.rand(n, 2, device=device) - 1) * room[:, None]
+        theta = torch.zeros(n, 2, 3, device=device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
+        theta[:, :, 2] = t
+        return theta
+
+    def moved_view_loss(self, net: torch.nn.Module, x: torch.Tensor, logits: torch.Tensor,
+                        student_size: tuple[int, int] | None, distill: Distillation | None = None,
+                        target: torch.Tensor | None = None) -> torch.Tensor:
+        """The batch ``x`` moved (at its own resolution, then shrunk to ``student_size`` if
+        given), through ``net``: :meth:`loss` against ``logits``, the student's on ``x``, plus
+        ``distill``'s divergence from its ``target`` on ``x``, moved the same way."""
+        theta = self.motion(len(x), x.device)
+        moved = warp(x, theta)
+        out = net(moved if student_size is None else shrink(moved, student_size))
+        moved_logits = out[0] if isinstance(out, tuple) else out  # WithAux: (main, auxiliary)
+        loss = self.loss(moved_logits, logits, theta)
+        if distill is not None and target is not None:
+            loss = loss + distill.divergence(moved_logits, warp(target, theta))
+        return loss
+
+    def loss(self, moved_logits: torch.Tensor, logits: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """``weight`` × mean KL(warp(p) ‖ p_moved): p from ``logits`` (detached)."""
+        target = warp(logits.detach().float().softmax(1), theta)
+        return self.weight * kl_mean(target, moved_logits.float())
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``x`` (N, C, H, W) moved by ``theta`` (:meth:`Consistency.motion`), bilinear, same size."""
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device: torch.device,

@@ -24,7 +24,7 @@ from segrt.train import checkpoint, distributed
 from segrt.train.aux import WithAux
 from segrt.train.config import TrainConfig
 from segrt.train.data import SegTrain, enet_weights
-from segrt.train.distill import Distillation, at_label_size, load_teacher, shrink
+from segrt.train.distill import Consistency, Distillation, at_label_size, load_teacher, shrink
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 from segrt.train.prune import narrow_head
@@ -71,6 +71,7 @@ class Parts:
     memory_format: torch.memory_format
     aux_weight: float = 0.0
     distill: Distillation | None = None
+    consistency: Consistency | None = None
     student_crop: tuple[int, int] | None = None  # (h, w) the student sees when the teacher sees more
     meta: dict = dataclasses.field(default_factory=dict)  # what every checkpoint of the run records
 
@@ -90,8 +91,11 @@ def train_one_epoch(p: Parts, epoch: int) -> float:
             loss = p.loss_fn(at_label_size(main, y), y)
             if aux is not None:
                 loss = loss + p.aux_weight * p.loss_fn(at_label_size(aux, y), y)
-            if p.distill is not None:
-                loss = loss + p.distill.loss(main, x)
+            target = None if p.distill is None else p.distill.target(x, tuple(main.shape[-2:]))
+            if target is not None:
+                loss = loss + p.distill.divergence(main, target)
+            if p.consistency is not None:
+                loss = loss + p.consistency.moved_view_loss(p.net, x, main, p.student_crop, p.distill, target)
         p.opt.zero_grad(set_to_none=True)
         p.scaler.scale(loss).backward()
         p.scaler.step(p.opt)
@@ -268,6 +272,8 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
                  scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
                  swa=WeightAverage(), device=device, amp_dtype=amp_dtype, memory_format=memory_format,
                  aux_weight=cfg.aux_weight, distill=distill,
+                 consistency=Consistency(cfg.consistency_weight, cfg.consistency_zoom) if cfg.consistency_weight > 0
+                 else None,
                  student_crop=cfg.crop[::-1] if cfg.distill_resolution != 1.0 else None, meta=meta)
 
 
@@ -344,6 +350,9 @@ def _init_from(model, cfg: TrainConfig, train_ds, spec: Preprocess) -> None:
     """All the weights of ``init_from``, a checkpoint of the same model; one whose only
     difference is a wider ``encoder_head`` is narrowed to it (:mod:`segrt.train.prune`)."""
     init = checkpoint.load(cfg.init_from)
+    if init.get("eval_only"):
+        raise ConfigError(f"key 'init_from': {cfg.init_from} is eval-only ({init['eval_only']}); "
+                          "use it as distill_from, and start from a checkpoint a training run wrote")
     have, want = dict(init.get("model_args", {})), dict(cfg.model_args)
     rest = {k: v for k, v in have.items() if k != "encoder_head"}
     narrowing = "encoder_head" in want and rest == {k: v for k, v in want.items() if k != "encoder_head"}

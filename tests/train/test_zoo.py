@@ -98,11 +98,12 @@ def test_every_cpu_recipe_loads_and_builds():
     for path in recipes:
         cfg = load_config(path, TrainConfig)
         build_model(cfg.model, num_classes=11, **cfg.model_args)
-        if cfg.distill_from:  # a teacher is a shipped model, what another recipe here trains,
-            teacher = Path(cfg.distill_from)  # or a soup of such runs whose command is written down
+        if cfg.distill_from:  # a teacher is a shipped model, what another recipe here trains, or a
+            teacher = Path(cfg.distill_from)  # soup or rebuilt teacher whose command is written down
             made_here = teacher.parts[:2] == ("runs", "zoo_cpu") and any(
                 teacher.parts[2] == f"{r.stem}_{load_config(r, TrainConfig).dataset}" for r in recipes)
-            souped = teacher.parts[:2] == ("runs", "soup") and f"-o {cfg.distill_from}" in rebuild
+            written = f"-o {cfg.distill_from}" in rebuild
+            souped = teacher.parts[:2] in (("runs", "soup"), ("runs", "teacher")) and written
             assert made_here or souped or (root / teacher).is_file(), path
 
 
