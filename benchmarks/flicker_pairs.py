@@ -28,7 +28,7 @@ def pairs_on(backend, frames, limit: int) -> dict:
     both = changed + changed.T
     upper = [(i, j) for i in range(n) for j in range(i + 1, n) if both[i, j]]
     upper.sort(key=lambda ij: -both[ij])
-    return {"frames": f["pairs"] + 1 if seen.sum() else 0, "flicker_percent": round(100 * changed.sum() / pixels, 3),
+    return {"frames": f["frames"], "flicker_percent": round(100 * changed.sum() / pixels, 3),
             "pairs_percent": {f"{names[i]}<->{names[j]}": round(100 * both[i, j] / pixels, 3) for i, j in upper[:8]},
             "class_share_percent": {names[c]: round(100 * seen[c] / max(1, seen.sum()), 1)
                                     for c in np.argsort(-seen) if seen[c]}}

@@ -53,9 +53,12 @@ def onnx_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 
 def unfold(net: torch.nn.Module, weights: dict[str, np.ndarray]) -> int:
-    """Load folded conv weights into ``net``; each BatchNorm after a convolution becomes the
-    identity plus that convolution's folded bias. Returns the number of folded pairs."""
-    state = {}
+    """Load folded conv weights into ``net``; each BatchNorm registered right after a
+    convolution becomes the identity plus that convolution's folded bias (the convolution's
+    own bias, if any, zero). Conv/BatchNorm pairs are matched by registration order, not by
+    the graph: the agreement check is what proves the pairing. Any other parameter is taken
+    under its own name. Returns the number of folded pairs."""
+    state: dict[str, torch.Tensor] = {}
     folded = 0
     modules = list(net.named_modules())
     for i, (name, m) in enumerate(modules):
@@ -65,14 +68,10 @@ def unfold(net: torch.nn.Module, weights: dict[str, np.ndarray]) -> int:
         if key not in weights:
             raise SegrtError(f"the ONNX file has no weight {key}: it is not this architecture; give --like a "
                              "checkpoint of the model the ONNX was exported from")
-        w = torch.from_numpy(weights[key])
-        if tuple(w.shape) != tuple(m.weight.shape):
-            raise SegrtError(f"{key}: shape {tuple(w.shape)} in the ONNX file, {tuple(m.weight.shape)} in --like's "
-                             "network; give a checkpoint with the same model arguments")
-        state[key] = w
+        state[key] = torch.from_numpy(weights[key])
         bias = weights.get(f"{key}_bias", weights.get(f"{name}.bias"))
         after = modules[i + 1] if i + 1 < len(modules) else None
-        if after is not None and isinstance(after[1], torch.nn.BatchNorm2d):
+        if after is not None and isinstance(after[1], torch.nn.BatchNorm2d) and after[1].track_running_stats:
             bn_name, bn = after
             if bias is None:
                 raise SegrtError(f"{key}: no folded bias in the ONNX file; was it exported by segrt?")
@@ -80,15 +79,25 @@ def unfold(net: torch.nn.Module, weights: dict[str, np.ndarray]) -> int:
             state[f"{bn_name}.bias"] = torch.from_numpy(bias)
             state[f"{bn_name}.running_mean"] = torch.zeros_like(bn.running_mean)
             state[f"{bn_name}.running_var"] = torch.full_like(bn.running_var, 1.0 - bn.eps)
+            if m.bias is not None:
+                state[f"{name}.bias"] = torch.zeros_like(m.bias)
             folded += 1
-        elif m.bias is not None:
-            if bias is None:
-                raise SegrtError(f"{name}.bias: missing from the ONNX file")
+        elif m.bias is not None and bias is not None:
             state[f"{name}.bias"] = torch.from_numpy(bias)
-    missing = [k for k, v in net.state_dict().items() if k not in state and v.is_floating_point()]
+    own = net.state_dict()
+    for k in own:  # what no conv took: Linear, a BatchNorm after no conv, ...
+        if k not in state and k in weights:
+            state[k] = torch.from_numpy(weights[k])
+    missing = [k for k, v in own.items() if k not in state and v.is_floating_point()]
     if missing:
         raise SegrtError(f"the ONNX file does not cover {len(missing)} parameters of --like's network "
                          f"({', '.join(missing[:3])}, …); it is not this architecture")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise SegrtError(f"{k}: shape {tuple(v.shape)} in the ONNX file, {tuple(own[k].shape)} in --like's "
+                             "network; give a checkpoint with the same model arguments")
+        if not torch.isfinite(v).all():
+            raise SegrtError(f"{k}: holds values that are not finite in the ONNX file; nothing written")
     net.load_state_dict(state, strict=False)
     return folded
 
@@ -131,18 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=8, help="CamVid val frames for the agreement check")
     ap.add_argument("--data-root", default=None)
     args = ap.parse_args(argv)
-    if args.output.exists():
-        ap.error(f"{args.output}: exists; give a new file name")
     try:
+        if args.frames < 1:
+            raise SegrtError(f"--frames {args.frames}: the agreement check needs at least 1 frame; use e.g. 8")
+        if args.output.exists():
+            raise SegrtError(f"-o {shown(args.output)}: exists; give a new file name")
         manifest_path = args.onnx_file.with_suffix(".json")
         if not manifest_path.is_file():
             raise SegrtError(f"{shown(manifest_path)}: no manifest beside {shown(args.onnx_file)}; "
                              "give a segrt export")
         manifest = json.loads(manifest_path.read_text())
         like = checkpoint.load(args.like)
-        if manifest.get("architecture") != like["model"] or manifest.get("classes") != list(like["classes"]):
-            raise SegrtError(f"--like {shown(args.like)}: a {like['model']} of {len(like['classes'])} classes, the "
-                             f"ONNX file a {manifest.get('architecture')}; give a checkpoint of its architecture")
+        if manifest.get("architecture") != like["model"]:
+            raise SegrtError(f"--like {shown(args.like)}: a {like['model']}, the ONNX file a "
+                             f"{manifest.get('architecture')}; give a checkpoint of its architecture")
+        if manifest.get("classes") != list(like["classes"]):
+            raise SegrtError(f"--like {shown(args.like)}: predicts other classes than the ONNX file; give a "
+                             "checkpoint of the same classes")
         net = checkpoint.build_from_checkpoint(like)
         folded = unfold(net, onnx_weights(onnx.load(str(args.onnx_file))))
         tta = manifest.get("provenance", {}).get("tta")
@@ -152,15 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         if agree < MIN_AGREEMENT:
             raise SegrtError(f"{shown(args.onnx_file)}: the rebuilt network agrees with ONNX Runtime on "
                              f"{100 * agree:.2f} % of pixels (< {100 * MIN_AGREEMENT:.1f} %); nothing written")
-        payload = {k: v for k, v in like.items() if k not in ("format", "state_dict", "metrics", "epoch")}
+        # the network that was checked, as it is (FP32: no rounding after the check)
+        payload = {k: like[k] for k in ("model", "model_args") if k in like}
         payload.update(
             preprocess=manifest["preprocess"], classes=manifest["classes"], palette=manifest.get("palette"),
-            state_dict={k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()},
+            state_dict=net.state_dict(),
             eval_only="BatchNorm folded into the convolutions: a teacher (distill_from), not a start (init_from)",
             weights_from={"onnx": str(args.onnx_file),
                           "sha256": hashlib.sha256(args.onnx_file.read_bytes()).hexdigest(),
                           "agreement_on_camvid_val": round(agree, 5), "frames": args.frames},
-            trained_on=manifest.get("provenance", {}).get("trained_on", like.get("trained_on")),
+            trained_on=manifest.get("provenance", {}).get("trained_on"),
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)
         checkpoint.save(args.output, payload)

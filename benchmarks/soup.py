@@ -30,6 +30,8 @@ def soup(paths: list[Path]) -> dict:
         if not isinstance(c.get("state_dict"), dict):
             raise SegrtError(f"{path}: a segrt checkpoint without weights (no state_dict); "
                              "give a training run's best.pt or last.pt")
+        if c.get("eval_only"):
+            raise SegrtError(f"{path}: eval-only ({c['eval_only']}); give a training run's best.pt or last.pt")
     first = ckpts[0]
     for path, c in zip(paths[1:], ckpts[1:], strict=True):
         for key in ("model", "model_args", "classes"):

@@ -123,7 +123,8 @@ def flicker(backend, frames, limit: int | None = None, progress: bool | None = N
     out = {"pairs": len(changes), "mean": float(c.mean()), "p50": float(np.median(c)),
            "p95": float(np.percentile(c, 95)), "per_pair": [round(v, 5) for v in changes]}
     if pairs:
-        out.update(changed=changed, seen=seen, pixels=0 if prev is None else prev.size * len(changes))
+        out.update(changed=changed, seen=seen, frames=len(changes) + (prev is not None),
+                   pixels=0 if prev is None else prev.size * len(changes))
     return out
 
 

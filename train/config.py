@@ -89,7 +89,8 @@ class TrainConfig:
     # temporal stability (against flicker on video): each batch is also shown moved as a camera
     # moves between frames (a random zoom of up to 1 + consistency_zoom, panned inside the frame),
     # and the student's prediction there is pulled towards its own prediction on the batch,
-    # moved the same way (and towards the teacher's, moved, when there is one). 0 = off
+    # moved the same way, with this weight (and towards the teacher's target, moved, with the
+    # teacher's own weight, when there is one). 0 = off
     consistency_weight: float = 0.0
     consistency_zoom: float = 0.08
     schedule: Literal["poly", "cosine"] = "poly"

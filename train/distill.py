@@ -74,7 +74,13 @@ class Consistency:
     batch are pulled, with ``weight``, towards its own on the batch moved the same way (no
     gradient through that side), and, with a teacher, towards the teacher's target moved the
     same way. A model that answers the same scene the same way wherever it sits in the frame
-    does not flicker when the scene shifts by a pixel."""
+    does not flicker when the scene shifts by a pixel.
+
+    ``weight`` scales the pull towards the student's own moved prediction; the pull towards
+    the teacher's moved target is weighted as the teacher's own term (``distill_weight``·T²).
+    The moved batch is a second forward pass in train mode: BatchNorm normalises it with its
+    own batch statistics and updates the running statistics with it too, as a second batch
+    would."""
 
     def __init__(self, weight: float, zoom: float) -> None:
         self.weight, self.zoom = weight, zoom

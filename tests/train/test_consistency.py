@@ -90,3 +90,21 @@ def test_an_eval_only_checkpoint_is_refused_as_a_start(tiny_camvid, tmp_path):
     checkpoint.save(tmp_path / "folded.pt", {**ckpt, "eval_only": "BatchNorm folded"})
     with pytest.raises(ConfigError, match="init_from.*eval-only.*distill_from"):
         fit(dataclasses.replace(TINY, init_from=str(tmp_path / "folded.pt")), tiny_camvid, tmp_path / "b")
+
+
+def test_the_moved_view_lines_up_with_the_prediction_moved_at_the_students_resolution():
+    """A pointwise network answers a moved picture with its answer moved: through the
+    teacher-resolution warp and the shrink to the student's size, the pull is near zero; the
+    same picture not moved is far from the moved answer."""
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 5, 1)
+    with torch.no_grad():
+        net.weight.mul_(8)
+    x = F.interpolate(torch.randn(2, 3, 6, 8), size=(48, 64), mode="bilinear", align_corners=False)
+    cons = Consistency(1.0, zoom=0.3)
+    with torch.no_grad():
+        logits = net(distill.shrink(x, (24, 32)))
+        moved = cons.moved_view_loss(net, x, logits, (24, 32)).item()
+        theta = cons.motion(2, torch.device("cpu"))
+        still = cons.loss(logits, logits, theta).item()
+    assert moved < 0.1 * still and still > 0.05, (moved, still)

@@ -52,3 +52,11 @@ def test_a_file_that_is_no_checkpoint_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr and str(bad) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
 
+
+
+def test_an_eval_only_teacher_is_no_ingredient(tmp_path):
+    ckpt = checkpoint.load(ZOO / "fastscnn_camvid.pt")
+    checkpoint.save(tmp_path / "folded.pt", {**ckpt, "eval_only": "BatchNorm folded"})
+    result = soup(ZOO / "fastscnn_camvid.pt", tmp_path / "folded.pt", "-o", tmp_path / "s.pt")
+    assert result.returncode == 2 and "eval-only" in result.stderr and not (tmp_path / "s.pt").exists()
+    assert result.stderr.strip().count("\n") == 0
