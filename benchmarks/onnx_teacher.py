@@ -108,8 +108,10 @@ def agreement(net: torch.nn.Module, onnx_path: Path, frames: int, data_root: str
     from segrt.datasets import open_dataset
     from segrt.preprocess import Preprocessor
     from segrt.realtime.api import Segmenter
+    from segrt.train.models.tta import FlipAverage
 
     ds = open_dataset("camvid", data_root, "val")
+    model = FlipAverage(net) if flip else net  # the export's own flip averaging
     same = total = 0
     net.eval()
     with Segmenter(onnx_path) as seg, torch.no_grad():
@@ -118,11 +120,7 @@ def agreement(net: torch.nn.Module, onnx_path: Path, frames: int, data_root: str
         for i in np.linspace(0, len(ds) - 1, frames).round().astype(int):
             image, _ = ds.read(int(i))
             x = prep(image)[None]
-            t = torch.from_numpy(x)
-            p = net(t).softmax(1)
-            if flip:
-                p = 0.5 * (p + net(t.flip(-1)).softmax(1).flip(-1))
-            ours = p.argmax(1)[0].numpy()
+            ours = model(torch.from_numpy(x)).argmax(1)[0].numpy()
             theirs = backend.infer(x)[0]
             if theirs.shape != ours.shape:
                 raise SegrtError(f"{onnx_path}: labels {theirs.shape} against the network's {ours.shape}")

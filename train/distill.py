@@ -107,7 +107,7 @@ class Consistency:
         out = net(moved if student_size is None else shrink(moved, student_size))
         moved_logits = out[0] if isinstance(out, tuple) else out  # WithAux: (main, auxiliary)
         loss = self.loss(moved_logits, logits, theta)
-        if distill is not None and target is not None:
+        if target is not None:  # (there is a target only where there is a teacher)
             loss = loss + distill.divergence(moved_logits, warp(target, theta))
         return loss
 
