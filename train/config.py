@@ -93,6 +93,9 @@ class TrainConfig:
     # teacher's own weight, when there is one). 0 = off
     consistency_weight: float = 0.0
     consistency_zoom: float = 0.08
+    # ... and its pixels changed as the next frame of a compressed video: gain and offset of up
+    # to this (normalised input), codec-like noise of half of it. 0 = off
+    consistency_jitter: float = 0.0
     schedule: Literal["poly", "cosine"] = "poly"
     # stochastic weight averaging (Izmailov et al., 2018): the learning rate is held where the
     # schedule stands this many epochs before the end, and the weights at the end of each of
@@ -135,12 +138,16 @@ class TrainConfig:
                   "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
                   "distill_temperature": (0.0, 100.0, False), "distill_resolution": (1.0, 4.0, True),
                   "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True),
-                  "consistency_weight": (0.0, 100.0, True), "consistency_zoom": (0.0, 0.5, False)}
+                  "consistency_weight": (0.0, 100.0, True), "consistency_zoom": (0.0, 0.5, False),
+                  "consistency_jitter": (0.0, 0.5, True)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):
                 raise ValueError(f"key '{name}' must be a number in {'[' if closed else '('}{lo:g}, {hi:g}], "
                                  f"got {value}")
+        if self.consistency_jitter and not self.consistency_weight:
+            raise ValueError("key 'consistency_jitter' changes the moved view of consistency_weight; "
+                             "set consistency_weight > 0 too, or leave it out")
         if (self.distill_weight > 0) != bool(self.distill_from):
             raise ValueError("keys 'distill_from' and 'distill_weight' go together: a teacher checkpoint and a "
                              "weight above 0, or neither")

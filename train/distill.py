@@ -80,10 +80,29 @@ class Consistency:
     the teacher's moved target is weighted as the teacher's own term (``distill_weight``·T²).
     The moved batch is a second forward pass in train mode: BatchNorm normalises it with its
     own batch statistics and updates the running statistics with it too, as a second batch
-    would."""
+    would.
 
-    def __init__(self, weight: float, zoom: float) -> None:
-        self.weight, self.zoom = weight, zoom
+    ``jitter`` > 0 also changes the moved view's pixels as the next frame of a compressed video
+    does (:meth:`perturb`): the same scene a little brighter or darker, re-encoded. Where two
+    classes meet at low contrast (a road sign against a hazy sky), that is what flips labels
+    from one frame to the next."""
+
+    def __init__(self, weight: float, zoom: float, jitter: float = 0.0) -> None:
+        self.weight, self.zoom, self.jitter = weight, zoom, jitter
+
+    def perturb(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (normalised input, N, C, H, W) with a gain of 1 ± ``jitter`` and an offset of
+        ± ``jitter`` per frame, and noise of standard deviation ``jitter`` / 2, half of it per
+        pixel and half in 8x8 blocks (a codec's). ``x`` itself when ``jitter`` is 0."""
+        if not self.jitter:
+            return x
+        n, _, h, w = x.shape
+        gain = 1 + self.jitter * (2 * torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) - 1)
+        offset = self.jitter * (2 * torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) - 1)
+        blocks = torch.randn(n, 1, -(-h // 8), -(-w // 8), device=x.device, dtype=x.dtype)
+        blocks = F.interpolate(blocks, scale_factor=8, mode="nearest")[..., :h, :w]
+        noise = (torch.randn_like(x) + blocks) * (self.jitter / 2 / 2 ** 0.5)
+        return x * gain + offset + noise
 
     def motion(self, n: int, device: torch.device) -> torch.Tensor:
         """``n`` random moves as affine matrices (n, 2, 3) in normalised coordinates: output
@@ -104,7 +123,7 @@ class Consistency:
         ``distill``'s divergence from its ``target`` on ``x``, moved the same way."""
         theta = self.motion(len(x), x.device)
         moved = warp(x, theta)
-        out = net(moved if student_size is None else shrink(moved, student_size))
+        out = net(self.perturb(moved if student_size is None else shrink(moved, student_size)))
         moved_logits = out[0] if isinstance(out, tuple) else out  # WithAux: (main, auxiliary)
         loss = self.loss(moved_logits, logits, theta)
         if target is not None:  # (there is a target only where there is a teacher)

@@ -272,8 +272,8 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
                  scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
                  swa=WeightAverage(), device=device, amp_dtype=amp_dtype, memory_format=memory_format,
                  aux_weight=cfg.aux_weight, distill=distill,
-                 consistency=Consistency(cfg.consistency_weight, cfg.consistency_zoom) if cfg.consistency_weight > 0
-                 else None,
+                 consistency=Consistency(cfg.consistency_weight, cfg.consistency_zoom, cfg.consistency_jitter)
+                 if cfg.consistency_weight > 0 else None,
                  student_crop=cfg.crop[::-1] if cfg.distill_resolution != 1.0 else None, meta=meta)
 
 

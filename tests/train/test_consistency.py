@@ -65,7 +65,8 @@ def test_training_shows_each_batch_moved_to_the_student_and_the_teachers_target_
     monkeypatch.setattr(distill, "warp", lambda x, theta: seen.append((x.shape[1], tuple(x.shape[-2:])))
                         or real_warp(x, theta))
     cfg = dataclasses.replace(TINY, crop_width=64, crop_height=64, distill_from=str(tmp_path / "teacher" / "best.pt"),
-                              distill_weight=1.0, distill_resolution=1.5, consistency_weight=1.0)
+                              distill_weight=1.0, distill_resolution=1.5, consistency_weight=1.0,
+                              consistency_jitter=0.05)
     fit(cfg, tiny_camvid, tmp_path / "tc")
     batches = [s for s in seen if s[0] == 3]
     # per batch: the picture at the teacher's 96x96, then the student's and the teacher's
@@ -74,7 +75,8 @@ def test_training_shows_each_batch_moved_to_the_student_and_the_teachers_target_
     assert seen.count((11, (64, 64))) == 2 * len(batches)
     row = next(csv.DictReader(open(tmp_path / "tc" / "metrics.csv")))
     assert float(row["train_loss"]) > 0
-    assert checkpoint.load(tmp_path / "tc" / "best.pt")["config"]["consistency_weight"] == 1.0
+    saved = checkpoint.load(tmp_path / "tc" / "best.pt")["config"]
+    assert saved["consistency_weight"] == 1.0 and saved["consistency_jitter"] == 0.05
 
 
 def test_bad_consistency_keys_are_refused():
@@ -108,3 +110,51 @@ def test_the_moved_view_lines_up_with_the_prediction_moved_at_the_students_resol
         theta = cons.motion(2, torch.device("cpu"))
         still = cons.loss(logits, logits, theta).item()
     assert moved < 0.1 * still and still > 0.05, (moved, still)
+
+
+def test_jitter_changes_the_moved_view_as_the_next_frame_of_a_video_would_and_nothing_without_it():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 40, 48) * 2 - 1
+    assert Consistency(1.0, 0.1).perturb(x) is x
+    j = 0.1
+    y = Consistency(1.0, 0.1, jitter=j).perturb(x)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    # per frame, a least-squares line through (x, y) recovers a gain within 1 ± j and an
+    # offset within ± j (the noise is independent of x, so it only blurs the fit)
+    xc, yc = x.flatten(1), y.flatten(1)
+    gain = ((xc - xc.mean(1, keepdim=True)) * (yc - yc.mean(1, keepdim=True))).mean(1) / xc.var(1, unbiased=False)
+    offset = yc.mean(1) - gain * xc.mean(1)
+    assert (gain - 1).abs().max() <= j + 0.01 and (gain - 1).abs().max() > j / 2
+    assert offset.abs().max() <= j + 0.01 and offset.abs().max() > j / 2
+    residual = yc - gain[:, None] * xc - offset[:, None]
+    assert residual.std().item() == pytest.approx(j / 2, rel=0.1)
+    # half the noise is shared by each 8x8 block: neighbours inside a block correlate
+    r = residual.view(64, 3, 40, 48)
+    inside = (r[..., 0::8] * r[..., 1::8]).mean() / r.var()
+    assert 0.35 < inside.item() < 0.65
+
+
+def test_jitter_without_the_consistency_loss_is_refused():
+    with pytest.raises(ValueError, match="consistency_jitter.*consistency_weight"):
+        dataclasses.replace(TINY, consistency_jitter=0.05)
+    with pytest.raises(ValueError, match="consistency_jitter"):
+        dataclasses.replace(TINY, consistency_weight=1.0, consistency_jitter=-0.1)
+    assert dataclasses.replace(TINY, consistency_weight=1.0, consistency_jitter=0.05).consistency_jitter == 0.05
+
+
+def test_the_student_sees_the_moved_view_jittered_and_its_target_is_the_clean_one():
+    seen = []
+
+    def net(t):
+        seen.append(t)
+        return t[:, :2] * 0
+
+    x = torch.rand(2, 3, 32, 32)
+    logits = torch.zeros(2, 2, 32, 32)
+    for jitter in (0.0, 0.2):
+        torch.manual_seed(1)
+        Consistency(1.0, 0.1, jitter=jitter).moved_view_loss(net, x, logits, None)
+    torch.manual_seed(1)
+    theta = Consistency(1.0, 0.1).motion(2, x.device)
+    assert torch.allclose(seen[0], warp(x, theta))
+    assert (seen[1] - warp(x, theta)).abs().mean() > 0.02
