@@ -83,17 +83,18 @@ class Consistency:
     would.
 
     ``jitter`` > 0 also changes the moved view's pixels as the next frame of a compressed video
-    does (:meth:`perturb`): the same scene a little brighter or darker, re-encoded. Where two
-    classes meet at low contrast (a road sign against a hazy sky), that is what flips labels
-    from one frame to the next."""
+    does (:meth:`perturb`): the same scene with a little more or less contrast and light,
+    re-encoded. Where two classes meet at low contrast (a road sign against a hazy sky), that
+    is what flips labels from one frame to the next."""
 
     def __init__(self, weight: float, zoom: float, jitter: float = 0.0) -> None:
         self.weight, self.zoom, self.jitter = weight, zoom, jitter
 
     def perturb(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (normalised input, N, C, H, W) with a gain of 1 ± ``jitter`` and an offset of
-        ± ``jitter`` per frame, and noise of standard deviation ``jitter`` / 2, half of it per
-        pixel and half in 8x8 blocks (a codec's). ``x`` itself when ``jitter`` is 0."""
+        """``x`` (normalised input, N, C, H, W) with a contrast gain of 1 ± ``jitter`` (about
+        the normalised zero) and a brightness offset of ± ``jitter`` per frame, and noise of
+        standard deviation ``jitter`` / 2: half its variance per pixel and channel, half in 8x8
+        blocks shared by the channels (a codec's). ``x`` itself when ``jitter`` is 0."""
         if not self.jitter:
             return x
         n, _, h, w = x.shape
