@@ -3,7 +3,11 @@ flicker``, the share of pixels per frame pair that change label, split by the pa
 (A<->B, either direction), and each class's share of all pixels. A low flicker can be a model
 that is steady because it is wrong the same way on every frame; this shows which.
 
-    python3 benchmarks/flicker_pairs.py MODEL [MODEL ...] [--clip korea_expressway] [--out FILE.json]
+    python3 benchmarks/flicker_pairs.py MODEL [MODEL ...] [--clip korea_expressway] [--warp] [--out FILE.json]
+
+``--warp`` also splits the motion-compensated flicker (the previous labels moved along the
+optical flow first, ``segrt.evaluation.evaluate.flicker``): what is left is a label that
+changes on the same piece of the scene, not an edge the camera's motion moved.
 """
 
 from __future__ import annotations
@@ -18,20 +22,29 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def pairs_on(backend, frames, limit: int) -> dict:
-    from segrt.evaluation.evaluate import flicker
-
-    names = list(backend.manifest.classes)
-    f = flicker(backend, frames, limit, progress=False, pairs=True)
-    changed, seen, pixels = f["changed"], f["seen"], max(1, f["pixels"])
-    n = len(names)
+def split(changed: np.ndarray, pixels: int, names: list[str], top: int = 8) -> dict:
+    """The ``top`` class pairs (A<->B, either direction) by their share (%) of ``pixels``."""
+    n, pixels = len(names), max(1, pixels)
     both = changed + changed.T
     upper = [(i, j) for i in range(n) for j in range(i + 1, n) if both[i, j]]
     upper.sort(key=lambda ij: -both[ij])
-    return {"frames": f["frames"], "flicker_percent": round(100 * changed.sum() / pixels, 3),
-            "pairs_percent": {f"{names[i]}<->{names[j]}": round(100 * both[i, j] / pixels, 3) for i, j in upper[:8]},
-            "class_share_percent": {names[c]: round(100 * seen[c] / max(1, seen.sum()), 1)
-                                    for c in np.argsort(-seen) if seen[c]}}
+    return {f"{names[i]}<->{names[j]}": round(100 * both[i, j] / pixels, 3) for i, j in upper[:top]}
+
+
+def pairs_on(backend, frames, limit: int, warp: bool = False) -> dict:
+    from segrt.evaluation.evaluate import flicker
+
+    names = list(backend.manifest.classes)
+    f = flicker(backend, frames, limit, progress=False, pairs=True, warp=warp)
+    changed, seen = f["changed"], f["seen"]
+    row = {"frames": f["frames"], "flicker_percent": round(100 * changed.sum() / max(1, f["pixels"]), 3),
+           "pairs_percent": split(changed, f["pixels"], names),
+           "class_share_percent": {names[c]: round(100 * seen[c] / max(1, seen.sum()), 1)
+                                   for c in np.argsort(-seen) if seen[c]}}
+    if warp:
+        row["warped_flicker_percent"] = round(100 * f["changed_warped"].sum() / max(1, f["pixels_warped"]), 3)
+        row["warped_pairs_percent"] = split(f["changed_warped"], f["pixels_warped"], names)
+    return row
 
 
 def main() -> None:
@@ -45,6 +58,7 @@ def main() -> None:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--clip", default="korea_expressway", help="a held-out clip's name [default: %(default)s]")
     ap.add_argument("--frames", type=int, default=300, help="frames from the start [default: %(default)s]")
+    ap.add_argument("--warp", action="store_true", help="also the motion-compensated flicker, split by pair")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.frames < 2:
@@ -58,11 +72,14 @@ def main() -> None:
     rows = []
     for model in args.models:
         with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
-            row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames)}
+            row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp)}
         rows.append(row)
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(row["pairs_percent"].items())[:4])
         share = ", ".join(f"{k} {v:.0f}" for k, v in list(row["class_share_percent"].items())[:5])
         print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top}  |  pixels %: {share}")
+        if args.warp:
+            top = ", ".join(f"{k} {v:.2f}" for k, v in list(row["warped_pairs_percent"].items())[:4])
+            print(f"  motion-compensated: {row['warped_flicker_percent']:.2f} %  pairs: {top}")
     if args.out:
         args.out.write_text(json.dumps({"what": __doc__.split("\n\n")[0].replace("\n", " "), "clip": args.clip,
                                         "command": "flicker_pairs.py " + " ".join(sys.argv[1:]),

@@ -1,9 +1,13 @@
-"""A uniform model soup (Wortsman et al., 2022): the weights of several checkpoints of one
+"""A model soup (Wortsman et al., 2022): the weights of several checkpoints of one
 recipe, trained from the same start with different seeds, averaged into one checkpoint. It
 costs nothing at run time (one network, as before) and tends to hold up better on data none
 of them trained on than any one of them.
 
     python3 benchmarks/soup.py runs/zoo_cpu/a/last.pt runs/zoo_cpu/b/last.pt -o soup.pt
+    python3 benchmarks/soup.py a.pt b.pt --weights 1 3 -o soup.pt   # a quarter a, three b
+
+``--weights`` leans the mean towards some ingredients (normalised to sum to 1; the default is
+equal), for two stages of one run whose halfway point is worse than either on something.
 
 The checkpoints must share architecture, model arguments and classes; the first one's
 metadata (preprocessing, classes, config) is kept, with ``soup_of`` naming the ingredients.
@@ -24,7 +28,13 @@ from segrt.errors import SegrtError
 from segrt.train import checkpoint
 
 
-def soup(paths: list[Path]) -> dict:
+def soup(paths: list[Path], weights: list[float] | None = None) -> dict:
+    if weights is None:
+        weights = [1.0] * len(paths)
+    if len(weights) != len(paths) or not all(w >= 0 for w in weights) or sum(weights) <= 0:
+        raise SegrtError(f"--weights {' '.join(map(str, weights))}: give one weight of 0 or more per "
+                         f"checkpoint ({len(paths)}), not all 0")
+    share = torch.tensor(weights, dtype=torch.float64) / sum(weights)
     ckpts = [checkpoint.load(p) for p in paths]
     for path, c in zip(paths, ckpts, strict=True):
         if not isinstance(c.get("state_dict"), dict):
@@ -42,15 +52,21 @@ def soup(paths: list[Path]) -> dict:
     state = {}
     for k, v in first["state_dict"].items():
         if v.is_floating_point():
-            state[k] = torch.stack([c["state_dict"][k].float() for c in ckpts]).mean(0)
+            stacked = torch.stack([c["state_dict"][k].double() for c in ckpts])
+            state[k] = torch.tensordot(share, stacked, dims=1).float()
         else:  # integer buffers (BatchNorm's batch counter): the first one's
             state[k] = v
-    return {**first, "state_dict": state, "soup_of": [str(p) for p in paths]}
+    out = {**first, "state_dict": state, "soup_of": [str(p) for p in paths]}
+    if len(set(weights)) > 1:
+        out["soup_weights"] = [round(float(w), 6) for w in share]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", type=Path, nargs="+")
+    ap.add_argument("--weights", type=float, nargs="+", metavar="W",
+                    help="one weight per checkpoint (default: equal); normalised to sum to 1")
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args(argv)
     if len(args.checkpoints) < 2:
@@ -58,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists():
         ap.error(f"{args.output}: exists; give a new file name")
     try:
-        mixed = soup(args.checkpoints)
+        mixed = soup(args.checkpoints, args.weights)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.output.parent) as tmp:
             full = Path(tmp) / "soup.pt"
@@ -67,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SegrtError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.output}: the mean of {len(args.checkpoints)} checkpoints")
+    how = "mean" if "soup_weights" not in mixed else f"weighted mean ({', '.join(map(str, mixed['soup_weights']))})"
+    print(f"wrote {args.output}: the {how} of {len(args.checkpoints)} checkpoints")
     return 0
 
 

@@ -95,22 +95,53 @@ def frames_of(source):
         yield frame
 
 
-def flicker(backend, frames, limit: int | None = None, progress: bool | None = None, pairs: bool = False) -> dict:
+FLOW_SIZE = (480, 272)  # (w, h) the optical flow of --warp is measured at, whatever the model's size
+
+
+def gray_for_flow(frame_bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.resize(frame_bgr, FLOW_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+
+
+def warp_back(prev_labels: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The previous frame's labels carried to where each pixel of this frame was then.
+    ``flow`` (FLOW_SIZE, 2): this frame → the previous one, as DIS optical flow measures it.
+    Returns (labels, inside): pixels whose source lies outside the previous frame (new at the
+    border) are not ``inside``."""
+    h, w = prev_labels.shape
+    fx = cv2.resize(flow[..., 0], (w, h), interpolation=cv2.INTER_LINEAR) * (w / FLOW_SIZE[0])
+    fy = cv2.resize(flow[..., 1], (w, h), interpolation=cv2.INTER_LINEAR) * (h / FLOW_SIZE[1])
+    x = np.rint(np.arange(w, dtype=np.float32)[None, :] + fx).astype(np.int64)
+    y = np.rint(np.arange(h, dtype=np.float32)[:, None] + fy).astype(np.int64)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    return prev_labels[y.clip(0, h - 1), x.clip(0, w - 1)], inside
+
+
+def flicker(backend, frames, limit: int | None = None, progress: bool | None = None, pairs: bool = False,
+            warp: bool = False) -> dict:
     """Temporal consistency on consecutive frames: for each pair, the share of pixels whose
     label changed. A steady scene filmed from a moving car changes a few percent per frame;
     much more is flicker the eye sees as noise. ``pairs``: also ``changed`` (C, C), pixels that
-    went from class i to class j, and ``seen`` (C,), pixels of each class over all frames."""
+    went from class i to class j, and ``seen`` (C,), pixels of each class over all frames.
+
+    ``warp``: also ``warped_mean``, the same share after the previous labels are moved along
+    the optical flow between the two frames (OpenCV's DIS, measured on the frames at
+    FLOW_SIZE, the same for every model), over the pixels that were already in view: a change
+    the camera's motion explains (a pole's edge that moved two pixels) is not counted, a label
+    that flips on the same piece of the scene is; with ``pairs``, ``changed_warped`` too."""
     prep = Preprocessor(backend.manifest.preprocess)
     x = backend.input_buffer(1)
     n = len(backend.manifest.classes)
     changed, seen = np.zeros((n, n), np.int64), np.zeros(n, np.int64)
-    prev, changes = None, []
+    changed_warped, warped, kept = np.zeros((n, n), np.int64), [], 0
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if warp else None
+    prev, prev_gray, changes = None, None, []
     for i, frame in enumerate(tqdm(frames, desc="flicker", unit="frame", leave=False,
                                    disable=None if progress is None else not progress)):
         if limit is not None and i >= limit:
             break
         prep(frame, out=x[0])
         labels = backend.infer(x)[0].copy()
+        gray = gray_for_flow(frame) if warp else None
         if pairs:
             seen += np.bincount(labels.ravel(), minlength=n)[:n]
         if prev is not None:
@@ -118,13 +149,24 @@ def flicker(backend, frames, limit: int | None = None, progress: bool | None = N
             changes.append(float(moved.mean()))
             if pairs:
                 np.add.at(changed, (prev[moved], labels[moved]), 1)
-        prev = labels
+            if warp:
+                back, inside = warp_back(prev, dis.calc(gray, prev_gray, None))
+                flipped = (labels != back) & inside
+                warped.append(float(flipped.sum() / max(1, inside.sum())))
+                kept += int(inside.sum())
+                if pairs:
+                    np.add.at(changed_warped, (back[flipped], labels[flipped]), 1)
+        prev, prev_gray = labels, gray
     c = np.asarray(changes) if changes else np.zeros(1)
     out = {"pairs": len(changes), "mean": float(c.mean()), "p50": float(np.median(c)),
            "p95": float(np.percentile(c, 95)), "per_pair": [round(v, 5) for v in changes]}
+    if warp:
+        out["warped_mean"] = float(np.mean(warped)) if warped else 0.0
     if pairs:
         out.update(changed=changed, seen=seen, frames=len(changes) + (prev is not None),
                    pixels=0 if prev is None else prev.size * len(changes))
+        if warp:
+            out.update(changed_warped=changed_warped, pixels_warped=kept)
     return out
 
 

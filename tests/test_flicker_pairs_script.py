@@ -44,3 +44,45 @@ def test_pairs_add_up_to_the_flicker_and_name_the_classes_that_swap():
     sky_building = 100 * sum(swaps) / 5
     assert abs(row["pairs_percent"].get("Sky<->Building", 0.0) - sky_building) < 1e-2
     assert abs(sum(row["class_share_percent"].values()) - 100) < 0.5
+
+
+class Thresholder:
+    """A backend that labels each pixel by its brightness: its labels move with the scene."""
+
+    def __init__(self, noisy: bool = False) -> None:
+        self.manifest = SimpleNamespace(classes=["Sky", "Building", "Road"], preprocess=Preprocess(160, 96))
+        self.rng = np.random.default_rng(1) if noisy else None
+
+    def input_buffer(self, n):
+        return np.zeros((n, 3, 96, 160), np.float32)
+
+    def infer(self, x):
+        grey = x[0].mean(0)
+        labels = (grey > -0.3).astype(np.uint8) + (grey > 0.3)
+        if self.rng is not None:  # a tenth of the pixels answer at random: flicker no motion explains
+            flip = self.rng.random(labels.shape) < 0.1
+            labels[flip] = self.rng.integers(0, 3, int(flip.sum()))
+        return labels[None]
+
+
+def panned_scene(frames: int, step: int = 4) -> list[np.ndarray]:
+    """A blotchy scene (blurred noise) panned ``step`` pixels a frame, as from a turning car."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    world = cv2.GaussianBlur(rng.integers(0, 256, (192, 320 + step * frames)).astype(np.float32), (0, 0), 6)
+    world = cv2.normalize(world, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    return [np.ascontiguousarray(np.repeat(world[:, i * step:i * step + 320, None], 3, axis=2))
+            for i in range(frames)]
+
+
+def test_motion_compensated_flicker_forgives_motion_and_not_noise():
+    frames = panned_scene(8)
+    steady = flicker(Thresholder(), frames, warp=True)
+    assert steady["mean"] > 0.03  # edges that the pan moved count as raw flicker
+    assert steady["warped_mean"] < steady["mean"] / 4  # and not once the motion is taken out
+    noisy = flicker(Thresholder(noisy=True), frames, warp=True)
+    assert noisy["warped_mean"] > 0.08  # a label flipping in place is still seen
+    row = flicker_pairs.pairs_on(Thresholder(), frames, limit=8, warp=True)
+    assert row["warped_flicker_percent"] < row["flicker_percent"] / 4
+    assert abs(sum(row["warped_pairs_percent"].values()) - row["warped_flicker_percent"]) < 0.05

@@ -35,6 +35,26 @@ def test_the_soup_is_the_mean_of_its_checkpoints(tmp_path):
     checkpoint.build_from_checkpoint(mixed)  # loads strictly into the network
 
 
+def test_weights_lean_the_soup_and_bad_weights_are_refused(tmp_path):
+    a = ZOO / "fastscnn_camvid.pt"
+    ckpt = checkpoint.load(a)
+    shifted = {k: v.float() + 1 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    b = tmp_path / "b.pt"
+    checkpoint.save(b, {k: v for k, v in {**ckpt, "state_dict": shifted}.items() if k != "format"})
+    out = tmp_path / "s.pt"
+    result = soup(a, b, "--weights", 1, 3, "-o", out)
+    assert result.returncode == 0, result.stderr
+    mixed = checkpoint.load(out)
+    assert mixed["soup_weights"] == [0.25, 0.75]
+    for k, v in ckpt["state_dict"].items():
+        if v.is_floating_point():
+            assert torch.allclose(mixed["state_dict"][k].float(), v.float() + 0.75, atol=2e-2), k
+    for bad in (["1"], ["1", "-1"], ["0", "0"]):
+        result = soup(a, b, "--weights", *bad, "-o", tmp_path / "t.pt")
+        assert result.returncode == 2 and "--weights" in result.stderr, bad
+        assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "t.pt").exists()
+
+
 def test_a_soup_of_two_recipes_or_over_a_file_is_refused(tmp_path):
     out = tmp_path / "s.pt"
     result = soup(ZOO / "fastscnn_camvid.pt", ZOO / "fcn8s_camvid.pt", "-o", out)
