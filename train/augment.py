@@ -66,6 +66,29 @@ def photometric(image: np.ndarray, rng: np.random.Generator, strength: float = 0
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
+def haze(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, p: float,
+         sky: int | None) -> np.ndarray:
+    """With probability ``p``, the frame as on an overcast or hazy day: the sky (pixels labelled
+    ``sky``) repainted, 70-100 %, as a flat airlight of random grey (90-240 levels, a slight tint
+    and a top-to-bottom grade), and the rest faded towards it by up to 35 %, most at the top
+    of the frame (farther away) and not at all in its lower 40 %. CamVid's skies are mostly
+    bright; hazy cities' are a mid grey that a model trained on CamVid alone calls Building."""
+    draws, tint = rng.random(5), rng.uniform(-8, 8, size=3)  # drawn whatever fires
+    if draws[0] >= p:
+        return image
+    h = image.shape[0]
+    down = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]  # 0 at the top, 1 at the bottom
+    air = np.clip(90 + 150 * draws[1] + tint + (draws[2] - 0.5) * 40 * (down - 0.5), 0, 255)
+    x = image.astype(np.float32)
+    fade = 0.35 * draws[3] * np.clip(1 - down / 0.6, 0, 1)
+    x = x * (1 - fade) + air * fade
+    if sky is not None:
+        mix = 0.7 + 0.3 * draws[4]
+        on_sky = label == sky
+        x[on_sky] = (x * (1 - mix) + air * mix)[on_sky]
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
 def degrade(image: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
     """Each with probability ``p``, in the order a camera and its encoder would apply them:
     exposure (gamma 0.67-1.5), optical blur (Gaussian, sigma 0.3-1.5 px), sensor noise

@@ -61,6 +61,9 @@ class TrainConfig:
     # camera degradations, each applied with this probability (0 = off): exposure (gamma), blur,
     # sensor noise and JPEG compression (train/augment.py: degrade)
     degrade: float = 0.0
+    # overcast and hazy days, with this probability (0 = off): the sky repainted as a flat grey
+    # of random brightness, the upper frame faded towards it (train/augment.py: haze)
+    haze: float = 0.0
     # the splits trained on: "train+val" is the literature's CamVid protocol for a shipped model
     # (468 frames); its "train" twin gives the val figure and every choice made on val
     train_split: Literal["train", "train+val"] = "train"
@@ -137,7 +140,7 @@ class TrainConfig:
         ranges = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True), "aux_weight": (0.0, 100.0, True),
                   "encoder_lr_mult": (0.0, 10.0, False), "distill_weight": (0.0, 100.0, True),
                   "distill_temperature": (0.0, 100.0, False), "distill_resolution": (1.0, 4.0, True),
-                  "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True),
+                  "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True), "haze": (0.0, 1.0, True),
                   "consistency_weight": (0.0, 100.0, True), "consistency_zoom": (0.0, 0.5, False),
                   "consistency_jitter": (0.0, 0.5, True)}
         for name, (lo, hi, closed) in ranges.items():

@@ -18,8 +18,11 @@ class SegTrain(Dataset):
 
     def __init__(self, ds, spec: Preprocess, scale_range: tuple[float, float], seed: int,
                  crop: tuple[int, int] | None = None, colour_cast: float = 0.0, degrade: float = 0.0,
-                 aspect_range: tuple[float, float] = (1.0, 1.0), oversample: float = 1.0) -> None:
+                 aspect_range: tuple[float, float] = (1.0, 1.0), oversample: float = 1.0,
+                 haze: float = 0.0) -> None:
         self.spec = spec
+        classes = list(getattr(ds, "classes", ()))
+        self.haze, self.sky = haze, classes.index("Sky") if "Sky" in classes else None
         self.aspect_range = tuple(aspect_range)
         self.colour_cast, self.degrade = colour_cast, degrade
         # frames are scaled to the network's input size (times a random scale), then cropped
@@ -48,6 +51,8 @@ class SegTrain(Dataset):
             image, label, *self.crop, self.spec.width * self.oversample / label.shape[1],
             self.scale_range, self.ignore_index, self.rng, aspect)
         image, label = augment.random_hflip(image, label, self.rng)
+        if self.haze:  # before the camera's own changes, as weather is
+            image = augment.haze(image, label, self.rng, self.haze, self.sky)
         image = augment.photometric(image, self.rng)
         if self.colour_cast:  # drawn only when asked: older recipes keep their random streams
             image = augment.colour_cast(image, self.rng, self.colour_cast)

@@ -238,7 +238,7 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
     spec = model_preprocess(model, cfg.input_width, cfg.input_height)
     # each rank augments differently (seed + rank) and reads its own shard of the frames
     train_set = SegTrain(frames, spec, cfg.scale_range, cfg.seed + ddp.rank, cfg.crop, cfg.colour_cast, cfg.degrade,
-                         cfg.aspect_range, cfg.distill_resolution)
+                         cfg.aspect_range, cfg.distill_resolution, cfg.haze)
     sampler = (torch.utils.data.DistributedSampler(train_set, ddp.world, ddp.rank, shuffle=True,
                                                    seed=cfg.seed, drop_last=True) if ddp.enabled else None)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None,

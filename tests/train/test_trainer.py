@@ -140,6 +140,31 @@ def test_degrade_blurs_darkens_adds_noise_and_compresses_and_is_off_at_zero():
         TrainConfig(model="fastscnn", degrade=1.5)
 
 
+def test_haze_greys_the_sky_fades_the_top_and_leaves_the_road():
+    """haze: the sky (by its label) becomes a near-flat grey of random brightness, the top of the
+    frame fades towards it, the lower 40 % is untouched; at p = 0 nothing changes."""
+    from segrt.train.augment import haze
+
+    rng = np.random.default_rng(0)
+    scene = rng.integers(0, 256, (100, 80, 3)).astype(np.uint8)  # texture everywhere
+    label = np.full((100, 80), 1, np.uint8)
+    label[:30] = 0  # Sky above, Building below
+    outs = [haze(scene, label, rng, 1.0, sky=0) for _ in range(30)]
+    assert all(o.shape == scene.shape and o.dtype == np.uint8 for o in outs)
+    for o in outs:
+        assert float(o[:30].std()) < 0.5 * float(scene[:30].std())  # the sky's texture mostly gone
+        assert np.array_equal(o[60:], scene[60:])  # the road half as it was
+    greys = [float(o[:30].mean()) for o in outs]
+    assert max(greys) - min(greys) > 60  # bright and dark overcast skies
+    near_top = [float(np.abs(o[30:40].astype(int) - scene[30:40]).mean()) for o in outs]
+    assert max(near_top) > 5  # the building below the sky is faded in some frames
+    assert all(np.array_equal(haze(scene, label, np.random.default_rng(i), 0.0, sky=0), scene) for i in range(5))
+    no_sky = haze(scene, label, np.random.default_rng(1), 1.0, sky=None)
+    assert float(no_sky[:30].std()) > 0.5 * float(scene[:30].std())  # no Sky class: only the fade
+    with pytest.raises(ValueError, match="haze"):
+        TrainConfig(model="fastscnn", haze=1.5)
+
+
 def test_train_plus_val_reads_both_splits(tiny_camvid):
     from segrt.datasets import Concat
 
