@@ -54,3 +54,8 @@ def test_sources_folder_and_video_and_missing(tmp_path, short_clip, frame):
     assert len(read_frames(str(short_clip), 4)) == 4
     with pytest.raises(DataError, match="not found"):
         read_frames(str(tmp_path / "nope"), 4)
+    nested = tmp_path / "pool" / "images"  # a dataset folder one level too high
+    (nested / "train").mkdir(parents=True)
+    cv2.imwrite(str(nested / "train" / "0.png"), frame)
+    with pytest.raises(DataError, match=r"gave no frames \(its folders: train;"):
+        read_frames(str(nested), 4)
