@@ -18,12 +18,18 @@ def soup(*args):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_the_soup_is_the_mean_of_its_checkpoints(tmp_path):
+def shifted(tmp_path):
+    """The shipped Fast-SCNN checkpoint, its loaded form, and a copy with every weight + 1."""
     a = ZOO / "fastscnn_camvid.pt"
     ckpt = checkpoint.load(a)
-    shifted = {k: v.float() + 1 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    plus_one = {k: v.float() + 1 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     b = tmp_path / "b.pt"
-    checkpoint.save(b, {k: v for k, v in {**ckpt, "state_dict": shifted}.items() if k != "format"})
+    checkpoint.save(b, {k: v for k, v in {**ckpt, "state_dict": plus_one}.items() if k != "format"})
+    return a, ckpt, b
+
+
+def test_the_soup_is_the_mean_of_its_checkpoints(tmp_path):
+    a, ckpt, b = shifted(tmp_path)
     out = tmp_path / "soup" / "s.pt"
     result = soup(a, b, "-o", out)
     assert result.returncode == 0, result.stderr
@@ -36,11 +42,7 @@ def test_the_soup_is_the_mean_of_its_checkpoints(tmp_path):
 
 
 def test_weights_lean_the_soup_and_bad_weights_are_refused(tmp_path):
-    a = ZOO / "fastscnn_camvid.pt"
-    ckpt = checkpoint.load(a)
-    shifted = {k: v.float() + 1 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    b = tmp_path / "b.pt"
-    checkpoint.save(b, {k: v for k, v in {**ckpt, "state_dict": shifted}.items() if k != "format"})
+    a, ckpt, b = shifted(tmp_path)
     out = tmp_path / "s.pt"
     result = soup(a, b, "--weights", 1, 3, "-o", out)
     assert result.returncode == 0, result.stderr
