@@ -18,6 +18,7 @@ BatchNorm's running statistics are averaged like the weights. Written with FP16 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -31,9 +32,9 @@ from segrt.train import checkpoint
 def soup(paths: list[Path], weights: list[float] | None = None) -> dict:
     if weights is None:
         weights = [1.0] * len(paths)
-    if len(weights) != len(paths) or not all(w >= 0 for w in weights) or sum(weights) <= 0:
+    if len(weights) != len(paths) or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise SegrtError(f"--weights {' '.join(map(str, weights))}: give one weight of 0 or more per "
-                         f"checkpoint ({len(paths)}), not all 0")
+                         f"checkpoint ({len(paths)}), finite, not all 0")
     share = torch.tensor(weights, dtype=torch.float64) / sum(weights)
     ckpts = [checkpoint.load(p) for p in paths]
     for path, c in zip(paths, ckpts, strict=True):

@@ -45,9 +45,12 @@ def read_frames(source: str, count: int, data_root: str | Path | None = None) ->
         raise DataError(f"calibration source {source!r} not found; pass camvid:train, an image folder "
                         "or a video file")
     if not frames:
-        inner = sorted(p.name for p in Path(source).iterdir() if p.is_dir()) if Path(source).is_dir() else []
-        hint = f" (its folders: {', '.join(inner[:5])}; point at the one that holds the images)" if inner else ""
-        raise DataError(f"calibration source {source!r} gave no frames{hint}; point it at images or a video")
+        inner = sorted(p.name for p in Path(source).iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if Path(source).is_dir() else []
+        if inner:
+            raise DataError(f"calibration source {source!r} gave no frames: it holds only folders "
+                            f"({', '.join(inner[:5])}); pass one, e.g. {Path(source) / inner[0]}")
+        raise DataError(f"calibration source {source!r} gave no frames; point it at images or a video")
     return frames
 
 

@@ -66,13 +66,14 @@ class Thresholder:
 
 
 def panned_scene(frames: int, step: int = 4) -> list[np.ndarray]:
-    """A blotchy scene (blurred noise) panned ``step`` pixels a frame, as from a turning car."""
+    """A blotchy scene (blurred noise) panned ``step`` pixels a frame to the side and down, as
+    from a car turning over a crest."""
     import cv2
 
     rng = np.random.default_rng(0)
-    world = cv2.GaussianBlur(rng.integers(0, 256, (192, 320 + step * frames)).astype(np.float32), (0, 0), 6)
-    world = cv2.normalize(world, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    return [np.ascontiguousarray(np.repeat(world[:, i * step:i * step + 320, None], 3, axis=2))
+    world = rng.integers(0, 256, (192 + step * frames, 320 + step * frames)).astype(np.float32)
+    world = cv2.normalize(cv2.GaussianBlur(world, (0, 0), 6), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    return [np.ascontiguousarray(np.repeat(world[i * step:i * step + 192, i * step:i * step + 320, None], 3, axis=2))
             for i in range(frames)]
 
 

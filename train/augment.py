@@ -71,8 +71,11 @@ def haze(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, p: floa
     """With probability ``p``, the frame as on an overcast or hazy day: the sky (pixels labelled
     ``sky``) repainted, 70-100 %, as a flat airlight of random grey (90-240 levels, a slight tint
     and a top-to-bottom grade), and the rest faded towards it by up to 35 %, most at the top
-    of the frame (farther away) and not at all in its lower 40 %. CamVid's skies are mostly
-    bright; hazy cities' are a mid grey that a model trained on CamVid alone calls Building."""
+    of the frame (farther away) and not at all in its lower 40 %: meant for the whole frame,
+    before any crop. CamVid's skies are mostly bright; hazy cities' are a mid grey that a model
+    trained on CamVid alone calls Building. Void pixels at the sky's edge (a pseudo-label's
+    unsure ones) keep their own look, only faded. Without a sky class (``sky`` None), the
+    fade alone."""
     draws, tint = rng.random(5), rng.uniform(-8, 8, size=3)  # drawn whatever fires
     if draws[0] >= p:
         return image

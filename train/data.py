@@ -21,8 +21,8 @@ class SegTrain(Dataset):
                  aspect_range: tuple[float, float] = (1.0, 1.0), oversample: float = 1.0,
                  haze: float = 0.0) -> None:
         self.spec = spec
-        classes = list(getattr(ds, "classes", ()))
-        self.haze, self.sky = haze, classes.index("Sky") if "Sky" in classes else None
+        names = [c.lower() for c in getattr(ds, "classes", ())]  # CamVid's "Sky", Cityscapes' "sky"
+        self.haze, self.sky = haze, names.index("sky") if "sky" in names else None
         self.aspect_range = tuple(aspect_range)
         self.colour_cast, self.degrade = colour_cast, degrade
         # frames are scaled to the network's input size (times a random scale), then cropped
@@ -44,6 +44,8 @@ class SegTrain(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.items[i]
+        if self.haze:  # weather is over the whole frame: its top is the farthest, not a crop's
+            image = augment.haze(image, label, self.rng, self.haze, self.sky)
         # each frame's own width maps to the network's (pseudo-labelled clips may differ from CamVid's)
         # drawn only when asked: older recipes keep their random streams
         aspect = augment.random_aspect(self.rng, self.aspect_range) if self.aspect_range != (1.0, 1.0) else 1.0
@@ -51,8 +53,6 @@ class SegTrain(Dataset):
             image, label, *self.crop, self.spec.width * self.oversample / label.shape[1],
             self.scale_range, self.ignore_index, self.rng, aspect)
         image, label = augment.random_hflip(image, label, self.rng)
-        if self.haze:  # before the camera's own changes, as weather is
-            image = augment.haze(image, label, self.rng, self.haze, self.sky)
         image = augment.photometric(image, self.rng)
         if self.colour_cast:  # drawn only when asked: older recipes keep their random streams
             image = augment.colour_cast(image, self.rng, self.colour_cast)

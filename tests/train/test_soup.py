@@ -50,8 +50,8 @@ def test_weights_lean_the_soup_and_bad_weights_are_refused(tmp_path):
     assert mixed["soup_weights"] == [0.25, 0.75]
     for k, v in ckpt["state_dict"].items():
         if v.is_floating_point():
-            assert torch.allclose(mixed["state_dict"][k].float(), v.float() + 0.75, atol=2e-2), k
-    for bad in (["1"], ["1", "-1"], ["0", "0"]):
+            assert torch.allclose(mixed["state_dict"][k].float(), v.float() + 0.75, atol=2e-2), k  # FP16-stored
+    for bad in (["1"], ["1", "-1"], ["0", "0"], ["inf", "1"], ["nan", "1"]):
         result = soup(a, b, "--weights", *bad, "-o", tmp_path / "t.pt")
         assert result.returncode == 2 and "--weights" in result.stderr, bad
         assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "t.pt").exists()

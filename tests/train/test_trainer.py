@@ -165,6 +165,30 @@ def test_haze_greys_the_sky_fades_the_top_and_leaves_the_road():
         TrainConfig(model="fastscnn", haze=1.5)
 
 
+def test_training_crops_find_the_sky_by_name_whatever_its_case_and_repaint_it():
+    from segrt.preprocess import Preprocess
+    from segrt.train.data import SegTrain
+
+    class Street:  # one frame: textured sky above a textured road; classes named as Cityscapes does
+        split, ignore_index, classes = "train", 255, ("road", "sky")
+
+        def __len__(self):
+            return 1
+
+        def read(self, i):
+            image = np.random.default_rng(0).integers(0, 256, (96, 128, 3)).astype(np.uint8)
+            label = np.zeros((96, 128), np.uint8)
+            label[:40] = 1
+            return image, label
+
+    spec = Preprocess(width=128, height=96, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    hazy = SegTrain(Street(), spec, (1.0, 1.0), seed=0, haze=1.0)
+    assert hazy.sky == 1
+    x, y = hazy[0]
+    sky = x[:, y == 1]
+    assert float(sky.std()) < 0.5 * float(x[:, y == 0].std())  # the sky repainted flat, the road not
+
+
 def test_train_plus_val_reads_both_splits(tiny_camvid):
     from segrt.datasets import Concat
 
