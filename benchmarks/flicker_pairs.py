@@ -31,6 +31,10 @@ def split(changed: np.ndarray, pixels: int, names: list[str], top: int = 8) -> d
     return {f"{names[i]}<->{names[j]}": round(100 * both[i, j] / pixels, 3) for i, j in upper[:top]}
 
 
+def top4(pairs: dict) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in list(pairs.items())[:4])
+
+
 def pairs_on(backend, frames, limit: int, warp: bool = False) -> dict:
     from segrt.evaluation.evaluate import flicker
 
@@ -74,12 +78,12 @@ def main() -> None:
         with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
             row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp)}
         rows.append(row)
-        top = ", ".join(f"{k} {v:.2f}" for k, v in list(row["pairs_percent"].items())[:4])
         share = ", ".join(f"{k} {v:.0f}" for k, v in list(row["class_share_percent"].items())[:5])
-        print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top}  |  pixels %: {share}")
+        print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top4(row['pairs_percent'])}"
+              f"  |  pixels %: {share}")
         if args.warp:
-            top = ", ".join(f"{k} {v:.2f}" for k, v in list(row["warped_pairs_percent"].items())[:4])
-            print(f"  motion-compensated: {row['warped_flicker_percent']:.2f} %  pairs: {top}")
+            print(f"  motion-compensated: {row['warped_flicker_percent']:.2f} %  "
+                  f"pairs: {top4(row['warped_pairs_percent'])}")
     if args.out:
         args.out.write_text(json.dumps({"what": __doc__.split("\n\n")[0].replace("\n", " "), "clip": args.clip,
                                         "command": "flicker_pairs.py " + " ".join(sys.argv[1:]),
