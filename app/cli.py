@@ -248,12 +248,13 @@ def models(as_json: bool, timed: bool) -> None:
         click.echo(json.dumps({"folder": str(zoo_dir()), "models": rows}, indent=2))
         return
     cpu = f" {'CPU ms':>7}" if timed else ""
-    click.echo(f"{'name':32} {'precision':16} {'input':8} {'val mIoU':>8}{cpu} {'MB':>5}  default")
+    width = max([len("name"), *(len(r["name"]) for r in rows)])
+    click.echo(f"{'name':{width}} {'precision':16} {'input':8} {'val mIoU':>8}{cpu} {'MB':>5}  default")
     for r in rows:
         miou = f"{100 * r['val_miou']:.1f}" if r["val_miou"] is not None else "–"
         ms = (f" {r['cpu_ms']:>7.1f}" if r["cpu_ms"] is not None else f" {'–':>7}") if timed else ""
         precision = " + ".join(filter(None, (r["precision"] or "–", r["tta"])))  # fp32 + flip: TTA in the graph
-        click.echo(f"{r['name']:32} {precision:16} {r['input'] or '–':8} {miou:>8}{ms} {r['mb']:>5}  "
+        click.echo(f"{r['name']:{width}} {precision:16} {r['input'] or '–':8} {miou:>8}{ms} {r['mb']:>5}  "
                    f"{', '.join(r['default_for'])}")
     click.echo(f"(files in {zoo_dir()}" + ("; CPU ms: model alone on this machine, ONNX Runtime, 2 threads)"
                                             if timed else "; --time adds their CPU latency here)"))

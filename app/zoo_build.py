@@ -28,8 +28,9 @@ from segrt.train.config import TrainConfig
 from segrt.train.trainer import fit
 
 # Every weights file in segrt/zoo/ together. 60 MB until the robust GPU default (7.6 MB) joined
-# the base FPN it starts from, whose checkpoint re-exports, fine-tunes and teaches (docs/zoo.md).
-BUDGET_MB = 65.0
+# the base FPN it starts from, whose checkpoint re-exports, fine-tunes and teaches (docs/zoo.md);
+# 70 MB since the CPU default's successor (4.3 MB) joined the file it replaced, which ships on.
+BUDGET_MB = 70.0
 ZOO_START, ZOO_END = "<!-- zoo:start -->", "<!-- zoo:end -->"  # where the table goes in docs/zoo.md
 
 

@@ -5,8 +5,10 @@
 Every session stays open; they are timed in alternating blocks (``--blocks`` of
 ``--per-block`` calls each, after warm-up), so a slow spell on a shared machine hits all of
 them alike. Per model: the median of its block medians (ms), the fastest block median, and
-the ratio to the first model (the reference) of both. Sessions are segrt's ONNX Runtime
-backend, as ``segrt run`` opens them.
+the ratio to the first model (the reference) of both, and the paired ratio: the median over
+blocks of each block's ratio to the reference's block just before it, which a VM whose speed
+drifts over minutes disturbs least. Sessions are segrt's ONNX Runtime backend, as ``segrt run``
+opens them.
 Prints a Markdown table; ``--out`` writes it as JSON with the machine, the versions and the command.
 """
 
@@ -24,6 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from int8_speedup import block_medians, timing_arguments  # noqa: E402
 
 
+def paired_ratio(reference: list[float], other: list[float]) -> float:
+    """The median over blocks of ``other[i] / reference[i]``: blocks i ran back to back."""
+    return float(np.median(np.asarray(other) / np.asarray(reference)))
+
+
 def measure(models: list[Path], threads: int, blocks: int, per_block: int, warmup: int) -> list[dict]:
     from contextlib import ExitStack
 
@@ -39,16 +46,17 @@ def measure(models: list[Path], threads: int, blocks: int, per_block: int, warmu
         med, best = float(np.median(ms)), min(ms)
         rows.append({"model": m.name, "path": str(m), "median_ms": round(med, 3), "best_block_ms": round(best, 3),
                      "ratio_median": round(med / ref_med, 3), "ratio_best": round(best / ref_best, 3),
+                     "ratio_paired": round(paired_ratio(medians[0], ms), 3),
                      "block_medians_ms": [round(v, 3) for v in ms]})
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = [f"| model | ms (median of blocks) | × {rows[0]['model']} | best block ms | × (best) |",
-             "|---|---|---|---|---|"]
+    lines = [f"| model | ms (median of blocks) | × {rows[0]['model']} | best block ms | × (best) | × (paired) |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['median_ms']:.2f} | **{r['ratio_median']:.2f}x** | "
-                     f"{r['best_block_ms']:.2f} | {r['ratio_best']:.2f}x |")
+                     f"{r['best_block_ms']:.2f} | {r['ratio_best']:.2f}x | {r['ratio_paired']:.3f}x |")
     return "\n".join(lines)
 
 

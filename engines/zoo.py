@@ -3,8 +3,8 @@ checkpoints (re-export, fine-tune). Torch-free: listing reads manifests only.
 
 Two defaults, each chosen by measurement (docs/zoo.md, "The two defaults"): on a GPU the model
 that holds up best on roads CamVid never showed and should still run in real time there (not
-yet timed on one); on the CPU an INT8 file that ONNX Runtime runs fast, of the same network
-at a smaller input.
+yet timed on one); on the CPU an INT8 file that ONNX Runtime runs fast: the same network at
+a smaller input, taught by the GPU default.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from importlib import resources
 from pathlib import Path
 
 GPU_DEFAULT = "fpn_lite0_robust_camvid.onnx"  # 704x384, flip TTA in the graph, CamVid train+val
-CPU_DEFAULT = "fpn_lite0_camvid_352x256.int8.onnx"
+# 416x224 INT8, distilled from the GPU default and self-trained on unlabeled driving video
+# (since 2026-12-03); the CPU default before it, fpn_lite0_camvid_352x256.int8, ships on.
+CPU_DEFAULT = "fpn_lite0_student_camvid_416x224.int8.onnx"
 # The CamVid FPN at 608x448, one pass, with its FP16 checkpoint beside it: the start of the
 # robust recipes, the teacher of the distilled ones and the CPU default's weights.
 BASE_FPN = "fpn_lite0_camvid.onnx"

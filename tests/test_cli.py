@@ -44,6 +44,9 @@ def test_models_lists_the_shipped_files_and_the_default_per_device(capsys):
     gpu = next(line for line in lines if line.startswith(GPU_DEFAULT.removesuffix(".onnx") + " "))
     assert cpu.rstrip().endswith("cpu") and "int8" in cpu
     assert gpu.rstrip().endswith("cuda, tensorrt") and "fp32 + flip" in gpu  # its TTA is part of the graph
+    column = lines[0].index("precision")  # the columns line up, however long the longest name
+    rows = [line for line in lines[1:] if not line.startswith("(")]
+    assert all(line[column - 1] == " " and line[column] != " " for line in rows), rows
     main(["models", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert all(r["cpu_ms"] is None for r in doc["models"])  # listing times nothing
