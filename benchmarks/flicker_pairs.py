@@ -5,6 +5,9 @@ that is steady because it is wrong the same way on every frame; this shows which
 
     python3 benchmarks/flicker_pairs.py MODEL [MODEL ...] [--clip korea_expressway] [--warp] [--out FILE.json]
 
+Each row also has ``window_percent``: the flicker of each run of ``--window`` frame pairs in
+turn (30: a second of video), which shows where in the clip a model flickers.
+
 ``--warp`` also splits the motion-compensated flicker (the previous labels moved along the
 optical flow first, ``segrt.evaluation.evaluate.flicker``): what is left is a label that
 changes on the same piece of the scene, not an edge the camera's motion moved.
@@ -35,7 +38,12 @@ def top4(pairs: dict) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in list(pairs.items())[:4])
 
 
-def pairs_on(backend, frames, limit: int, warp: bool = False) -> dict:
+def windows(per_pair: list[float], size: int) -> list[float]:
+    """The mean flicker (%) of each run of ``size`` frame pairs (the last one may be shorter)."""
+    return [round(100 * float(np.mean(per_pair[i:i + size])), 2) for i in range(0, len(per_pair), size)]
+
+
+def pairs_on(backend, frames, limit: int, warp: bool = False, window: int = 30) -> dict:
     from segrt.evaluation.evaluate import flicker
 
     names = list(backend.manifest.classes)
@@ -44,11 +52,18 @@ def pairs_on(backend, frames, limit: int, warp: bool = False) -> dict:
     row = {"frames": f["frames"], "flicker_percent": round(100 * changed.sum() / max(1, f["pixels"]), 3),
            "pairs_percent": split(changed, f["pixels"], names),
            "class_share_percent": {names[c]: round(100 * seen[c] / max(1, seen.sum()), 1)
-                                   for c in np.argsort(-seen) if seen[c]}}
+                                   for c in np.argsort(-seen) if seen[c]},
+           "window_percent": windows(f["per_pair"], window)}
     if warp:
         row["warped_flicker_percent"] = round(100 * f["changed_warped"].sum() / max(1, f["pixels_warped"]), 3)
         row["warped_pairs_percent"] = split(f["changed_warped"], f["pixels_warped"], names)
     return row
+
+
+def refuse(message: str) -> None:
+    """Bad input: one line on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main() -> None:
@@ -63,20 +78,24 @@ def main() -> None:
     ap.add_argument("--clip", default="korea_expressway", help="a held-out clip's name [default: %(default)s]")
     ap.add_argument("--frames", type=int, default=300, help="frames from the start [default: %(default)s]")
     ap.add_argument("--warp", action="store_true", help="also the motion-compensated flicker, split by pair")
+    ap.add_argument("--window", type=int, default=30, help="frame pairs per window of window_percent "
+                                                             "[default: %(default)s]")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.frames < 2:
-        raise SystemExit(f"error: --frames {args.frames}: flicker needs at least 2 frames; use e.g. 300")
+        refuse(f"--frames {args.frames}: flicker needs at least 2 frames; use e.g. 300")
+    if args.window < 1:
+        refuse(f"--window {args.window}: a window holds at least 1 frame pair; use e.g. 30")
     held_out = {c.name: c for c in clips.load_clips() if c.role == "flicker"}
     if args.clip not in held_out:
-        raise SystemExit(f"error: --clip {args.clip}: not a held-out clip; use one of {', '.join(held_out)}")
+        refuse(f"--clip {args.clip}: not a held-out clip; use one of {', '.join(held_out)}")
     path = clips.clip_file(clips.default_root(), held_out[args.clip])
     if not path.is_file():
-        raise SystemExit(f"error: {path}: missing; run 'segrt data clips --role flicker' first")
+        refuse(f"{path}: missing; run 'segrt data clips --role flicker' first")
     rows = []
     for model in args.models:
         with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
-            row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp)}
+            row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window)}
         rows.append(row)
         share = ", ".join(f"{k} {v:.0f}" for k, v in list(row["class_share_percent"].items())[:5])
         print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top4(row['pairs_percent'])}"

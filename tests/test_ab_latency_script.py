@@ -21,3 +21,13 @@ def test_paired_ratio_follows_the_blocks_through_a_drifting_machine():
     assert ab_latency.paired_ratio(reference, model) == pytest.approx(1.05)
     ratio_of_medians = sorted(model)[3] / sorted(reference)[3]
     assert ratio_of_medians > 1.5
+
+
+def test_the_table_shows_each_ratio_it_was_given():
+    rows = [{"model": "a.onnx", "median_ms": 10.0, "ratio_median": 1.0, "best_block_ms": 9.0, "ratio_best": 1.0,
+             "ratio_paired": 1.0},
+            {"model": "b.onnx", "median_ms": 11.2, "ratio_median": 1.12, "best_block_ms": 9.3, "ratio_best": 1.033,
+             "ratio_paired": 1.043}]
+    table = ab_latency.markdown(rows).splitlines()
+    assert "× (paired)" in table[0] and len(table) == 4
+    assert table[3].startswith("| b.onnx | 11.20 | **1.12x** | 9.30 | 1.03x | 1.043x |"), table[3]

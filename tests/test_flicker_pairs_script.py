@@ -44,6 +44,10 @@ def test_pairs_add_up_to_the_flicker_and_name_the_classes_that_swap():
     sky_building = 100 * sum(swaps) / 5
     assert abs(row["pairs_percent"].get("Sky<->Building", 0.0) - sky_building) < 1e-2
     assert abs(sum(row["class_share_percent"].values()) - 100) < 0.5
+    per_pair = [100 * (a != b).mean() for a, b in zip(maps, maps[1:], strict=False)]
+    halves = flicker_pairs.pairs_on(Scripted(maps), frames, limit=6, window=3)["window_percent"]
+    assert len(halves) == 2 and abs(halves[0] - np.mean(per_pair[:3])) < 1e-2
+    assert abs(halves[1] - np.mean(per_pair[3:])) < 1e-2
 
 
 class Thresholder:
@@ -87,3 +91,14 @@ def test_motion_compensated_flicker_forgives_motion_and_not_noise():
     row = flicker_pairs.pairs_on(Thresholder(), frames, limit=8, warp=True)
     assert row["warped_flicker_percent"] < row["flicker_percent"] / 4
     assert abs(sum(row["warped_pairs_percent"].values()) - row["warped_flicker_percent"]) < 0.05
+
+
+def test_bad_counts_are_one_line_errors_with_status_2():
+    import subprocess
+    import sys
+
+    for args in (["--window", "0"], ["--frames", "1"]):
+        done = subprocess.run([sys.executable, str(BENCH / "flicker_pairs.py"), "m.onnx", *args],
+                              capture_output=True, text=True, timeout=120)
+        err = done.stderr.strip()
+        assert done.returncode == 2 and len(err.splitlines()) == 1 and args[0] in err, err
