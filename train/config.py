@@ -99,6 +99,9 @@ class TrainConfig:
     # ... and its pixels changed as the next frame of a compressed video: gain and offset of up
     # to this (normalised input), codec-like noise of half of it. 0 = off
     consistency_jitter: float = 0.0
+    # the encoder's BatchNorm layers keep the running statistics of their ImageNet weights (eval
+    # mode; their scale and shift still learn) for this many first epochs (0 = off)
+    encoder_bn_frozen_epochs: int = 0
     schedule: Literal["poly", "cosine"] = "poly"
     # stochastic weight averaging (Izmailov et al., 2018): the learning rate is held where the
     # schedule stands this many epochs before the end, and the weights at the end of each of
@@ -119,7 +122,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         limits = {"input_width": (32, 8192), "input_height": (32, 8192), "epochs": (1, 100_000),
                   "batch_size": (1, 4096), "eval_every": (1, 100_000), "warmup_epochs": (0, 100_000),
-                  "threads": (0, 1024), "seed": (0, 2**32 - 1), "swa_epochs": (0, self.epochs)}
+                  "threads": (0, 1024), "seed": (0, 2**32 - 1), "swa_epochs": (0, self.epochs),
+                  "encoder_bn_frozen_epochs": (0, self.epochs)}
         for name, (lo, hi) in limits.items():
             value = getattr(self, name)
             if not lo <= value <= hi:

@@ -25,6 +25,7 @@ from segrt.train.aux import WithAux
 from segrt.train.config import TrainConfig
 from segrt.train.data import SegTrain, enet_weights
 from segrt.train.distill import Consistency, Distillation, at_label_size, load_teacher, shrink
+from segrt.train.encoder_bn import encoder_of, frozen_bn_epochs, train_mode
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 from segrt.train.prune import narrow_head
@@ -73,11 +74,12 @@ class Parts:
     distill: Distillation | None = None
     consistency: Consistency | None = None
     student_crop: tuple[int, int] | None = None  # (h, w) the student sees when the teacher sees more
+    bn_frozen_epochs: int = 0  # the first epochs the encoder keeps its pretrained BatchNorm statistics
     meta: dict = dataclasses.field(default_factory=dict)  # what every checkpoint of the run records
 
 
 def train_one_epoch(p: Parts, epoch: int) -> float:
-    p.net.train()
+    train_mode(p.net, hold_encoder_bn=epoch <= p.bn_frozen_epochs)
     total, n = 0.0, 0
     bar = tqdm(p.loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
     for x, y in bar:
@@ -101,8 +103,7 @@ def train_one_epoch(p: Parts, epoch: int) -> float:
         p.scaler.step(p.opt)
         p.scaler.update()
         p.sched.step()
-        total += loss.item() * len(x)
-        n += len(x)
+        total, n = total + loss.item() * len(x), n + len(x)
         bar.set_postfix(loss=f"{total / n:.3f}", lr=f"{p.sched.get_last_lr()[0]:.2e}")
     return total / max(n, 1)
 
@@ -159,7 +160,7 @@ def model_preprocess(model, width: int, height: int) -> Preprocess:
 def param_groups(net, cfg: TrainConfig) -> list[dict]:
     """Two AdamW groups when ``encoder_lr_mult`` != 1: the encoder's parameters at lr × mult,
     everything else (decoder, heads) at lr. The schedule scales both alike."""
-    encoder = getattr(getattr(net, "net", net), "encoder", None)
+    encoder = encoder_of(net)
     if cfg.encoder_lr_mult == 1.0 or encoder is None:
         return [{"params": list(net.parameters())}]
     own = {id(p) for p in encoder.parameters()}
@@ -271,7 +272,7 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
                  # loss scaling only for fp16 (bf16 has fp32's range); disabled, the scaler is a no-op
                  scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
                  swa=WeightAverage(), device=device, amp_dtype=amp_dtype, memory_format=memory_format,
-                 aux_weight=cfg.aux_weight, distill=distill,
+                 aux_weight=cfg.aux_weight, distill=distill, bn_frozen_epochs=frozen_bn_epochs(cfg, model),
                  consistency=Consistency(cfg.consistency_weight, cfg.consistency_zoom, cfg.consistency_jitter)
                  if cfg.consistency_weight > 0 else None,
                  student_crop=cfg.crop[::-1] if cfg.distill_resolution != 1.0 else None, meta=meta)

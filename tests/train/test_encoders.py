@@ -241,3 +241,34 @@ def test_pretrained_may_name_a_segrt_checkpoint_whose_encoder_is_taken(tmp_path)
         get_encoder("efficientnet_lite0", pretrained=str(tmp_path / "unet.pt"))
     with pytest.raises(ModelError, match=r"fpn.pt: not weights for ResNet.*missing"):
         get_encoder("resnet18", pretrained=str(tmp_path / "fpn.pt"))
+
+
+def test_encoder_bn_frozen_epochs_keep_imagenet_statistics_then_let_them_adapt(tiny_camvid, tmp_path):
+    """With ``encoder_bn_frozen_epochs: 1`` the encoder's BatchNorm running statistics after the
+    first epoch are still ImageNet's while the decoder's moved; after the second they move too.
+    A model without an encoder refuses the key before anything is written."""
+    from segrt.errors import ConfigError
+    from segrt.train.config import TrainConfig
+    from segrt.train.trainer import fit
+
+    cfg = TrainConfig(model="fpn", model_args={"channels": 16, "low_channels": 8}, pretrained="imagenet",
+                      encoder_bn_frozen_epochs=1, input_width=128, input_height=96, epochs=2,
+                      batch_size=2, eval_every=2, threads=2, device="cpu", amp="fp32")
+    imagenet = torch.load(lite0_weights_file(), weights_only=True)
+    stats = [k for k in imagenet if k.endswith("running_mean")]
+    assert stats
+    fit(cfg, tiny_camvid, tmp_path / "a", stop_after=1)
+    first = checkpoint.load(tmp_path / "a" / "last.pt")["state_dict"]
+    for key in stats:
+        torch.testing.assert_close(first["encoder." + key].float(), imagenet[key].float(), msg=key)
+    decoder = [k for k in first if k.endswith("running_mean") and not k.startswith("encoder.")]
+    fresh = build_model("fpn", num_classes=11, channels=16, low_channels=8).state_dict()
+    assert decoder and any(not torch.allclose(first[k].float(), fresh[k].float()) for k in decoder)
+    fit(cfg, tiny_camvid, tmp_path / "a", resume=tmp_path / "a" / "last.pt")
+    second = checkpoint.load(tmp_path / "a" / "last.pt")["state_dict"]
+    assert any(not torch.allclose(second["encoder." + k].float(), imagenet[k].float()) for k in stats)
+
+    with pytest.raises(ConfigError, match="encoder_bn_frozen_epochs"):
+        fit(TrainConfig(model="fastscnn", input_width=128, input_height=96, epochs=1, batch_size=2,
+                        encoder_bn_frozen_epochs=1, device="cpu"), tiny_camvid, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
