@@ -11,6 +11,8 @@ import copy
 import torch
 from torch import nn
 
+from segrt.train.batchnorm import batchnorm_layers
+
 
 class WeightAverage:
     """The running mean of a model's floating-point weights, one snapshot per :meth:`update`."""
@@ -40,7 +42,7 @@ class WeightAverage:
         avg = copy.deepcopy(model)
         state = avg.state_dict()
         avg.load_state_dict({k: self.mean[k].to(state[k].dtype) if k in self.mean else v for k, v in state.items()})
-        norms = [m for m in avg.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        norms = batchnorm_layers(avg)
         momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()

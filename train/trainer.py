@@ -22,10 +22,10 @@ from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocess, Preprocessor
 from segrt.train import checkpoint, distributed
 from segrt.train.aux import WithAux
+from segrt.train.batchnorm import encoder_of, frozen_bn_epochs, train_mode
 from segrt.train.config import TrainConfig
 from segrt.train.data import SegTrain, enet_weights
 from segrt.train.distill import Consistency, Distillation, at_label_size, load_teacher, shrink
-from segrt.train.encoder_bn import encoder_of, frozen_bn_epochs, train_mode
 from segrt.train.losses import build_loss, median_frequency_weights
 from segrt.train.models import build_model
 from segrt.train.prune import narrow_head
@@ -150,7 +150,7 @@ def lr_factor(schedule: str, total_steps: int, warmup_steps: int, hold_from: int
 def model_preprocess(model, width: int, height: int) -> Preprocess:
     """The input spec of ``model``: its encoder's normalisation where it has an encoder of the
     contract (pretrained weights expect their own), ImageNet statistics otherwise."""
-    encoder = getattr(model, "encoder", None)
+    encoder = encoder_of(model)
     mean, std = getattr(encoder, "mean", None), getattr(encoder, "std", None)
     if mean is None or std is None:
         return Preprocess(width, height)

@@ -1,7 +1,8 @@
-"""A pretrained encoder's BatchNorm statistics kept while a recipe's first epochs train
-(``encoder_bn_frozen_epochs``): the encoder's BatchNorm layers stay in eval mode, so they
-normalise with the running mean and variance they brought from ImageNet and do not re-estimate
-them from CamVid's small batches of one town; their scale and shift still learn.
+"""BatchNorm in training: a model's BatchNorm layers (which weight averaging re-measures,
+:mod:`segrt.train.swa`), and a pretrained encoder's statistics kept while a recipe's first
+epochs train (``encoder_bn_frozen_epochs``): the encoder's BatchNorm layers stay in eval mode,
+so they normalise with the running mean and variance they brought from ImageNet and do not
+re-estimate them from CamVid's small batches of one town; their scale and shift still learn.
 """
 
 from __future__ import annotations
@@ -9,6 +10,11 @@ from __future__ import annotations
 import torch
 
 from segrt.errors import ConfigError
+
+
+def batchnorm_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """Every BatchNorm layer in ``module`` (any dimension)."""
+    return [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
 
 def encoder_of(net: torch.nn.Module) -> torch.nn.Module | None:
@@ -27,13 +33,10 @@ def frozen_bn_epochs(cfg, model: torch.nn.Module) -> int:
     return epochs
 
 
-def train_mode(net: torch.nn.Module, hold_encoder_bn: bool) -> int:
+def train_mode(net: torch.nn.Module, hold_encoder_bn: bool) -> None:
     """``net.train()``, then, with ``hold_encoder_bn``, the encoder's BatchNorm layers back in
-    eval mode. Returns how many were held."""
+    eval mode."""
     net.train()
-    if not hold_encoder_bn:
-        return 0
-    held = [m for m in encoder_of(net).modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in held:
-        m.eval()
-    return len(held)
+    if hold_encoder_bn:
+        for m in batchnorm_layers(encoder_of(net)):
+            m.eval()
