@@ -96,6 +96,9 @@ def info(as_json: bool) -> None:
               help="Class colours: the model's own (CamVid's) or high-contrast [default: model].")
 @click.option("--legend/--no-legend", default=None, help="Draw the class legend [default: on].")
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
+@click.option("--steady/--no-steady", default=None,
+              help="Steadier labels: each pixel's label is the median of 3 frames in time, its neighbours moved "
+                   "along the optical flow (a third to half the flicker; one frame of latency) [default: off].")
 @click.option("--threads", type=THREADS, default=None,
               help="ONNX Runtime threads per model call; 0 = the cores, split between the workers.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
@@ -124,7 +127,7 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
         alpha: float | None, legend: bool | None, hud: bool | None, threads: int | None, device: str | None,
         palette: str | None, rebuild: bool | None, camera_width: int | None, camera_height: int | None,
         camera_fps: float | None, data_root: Path | None, progress: bool | None, no_save: bool,
-        max_batch: int | None, realtime_fps: float | None, workers: int | None) -> None:
+        max_batch: int | None, realtime_fps: float | None, workers: int | None, steady: bool | None) -> None:
     """Segment SOURCE frame by frame with a colour overlay, and time every stage.
 
     SOURCE is a video file, a stream URL (rtsp://, http://), an image folder,
@@ -158,7 +161,8 @@ def run(sources: tuple[str, ...], model: Path | None, output: tuple[str, ...], s
                  "rebuild": rebuild, "mode": mode, "realtime": realtime, "loop": loop,
                  "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
                  "camera_width": camera_width, "camera_height": camera_height, "camera_fps": camera_fps,
-                 "max_batch": max_batch, "realtime_fps": realtime_fps, "workers": workers}
+                 "max_batch": max_batch, "realtime_fps": realtime_fps, "workers": workers,
+                 "steady": steady}
     if config_path is not None and not config_path.exists() and len(config_path.parts) == 1:
         from importlib import resources  # a name: the run settings installed with the package
 
@@ -200,7 +204,9 @@ def exit_if_stopped(result) -> None:
               help="Overlay video [default: runs/runN/CLIP.mp4, CLIP the clip's name: solidWhiteRight, or "
                    "$SEGRT_DEMO_VIDEO's].")
 @click.option("--palette", type=click.Choice(["model", "contrast"]), default=None, help="Class colours.")
-def demo(device: str, output: str | None, palette: str | None) -> None:
+@click.option("--steady", is_flag=True, default=None,
+              help="Steadier labels: each pixel's label the median of 3 frames in time (see segrt run --steady).")
+def demo(device: str, output: str | None, palette: str | None, steady: bool | None) -> None:
     """The shipped default model on a real dashcam clip: overlay video, report and stage table.
 
     The clip (udacity/CarND-LaneLines-P1 test_videos/solidWhiteRight.mp4, MIT) is downloaded
@@ -216,7 +222,7 @@ def demo(device: str, output: str | None, palette: str | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         table = run_app(RunRequest.of(video, default_for(device), str(out), report=report,
-                                      overrides={"device": device, "palette": palette}))
+                                      overrides={"device": device, "palette": palette, "steady": steady}))
     except BaseException:
         if made and not any(out.parent.iterdir()):
             out.parent.rmdir()

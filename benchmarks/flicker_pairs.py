@@ -5,6 +5,9 @@ that is steady because it is wrong the same way on every frame; this shows which
 
     python3 benchmarks/flicker_pairs.py MODEL [MODEL ...] [--clip korea_expressway] [--warp] [--out FILE.json]
 
+``--steady`` adds the same for the labels ``segrt run --steady`` writes (each pixel the median
+of three frames in time), as the row's ``steady``.
+
 Each row also has ``window_percent``: the flicker of each run of ``--window`` frame pairs in
 turn (30: a second of video), which shows where in the clip a model flickers.
 
@@ -43,11 +46,11 @@ def windows(per_pair: list[float], size: int) -> list[float]:
     return [round(100 * float(np.mean(per_pair[i:i + size])), 2) for i in range(0, len(per_pair), size)]
 
 
-def pairs_on(backend, frames, limit: int, warp: bool = False, window: int = 30) -> dict:
+def pairs_on(backend, frames, limit: int, warp: bool = False, window: int = 30, steady: bool = False) -> dict:
     from segrt.evaluation.evaluate import flicker
 
     names = list(backend.manifest.classes)
-    f = flicker(backend, frames, limit, progress=False, pairs=True, warp=warp)
+    f = flicker(backend, frames, limit, progress=False, pairs=True, warp=warp, steady=steady)
     changed, seen = f["changed"], f["seen"]
     row = {"frames": f["frames"], "flicker_percent": round(100 * changed.sum() / max(1, f["pixels"]), 3),
            "pairs_percent": split(changed, f["pixels"], names),
@@ -80,6 +83,8 @@ def main() -> None:
     ap.add_argument("--warp", action="store_true", help="also the motion-compensated flicker, split by pair")
     ap.add_argument("--window", type=int, default=30, help="frame pairs per window of window_percent "
                                                              "[default: %(default)s]")
+    ap.add_argument("--steady", action="store_true",
+                    help="also the labels as 'segrt run --steady' writes them (the median of 3 frames in time)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.frames < 2:
@@ -96,10 +101,16 @@ def main() -> None:
     for model in args.models:
         with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
             row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window)}
+        if args.steady:
+            with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
+                row["steady"] = pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window, True)
         rows.append(row)
         share = ", ".join(f"{k} {v:.0f}" for k, v in list(row["class_share_percent"].items())[:5])
         print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top4(row['pairs_percent'])}"
               f"  |  pixels %: {share}")
+        if args.steady:
+            print(f"  --steady: flicker {row['steady']['flicker_percent']:.2f} %  "
+                  f"pairs: {top4(row['steady']['pairs_percent'])}")
         if args.warp:
             print(f"  motion-compensated: {row['warped_flicker_percent']:.2f} %  "
                   f"pairs: {top4(row['warped_pairs_percent'])}")

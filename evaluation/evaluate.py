@@ -17,6 +17,7 @@ from segrt.errors import SegrtError
 from segrt.files import save_figure
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocessor
+from segrt.realtime.steady import TemporalMedian, warp_back
 
 
 def evaluate_backend(backend, ds, progress: bool | None = None) -> dict:
@@ -102,46 +103,45 @@ def gray_for_flow(frame_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.resize(frame_bgr, FLOW_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
 
 
-def warp_back(prev_labels: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The previous frame's labels carried to where each pixel of this frame was then.
-    ``flow`` (FLOW_SIZE, 2): this frame → the previous one, as DIS optical flow measures it.
-    Returns (labels, inside): pixels whose source lies outside the previous frame (new at the
-    border) are not ``inside``."""
-    h, w = prev_labels.shape
-    fx = cv2.resize(flow[..., 0], (w, h), interpolation=cv2.INTER_LINEAR) * (w / FLOW_SIZE[0])
-    fy = cv2.resize(flow[..., 1], (w, h), interpolation=cv2.INTER_LINEAR) * (h / FLOW_SIZE[1])
-    x = np.rint(np.arange(w, dtype=np.float32)[None, :] + fx).astype(np.int64)
-    y = np.rint(np.arange(h, dtype=np.float32)[:, None] + fy).astype(np.int64)
-    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    return prev_labels[y.clip(0, h - 1), x.clip(0, w - 1)], inside
+def _labelled(backend, frames, limit: int | None, progress: bool | None, warp: bool, steady: bool):
+    """(labels, grey frame for the flow or None) per frame, in order; with ``steady``, the labels
+    as ``segrt run --steady`` writes them (segrt.realtime.steady)."""
+    prep = Preprocessor(backend.manifest.preprocess)
+    x = backend.input_buffer(1)
+    held = TemporalMedian() if steady else None
+    for i, frame in enumerate(tqdm(frames, desc="flicker", unit="frame", leave=False,
+                                   disable=None if progress is None else not progress)):
+        if limit is not None and i >= limit:
+            break
+        prep(frame, out=x[0])
+        out = (backend.infer(x)[0].copy(), gray_for_flow(frame) if warp else None)
+        out = held.push(*out, frame) if held is not None else out
+        if out is not None:
+            yield out
+    last = held.flush() if held is not None else None
+    if last is not None:
+        yield last
 
 
 def flicker(backend, frames, limit: int | None = None, progress: bool | None = None, pairs: bool = False,
-            warp: bool = False) -> dict:
+            warp: bool = False, steady: bool = False) -> dict:
     """Temporal consistency on consecutive frames: for each pair, the share of pixels whose
     label changed. A steady scene filmed from a moving car changes a few percent per frame;
     much more is flicker the eye sees as noise. ``pairs``: also ``changed`` (C, C), pixels that
     went from class i to class j, and ``seen`` (C,), pixels of each class over all frames.
+    ``steady``: of the labels filtered in time as ``segrt run --steady`` does.
 
     ``warp``: also ``warped_mean``, the same share after the previous labels are moved along
     the optical flow between the two frames (OpenCV's DIS, measured on the frames at
     FLOW_SIZE, the same for every model), over the pixels that were already in view: a change
     the camera's motion explains (a pole's edge that moved two pixels) is not counted, a label
     that flips on the same piece of the scene is; with ``pairs``, ``changed_warped`` too."""
-    prep = Preprocessor(backend.manifest.preprocess)
-    x = backend.input_buffer(1)
     n = len(backend.manifest.classes)
     changed, seen = np.zeros((n, n), np.int64), np.zeros(n, np.int64)
     changed_warped, warped, kept = np.zeros((n, n), np.int64), [], 0
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if warp else None
     prev, prev_gray, changes = None, None, []
-    for i, frame in enumerate(tqdm(frames, desc="flicker", unit="frame", leave=False,
-                                   disable=None if progress is None else not progress)):
-        if limit is not None and i >= limit:
-            break
-        prep(frame, out=x[0])
-        labels = backend.infer(x)[0].copy()
-        gray = gray_for_flow(frame) if warp else None
+    for labels, gray in _labelled(backend, frames, limit, progress, warp, steady):
         if pairs:
             seen += np.bincount(labels.ravel(), minlength=n)[:n]
         if prev is not None:

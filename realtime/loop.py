@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -32,6 +32,7 @@ from segrt.files import PendingOutput, write_error, write_image
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
 from segrt.realtime.controls import Controls
+from segrt.realtime.steady import TemporalMedian
 from segrt.realtime.stream import InferenceStage, Inferred, Stream, put
 from segrt.realtime.timing import StageTimer
 
@@ -121,6 +122,7 @@ class LoopOptions:
     max_batch: int = 1             # several streams: frames of different streams per model call
     batch_wait_s: float = 0.004
     workers: int = 1               # model calls at once (a backend that allows it)
+    steady: bool = False           # labels filtered in time (segrt.realtime.steady), one frame behind
 
 
 def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions(),
@@ -252,24 +254,43 @@ def _consume(run: _Run, inferred: queue.Queue, stage: InferenceStage, interrupt:
         if item is None:
             if stage.error is not None:
                 raise stage.error
+            for s in run.streams:  # --steady holds each stream's last frame until now
+                held = s.steady.flush() if s.steady is not None else None
+                why = _write(run, replace(held[1], labels=held[0]), interrupt) if held is not None else None
+                if why is not None:
+                    return why
             cap = run.opts.max_frames
             return "max_frames" if cap is not None and all(s.frames_out >= cap for s in run.streams) else "end"
         s = item.stream
-        if s.write_error:
-            continue  # this stream already failed; the others go on
-        run.pacer.wait(s, interrupt)
-        try:
-            out = _render_and_write(s, item, run.timer, run.backend)
-        except WriteFailed as exc:  # this stream stops; the run, once none is left
-            s.write_error, s.stopped_by, s.ended = str(exc), "write_error", True
-            s.capture.stop()
-            if all(t.write_error for t in run.streams):
-                run.write_error = s.write_error
-                return "write_error"
-            continue
-        run.written(item, out)
-        if run.viewer_stop():
-            return "window"
+        if run.opts.steady and not s.write_error:  # frame n comes in, frame n-1 goes out, filtered
+            t0 = time.perf_counter()
+            s.steady = s.steady or TemporalMedian()
+            ready = s.steady.push(item.labels, item, item.captured.frame)
+            if ready is None:
+                continue
+            item = replace(ready[1], labels=ready[0], steady_s=time.perf_counter() - t0)
+        why = _write(run, item, interrupt)
+        if why is not None:
+            return why
+
+
+def _write(run: _Run, item: Inferred, interrupt: threading.Event) -> str | None:
+    """Renders and writes one frame; returns why the run stops, if it does."""
+    s = item.stream
+    if s.write_error:
+        return None  # this stream already failed; the others go on
+    run.pacer.wait(s, interrupt)
+    try:
+        out = _render_and_write(s, item, run.timer, run.backend)
+    except WriteFailed as exc:  # this stream stops; the run, once none is left
+        s.write_error, s.stopped_by, s.ended = str(exc), "write_error", True
+        s.capture.stop()
+        if all(t.write_error for t in run.streams):
+            run.write_error = s.write_error
+            return "write_error"
+        return None
+    run.written(item, out)
+    return "window" if run.viewer_stop() else None
 
 
 def _result(run: _Run, stage: InferenceStage) -> LoopResult:
@@ -331,7 +352,7 @@ def _render_and_write(s: Stream, item: Inferred, timer: StageTimer, backend) -> 
     finally:
         t3 = time.perf_counter()
         for t in timers:
-            t.add("postprocess", t1 - t0)
+            t.add("postprocess", t1 - t0 + item.steady_s)
             t.add("render", t2 - t1)
             t.add("write", t3 - t2)
     return out

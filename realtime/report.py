@@ -85,7 +85,7 @@ def run_report(result: LoopResult, infos: list[dict], file_sinks: list, backend,
         "backend": {"name": backend.name, "threads": threads, "workers": workers, "device": cfg.device},
         "config": {"palette": cfg.palette, "alpha": cfg.alpha, "legend": cfg.legend, "hud": cfg.hud, "mode": cfg.mode,
                    "classes": list(cfg.classes), "realtime": cfg.realtime, "realtime_fps": cfg.realtime_fps,
-                   "loop": cfg.loop},
+                   "loop": cfg.loop, "steady": cfg.steady},
         **envinfo.provenance(),
     }
 

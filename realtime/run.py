@@ -106,7 +106,7 @@ def _run_app(req: RunRequest, interrupt: threading.Event) -> "RunSummary":
             reconnect=Reconnect(cfg.reconnect_attempts, max_wait=cfg.reconnect_max_wait,
                                 timeout=cfg.reconnect_timeout),
             frames_csv=req.frames_csv, max_batch=max_batch, batch_wait_s=cfg.batch_wait_ms / 1000.0,
-            workers=workers)
+            workers=workers, steady=cfg.steady)
         result = run_loop(streams, seg.backend, opts, interrupt=interrupt)
         stopped = getattr(interrupt, "signum", None) if result.stopped_by == "interrupt" else None
         infos = [{"uri": spec.uri, "fps": s.source.fps, "frame_count": s.source.frame_count,

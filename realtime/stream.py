@@ -46,6 +46,7 @@ class Stream:
     write_error: str | None = None
     labels: bool = False        # --mode labels: the sinks get the label map at the frame's size, not a picture
     share_sum: np.ndarray | None = None  # per class, the sum over written frames of its share of the frame
+    steady: Any = None          # --steady: this stream's TemporalMedian (the frame it holds back)
 
     def fps(self) -> float:
         wall = self.timer.wall_seconds if self.timer else 0.0
@@ -59,6 +60,7 @@ class Inferred:
     labels: np.ndarray
     infer_s: float              # the model call that produced it (shared by a batch)
     batch: int
+    steady_s: float = 0.0       # --steady: the time its filter took (counted as postprocess)
 
 
 @dataclass

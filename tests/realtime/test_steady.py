@@ -1,0 +1,125 @@
+"""--steady: each pixel's label the median of three frames in time (the neighbours moved along
+the optical flow), one frame behind."""
+
+import json
+
+import cv2
+import numpy as np
+
+from segrt.realtime.steady import TemporalMedian, median3
+from tests.conftest import run_segrt
+
+
+def filtered(frames: list[np.ndarray]) -> list[np.ndarray]:
+    f: TemporalMedian[int] = TemporalMedian()
+    out = [f.push(labels, i) for i, labels in enumerate(frames)]
+    out.append(f.flush())
+    ready = [r for r in out if r is not None]
+    assert [i for _, i in ready] == list(range(len(frames)))  # every frame, in order, each once
+    return [labels for labels, _ in ready]
+
+
+def test_a_label_that_flips_for_one_frame_keeps_its_label():
+    sky, building = np.zeros((4, 6), np.uint8), np.ones((4, 6), np.uint8)
+    blink = sky.copy()
+    blink[1:3, 2:4] = 1  # a patch called Building on one frame only
+    out = filtered([sky, sky, blink, sky, sky])
+    assert all(np.array_equal(o, sky) for o in out)
+    # a change that lasts is passed on at once: no frame of delay in what the frames show
+    out = filtered([sky, sky, building, building, building])
+    assert [int(o[0, 0]) for o in out] == [0, 0, 1, 1, 1]
+
+
+def test_an_edge_the_camera_moves_stays_where_each_frame_has_it():
+    frames = []
+    for t in range(6):  # a step edge moving right 2 pixels a frame
+        labels = np.zeros((3, 20), np.uint8)
+        labels[:, 4 + 2 * t:] = 3
+        frames.append(labels)
+    assert all(np.array_equal(o, f) for o, f in zip(filtered(frames), frames, strict=True))
+
+
+def test_first_and_last_frames_pass_unchanged_and_a_single_frame_comes_back():
+    a, b = np.zeros((2, 2), np.uint8), np.full((2, 2), 5, np.uint8)
+    out = filtered([a, b])
+    assert np.array_equal(out[0], a) and np.array_equal(out[1], b)
+    assert [int(o[0, 0]) for o in filtered([b])] == [5]
+
+
+def test_median3_is_the_median_of_three_labels():
+    from collections import Counter
+
+    rng = np.random.default_rng(0)
+    x, y, z = (rng.integers(0, 3, 1000).astype(np.uint8) for _ in range(3))
+    got = median3(x, y, z)
+    # the label two of the three frames agree on; the middle frame's where all three differ
+    want = [Counter(t).most_common(1)[0][0] if len(set(t)) < 3 else t[1] for t in zip(x, y, z, strict=True)]
+    assert got.tolist() == want and got is not y
+
+
+def test_a_thin_thing_the_camera_pans_past_is_kept_where_the_flow_moves_it():
+    """A 3-pixel pole moving 4 pixels a frame with the scene: without the flow the frames either
+    side agree it is not there and the median drops it; moved along the flow, they agree it is."""
+    rng = np.random.default_rng(1)
+    scene = cv2.normalize(cv2.GaussianBlur(rng.integers(0, 255, (300, 560, 3)).astype(np.uint8), (0, 0), 3),
+                          None, 0, 255, cv2.NORM_MINMAX)
+    frames, labels = [], []
+    for t in range(3):
+        frames.append(np.ascontiguousarray(scene[:, 20 + 8 * t:532 + 8 * t]))  # the camera pans right
+        pole = np.zeros((144, 256), np.uint8)
+        pole[:, 100 - 4 * t:103 - 4 * t] = 5  # 8 px at 512 wide: 4 at the labels' 256
+        labels.append(pole)
+    for moved in (True, False):
+        f: TemporalMedian[int] = TemporalMedian()
+        pushed = zip(labels, frames if moved else [None] * 3, strict=True)
+        middle = [f.push(lab, t, frame) for t, (lab, frame) in enumerate(pushed)][2]
+        assert middle is not None and middle[1] == 1
+        assert np.array_equal(middle[0], labels[1]) == moved
+        assert (middle[0] == 5).any() == moved
+
+
+def test_frames_of_another_size_are_a_cut_and_tiny_frames_are_not_moved():
+    """A folder of mixed pictures: nothing is filtered across a change of size, frames too small
+    for the flow get the plain median, and every frame still comes out, in order."""
+    rng = np.random.default_rng(2)
+    sizes = [(48, 64), (48, 64), (8, 8), (8, 8), (8, 8), (48, 64)]
+    frames = [rng.integers(0, 255, (*hw, 3)).astype(np.uint8) for hw in sizes]
+    labels = [np.full(hw, i % 2, np.uint8) for i, hw in enumerate(sizes)]  # 0 1 0 1 0 1
+    f: TemporalMedian[int] = TemporalMedian()
+    out = [f.push(lab, i, frame) for i, (lab, frame) in enumerate(zip(labels, frames, strict=True))]
+    out.append(f.flush())
+    ready = [r for r in out if r is not None]
+    assert [i for _, i in ready] == list(range(6))
+    # frames 1 and 2 sit at cuts (64x48 | 8x8): as they were; frame 3, between two 8x8 frames
+    # that agree (0, 0), takes their label without the flow
+    assert [int(lab.flat[0]) for lab, _ in ready] == [0, 1, 0, 0, 0, 1]
+
+
+def test_segrt_run_steady_writes_every_frame_and_holds_a_one_frame_change(tmp_path, camvid_root):
+    """A real frame five times, the third with a patch painted over it: --steady writes the
+    third with the labels the frames either side have there; every frame is written."""
+    image = cv2.imread(str(sorted((camvid_root / "val").glob("*.png"))[0]))
+    painted = image.copy()
+    painted[40:160, 120:320] = (255, 0, 255)  # a magenta board over sky and buildings
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), painted if i == 2 else image)
+    outs = {}
+    for name, extra in (("raw", []), ("steady", ["--steady"])):
+        result = run_segrt("run", str(folder), "-o", str(tmp_path / name) + "/", "--mode", "labels",
+                           "--report", str(tmp_path / f"{name}.json"), "--threads", "1", *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outs[name] = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((tmp_path / name).glob("*.png"))]
+        doc = json.loads((tmp_path / f"{name}.json").read_text())
+        assert doc["frames_in"] == doc["frames_out"] == 5 and doc["config"]["steady"] == (name == "steady")
+    raw, steady = outs["raw"], outs["steady"]
+    assert len(raw) == len(steady) == 5
+    changed = raw[2] != raw[0]
+    assert changed.mean() > 0.02  # the patch does change the labels
+    for i in (0, 1, 3, 4):  # unchanged frames between unchanged ones: as they were
+        assert np.array_equal(steady[i], raw[i])
+    # the one-frame change is held: most of it (the board also misleads the flow over its own
+    # area, 74 % here), and without --steady none of it
+    assert (steady[2][changed] == raw[0][changed]).mean() > 0.6
+    assert (steady[2] == raw[0]).mean() > 0.95 and (steady[2] == raw[0]).mean() > (raw[2] == raw[0]).mean() + 0.03
