@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,7 +32,7 @@ from segrt.files import PendingOutput, write_error, write_image
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
 from segrt.realtime.controls import Controls
-from segrt.realtime.steady import TemporalMedian
+from segrt.realtime.steady import StreamFilter
 from segrt.realtime.stream import InferenceStage, Inferred, Stream, put
 from segrt.realtime.timing import StageTimer
 
@@ -246,32 +246,42 @@ def _consume(run: _Run, inferred: queue.Queue, stage: InferenceStage, interrupt:
     """Writes the inferred frames as they come; returns why the run stopped."""
     while True:
         if interrupt.is_set():
-            return "interrupt"
+            return _flush(run, run.streams, interrupt) or "interrupt"  # --steady's held frames too
         try:
             item = inferred.get(timeout=0.1)
         except queue.Empty:
-            continue
+            item = False
         if item is None:
             if stage.error is not None:
                 raise stage.error
-            for s in run.streams:  # --steady holds each stream's last frame until now
-                held = s.steady.flush() if s.steady is not None else None
-                why = _write(run, replace(held[1], labels=held[0]), interrupt) if held is not None else None
-                if why is not None:
-                    return why
+            why = _flush(run, run.streams, interrupt)  # --steady holds each stream's last frame until now
+            if why is not None:
+                return why
             cap = run.opts.max_frames
             return "max_frames" if cap is not None and all(s.frames_out >= cap for s in run.streams) else "end"
-        s = item.stream
-        if run.opts.steady and not s.write_error:  # frame n comes in, frame n-1 goes out, filtered
-            t0 = time.perf_counter()
-            s.steady = s.steady or TemporalMedian()
-            ready = s.steady.push(item.labels, item, item.captured.frame)
-            if ready is None:
-                continue
-            item = replace(ready[1], labels=ready[0], steady_s=time.perf_counter() - t0)
-        why = _write(run, item, interrupt)
+        if item is not False:
+            s = item.stream
+            if run.opts.steady:  # frame n comes in, frame n-1 goes out, filtered
+                s.steady = s.steady or StreamFilter(bool(s.source.live))
+            for done in s.steady.push(item) if run.opts.steady else [item]:
+                why = _write(run, done, interrupt)
+                if why is not None:
+                    return why
+        # a stream that has ended (or a live one gone quiet) gives back the frame --steady holds
+        why = _flush(run, [s for s in run.streams if s.steady is not None and
+                           ((s.ended and s.steady.pushed >= s.taken) or s.steady.stale())], interrupt)
         if why is not None:
             return why
+
+
+def _flush(run: _Run, streams: Sequence[Stream], interrupt: threading.Event) -> str | None:
+    """Writes the frames --steady holds for ``streams``, as they are."""
+    for s in streams:
+        for item in s.steady.flush() if s.steady is not None else []:
+            why = _write(run, item, interrupt)
+            if why is not None:
+                return why
+    return None
 
 
 def _write(run: _Run, item: Inferred, interrupt: threading.Event) -> str | None:

@@ -8,14 +8,16 @@ n first (OpenCV's DIS flow on grey frames about 256 pixels wide).
 The costs: one frame of latency, and an object the flow misses that covers a pixel for a
 single frame only (a thin pole racing past the edge of the view) is dropped there.
 
-Measured: on three held-out driving clips a third to a half fewer pixels change label per
-frame (``benchmarks/results/flicker_steady_*.json``); on CamVid val moved as a camera moves,
-mIoU within 0.4 up to a 5 % zoom a frame (``benchmarks/results/steady_motion.json``).
+Measured on the CPU default: on three held-out driving clips 24-38 % fewer pixels change
+label a frame (``benchmarks/results/flicker_steady_*.json``); on CamVid val frames moved as a
+camera moves (zooms of 2-5 %, pans of 1-6 % of the width a frame), mIoU 0.04-0.39 higher
+(``benchmarks/results/steady_motion.json``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 import cv2
@@ -91,7 +93,7 @@ class TemporalMedian(Generic[T]):
         self._held = _Frame(labels, gray, back, payload)
         if held is None:
             return None
-        out = held.labels
+        out = held.labels.copy()  # the caller may edit what it gets; the filter keeps held.labels
         if self._before is not None and not cut:
             before = self._before if held.back is None else warp_back(self._before, held.back, inside=False)[0]
             after = labels if back is None else warp_back(labels, -back, inside=False)[0]
@@ -101,7 +103,55 @@ class TemporalMedian(Generic[T]):
 
     def flush(self) -> tuple[np.ndarray, T] | None:
         held, self._held, self._before = self._held, None, None
-        return None if held is None else (held.labels, held.payload)
+        return None if held is None else (held.labels.copy(), held.payload)
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
+
+
+class StreamFilter:
+    """One stream's filter in ``segrt run``'s loop, fed its inferred frames in order (dataclasses
+    with ``labels``, ``steady_s`` and ``captured``: index, capture time, frame) and giving them
+    back one behind, their labels filtered and ``steady_s`` the time that took. A frame that
+    does not follow the one before (its index went back: a ``--loop`` seam, a reopened stream;
+    or, live, over GAP_S later) is a cut: the held frame goes out as it is. Live, a held frame
+    that waited GAP_S for the next goes out as it is too (an outage or a slow model should not
+    hold it)."""
+
+    GAP_S = 1.0
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.median: TemporalMedian = TemporalMedian()
+        self.pushed = 0               # frames in, all told
+        self._last: tuple[int, float] | None = None  # the held frame's source index and capture time
+        self._since = 0.0             # when the held frame came in
+
+    def push(self, item) -> list:
+        """The frames ready to write: none, one, or two across a cut."""
+        t0 = time.perf_counter()
+        c = item.captured
+        out = []
+        if self._last is not None and (c.index <= self._last[0] or
+                                       (self.live and c.t_capture - self._last[1] > self.GAP_S)):
+            out = self.flush()
+        self.pushed += 1
+        self._last, self._since = (c.index, c.t_capture), time.perf_counter()
+        ready = self.median.push(item.labels, item, c.frame)
+        if ready is not None:
+            out.append(replace(ready[1], labels=ready[0], steady_s=time.perf_counter() - t0))
+        return out
+
+    def stale(self) -> bool:
+        """A live stream's held frame has waited GAP_S for the next one."""
+        return self.live and self.median.holding and time.perf_counter() - self._since > self.GAP_S
+
+    def flush(self) -> list:
+        """The held frame, as it is (none if none is held)."""
+        held = self.median.flush()
+        self._last = None
+        return [] if held is None else [replace(held[1], labels=held[0])]
 
 
 def _shape(a: np.ndarray | None) -> tuple[int, ...] | None:

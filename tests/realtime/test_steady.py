@@ -2,11 +2,16 @@
 the optical flow), one frame behind."""
 
 import json
+import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import pytest
 
-from segrt.realtime.steady import TemporalMedian, median3
+from segrt.realtime.capture import Captured
+from segrt.realtime.sinks import SinkBase
+from segrt.realtime.steady import StreamFilter, TemporalMedian, median3
 from tests.conftest import run_segrt
 
 
@@ -30,13 +35,38 @@ def test_a_label_that_flips_for_one_frame_keeps_its_label():
     assert [int(o[0, 0]) for o in out] == [0, 0, 1, 1, 1]
 
 
-def test_an_edge_the_camera_moves_stays_where_each_frame_has_it():
+def test_an_edge_the_camera_moves_stays_where_each_frame_has_it_and_a_blink_on_it_goes():
     frames = []
     for t in range(6):  # a step edge moving right 2 pixels a frame
         labels = np.zeros((3, 20), np.uint8)
         labels[:, 4 + 2 * t:] = 3
         frames.append(labels)
-    assert all(np.array_equal(o, f) for o, f in zip(filtered(frames), frames, strict=True))
+    noisy = [f.copy() for f in frames]
+    noisy[3][1, 1] = 7  # one pixel called something else on one frame
+    assert all(np.array_equal(o, f) for o, f in zip(filtered(noisy), frames, strict=True))
+
+
+@dataclass
+class Item:
+    labels: np.ndarray
+    captured: Captured
+    steady_s: float = 0.0
+
+
+def test_the_loop_filter_cuts_where_the_source_starts_again_and_lets_a_live_frame_go():
+    """--loop's seam (the index goes back) is a cut: the frame before it goes out as it is, not
+    the median of the file's end and start. Live, a held frame that waited too long goes out."""
+    a, b = np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)
+    f = StreamFilter(live=False)
+    indexes, labels = (0, 1, 2, 0, 1), (a, a, b, a, a)  # a file played twice over
+    items = [Item(lab, Captured(i, None, float(i), 0.0)) for i, lab in zip(indexes, labels, strict=True)]
+    out = [o for it in items for o in f.push(it)] + f.flush()
+    assert [o.captured.index for o in out] == [0, 1, 2, 0, 1]
+    assert int(out[2].labels[0, 0]) == 1  # the file's last frame: its own labels, though a, a lie either side
+    live = StreamFilter(live=True)
+    live.GAP_S = -1.0  # every held frame has waited too long
+    assert live.push(items[0]) == [] and live.stale()
+    assert [o.captured.index for o in live.flush()] == [0] and not live.stale()
 
 
 def test_first_and_last_frames_pass_unchanged_and_a_single_frame_comes_back():
@@ -123,3 +153,46 @@ def test_segrt_run_steady_writes_every_frame_and_holds_a_one_frame_change(tmp_pa
     # area, 74 % here), and without --steady none of it
     assert (steady[2][changed] == raw[0][changed]).mean() > 0.6
     assert (steady[2] == raw[0]).mean() > 0.95 and (steady[2] == raw[0]).mean() > (raw[2] == raw[0]).mean() + 0.03
+
+
+class Recorder(SinkBase):
+    """A sink that keeps what it is given; ``then`` runs after each frame."""
+
+    def __init__(self, then=None) -> None:
+        self.frames: list[np.ndarray] = []
+        self.then = then
+
+    def write(self, frame: np.ndarray) -> None:
+        self.frames.append(frame.copy())
+        if self.then is not None:
+            self.then(len(self.frames))
+
+
+@pytest.mark.parametrize("steady", [False, True])
+def test_a_stream_that_ended_keeps_its_last_frame_when_the_run_is_then_interrupted(steady, tmp_path, camvid_root):
+    """Two streams, 3 and 30 frames; Ctrl-C once the long one has written 15: the short one ended
+    long before, so all 3 of its frames are written, --steady or not (the filter holds a
+    stream's last frame until that stream ends, not until the run does)."""
+    from segrt.realtime.api import Segmenter
+    from segrt.realtime.loop import LoopOptions, run_loop
+    from segrt.realtime.overlay import Overlay
+    from segrt.realtime.sources import open_source
+    from segrt.realtime.stream import Stream
+
+    pics = sorted((camvid_root / "val").glob("*.png"))
+    folders = []
+    for name, n in (("short", 3), ("long", 30)):
+        folders.append(tmp_path / name)
+        folders[-1].mkdir()
+        for i in range(n):
+            cv2.imwrite(str(folders[-1] / f"{i:03d}.png"), cv2.imread(str(pics[i])))
+    stop = threading.Event()
+    sinks = [Recorder(), Recorder(lambda n: n >= 15 and stop.set())]
+    with Segmenter(threads=1) as seg, open_source(str(folders[0])) as a, open_source(str(folders[1])) as b:
+        m = seg.backend.manifest
+        streams = [Stream(i, f.name, src, [sink], Overlay(m.classes, m.palette, hud=False), labels=True)
+                   for i, (f, src, sink) in enumerate(zip(folders, (a, b), sinks, strict=True))]
+        result = run_loop(streams, seg.backend, LoopOptions(progress=False, steady=steady), interrupt=stop)
+    assert result.stopped_by == "interrupt"
+    assert len(sinks[0].frames) == streams[0].frames_out == 3
+    assert 15 <= len(sinks[1].frames) < 30
