@@ -31,6 +31,7 @@ class Captured:
     read_s: float           # time the read (decode) took
     tensor: np.ndarray | None = None  # the network input, when the thread was given ``prepare``
     prepare_s: float = 0.0            # time ``prepare`` took
+    cut: bool = False       # the source started again before it (a --loop seam, a reopened stream)
 
 
 @dataclass
@@ -100,6 +101,7 @@ class CaptureThread:
         frame = self.source.read()
         if frame is None and self.loop and not self.live and hasattr(self.source, "rewind"):
             self.source.rewind()
+            self._cut = True
             frame = self.source.read()
         return frame
 
@@ -118,7 +120,7 @@ class CaptureThread:
                 break
             outage["attempts"] = attempt
             if self.source.reopen():
-                outage["recovered"] = True
+                outage["recovered"] = self._cut = True
                 break
             wait = min(wait * 2, r.max_wait)
         outage["seconds"] = round(time.perf_counter() - t_lost, 3)
@@ -126,6 +128,7 @@ class CaptureThread:
 
     def _run(self) -> None:
         self._t0 = time.perf_counter()
+        self._cut = False
         index = 0
         try:
             while not self._stop.is_set():
@@ -140,7 +143,8 @@ class CaptureThread:
                     if self._reopen():
                         continue
                     break
-                item = Captured(index, frame.copy(), t1, t1 - t0)  # sources may reuse their buffer
+                item = Captured(index, frame.copy(), t1, t1 - t0, cut=self._cut)  # sources may reuse their buffer
+                self._cut = False
                 if self.prepare is not None:
                     item.tensor = self.prepare(item.frame)
                     item.prepare_s = time.perf_counter() - t1

@@ -114,10 +114,10 @@ class StreamFilter:
     """One stream's filter in ``segrt run``'s loop, fed its inferred frames in order (dataclasses
     with ``labels``, ``steady_s`` and ``captured``: index, capture time, frame) and giving them
     back one behind, their labels filtered and ``steady_s`` the time that took. A frame that
-    does not follow the one before (its index went back: a ``--loop`` seam, a reopened stream;
-    or, live, over GAP_S later) is a cut: the held frame goes out as it is. Live, a held frame
-    that waited GAP_S for the next goes out as it is too (an outage or a slow model should not
-    hold it)."""
+    does not follow the one before (``captured.cut``: a ``--loop`` seam, a reopened stream; or,
+    live, captured over GAP_S later) is a cut: the held frame goes out as it is. Live, a held
+    frame that waited GAP_S for the next goes out as it is too (an outage or a slow model should
+    not hold it)."""
 
     GAP_S = 1.0
 
@@ -125,7 +125,7 @@ class StreamFilter:
         self.live = live
         self.median: TemporalMedian = TemporalMedian()
         self.pushed = 0               # frames in, all told
-        self._last: tuple[int, float] | None = None  # the held frame's source index and capture time
+        self._last: float | None = None  # the held frame's capture time
         self._since = 0.0             # when the held frame came in
 
     def push(self, item) -> list:
@@ -133,11 +133,10 @@ class StreamFilter:
         t0 = time.perf_counter()
         c = item.captured
         out = []
-        if self._last is not None and (c.index <= self._last[0] or
-                                       (self.live and c.t_capture - self._last[1] > self.GAP_S)):
+        if self._last is not None and (c.cut or (self.live and c.t_capture - self._last > self.GAP_S)):
             out = self.flush()
         self.pushed += 1
-        self._last, self._since = (c.index, c.t_capture), time.perf_counter()
+        self._last, self._since = c.t_capture, time.perf_counter()
         ready = self.median.push(item.labels, item, c.frame)
         if ready is not None:
             out.append(replace(ready[1], labels=ready[0], steady_s=time.perf_counter() - t0))

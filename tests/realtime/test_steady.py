@@ -54,14 +54,16 @@ class Item:
 
 
 def test_the_loop_filter_cuts_where_the_source_starts_again_and_lets_a_live_frame_go():
-    """--loop's seam (the index goes back) is a cut: the frame before it goes out as it is, not
-    the median of the file's end and start. Live, a held frame that waited too long goes out."""
+    """A cut (``captured.cut``: --loop's seam, a reopened stream): the frame before it goes out as
+    it is, not the median of the file's end and start. Live, a held frame that waited too long
+    goes out as it is."""
     a, b = np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)
     f = StreamFilter(live=False)
-    indexes, labels = (0, 1, 2, 0, 1), (a, a, b, a, a)  # a file played twice over
-    items = [Item(lab, Captured(i, None, float(i), 0.0)) for i, lab in zip(indexes, labels, strict=True)]
+    labels, cuts = (a, a, b, a, a), (False, False, False, True, False)  # a file played twice over
+    items = [Item(lab, Captured(i, None, float(i), 0.0, cut=cut))
+             for i, (lab, cut) in enumerate(zip(labels, cuts, strict=True))]
     out = [o for it in items for o in f.push(it)] + f.flush()
-    assert [o.captured.index for o in out] == [0, 1, 2, 0, 1]
+    assert [o.captured.index for o in out] == [0, 1, 2, 3, 4]
     assert int(out[2].labels[0, 0]) == 1  # the file's last frame: its own labels, though a, a lie either side
     live = StreamFilter(live=True)
     live.GAP_S = -1.0  # every held frame has waited too long
@@ -123,6 +125,25 @@ def test_frames_of_another_size_are_a_cut_and_tiny_frames_are_not_moved():
     # frames 1 and 2 sit at cuts (64x48 | 8x8): as they were; frame 3, between two 8x8 frames
     # that agree (0, 0), takes their label without the flow
     assert [int(lab.flat[0]) for lab, _ in ready] == [0, 1, 0, 0, 0, 1]
+
+
+def test_segrt_run_loop_steady_does_not_filter_across_the_seam(tmp_path, camvid_root):
+    """A folder A A B played twice (--loop): B, the last frame before the seam, is written with
+    its own labels, not those of the A's either side of it."""
+    pics = sorted((camvid_root / "val").glob("*.png"))
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, pic in enumerate((pics[0], pics[0], pics[50])):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.imread(str(pic)))
+    outs = {}
+    for name, extra in (("raw", []), ("steady", ["--steady"])):
+        result = run_segrt("run", str(folder), "--loop", "--max-frames", "5", "-o", str(tmp_path / name) + "/",
+                           "--mode", "labels", "--threads", "1", *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outs[name] = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((tmp_path / name).glob("*.png"))]
+    raw, steady = outs["raw"], outs["steady"]
+    assert len(raw) == len(steady) == 5 and (raw[2] != raw[1]).mean() > 0.05
+    assert np.array_equal(steady[2], raw[2])
 
 
 def test_segrt_run_steady_writes_every_frame_and_holds_a_one_frame_change(tmp_path, camvid_root):
