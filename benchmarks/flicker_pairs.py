@@ -99,11 +99,12 @@ def main() -> None:
         refuse(f"{path}: missing; run 'segrt data clips --role flicker' first")
     rows = []
     for model in args.models:
-        with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
-            row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window)}
-        if args.steady:
-            with Segmenter(model, device="cpu") as seg, open_source(str(path)) as src:
-                row["steady"] = pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window, True)
+        with Segmenter(model, device="cpu") as seg:
+            with open_source(str(path)) as src:
+                row = {"model": model, **pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window)}
+            if args.steady:
+                with open_source(str(path)) as src:
+                    row["steady"] = pairs_on(seg.backend, frames_of(src), args.frames, args.warp, args.window, True)
         rows.append(row)
         share = ", ".join(f"{k} {v:.0f}" for k, v in list(row["class_share_percent"].items())[:5])
         print(f"{Path(model).name}: flicker {row['flicker_percent']:.2f} %  pairs: {top4(row['pairs_percent'])}"

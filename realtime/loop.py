@@ -14,8 +14,6 @@ statistics, frame age (capture → written) and, optionally, one CSV row per fra
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import queue
 import threading
 import time
@@ -28,17 +26,16 @@ import numpy as np
 from tqdm import tqdm
 
 from segrt.errors import SegrtError, WriteFailed
-from segrt.files import PendingOutput, write_error, write_image
+from segrt.files import write_image
 from segrt.preprocess import Preprocessor
 from segrt.realtime.capture import CaptureStats, CaptureThread, Reconnect
 from segrt.realtime.controls import Controls
+from segrt.realtime.framelog import CSV_FIELDS, FrameLog
 from segrt.realtime.steady import StreamFilter
 from segrt.realtime.stream import InferenceStage, Inferred, Stream, put
 from segrt.realtime.timing import StageTimer
 
 HUD_WINDOW = 30  # frames averaged for the on-screen FPS: steady, yet follows changes in ~1 s
-CSV_FIELDS = ("frame", "source_index", "t_capture_s", "read_ms", "preprocess_ms", "infer_ms", "postprocess_ms",
-              "render_ms", "write_ms", "age_ms", "dropped_before", "dropped_so_far")
 
 
 @dataclass
@@ -57,53 +54,6 @@ class LoopResult:
     streams: list[Stream] = field(default_factory=list)  # each stream's own counts (all of them, even one)
     batching: dict = field(default_factory=dict)
     model_busy_s: float = 0.0  # time inside the model, all batches (timer.parallel calls at once)
-
-
-class _FrameLog:
-    """Per-frame CSV, written to a temporary name and renamed when the run ends (in place for a
-    FIFO or /dev/stdout)."""
-
-    def __init__(self, path: Path | None, fields: Sequence[str] = CSV_FIELDS) -> None:
-        self.path = path
-        self._file = None
-        if path is not None:
-            self._pending = PendingOutput(path, "frame log")
-            try:
-                self._file = open(self._pending.tmp, "w", newline="")
-            except OSError as exc:
-                self._pending.discard()
-                raise write_error(path, "frame log", exc) from None
-            self._writer = csv.writer(self._file)
-            self._writer.writerow(fields)
-
-    def row(self, values: Sequence) -> None:
-        if self._file is not None:
-            try:
-                self._writer.writerow(values)
-            except OSError as exc:
-                self._file = None
-                self._pending.discard()
-                raise WriteFailed(f"--frames-csv {self._pending.path}: cannot write ({exc.strerror}); check free "
-                                  "space") from None
-
-    def discard(self) -> None:
-        """Removes the unfinished log (the run failed or was aborted)."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-            self._pending.discard()
-
-    def close(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError as exc:
-                self._pending.discard()
-                raise write_error(self._pending.path, "frame log", exc) from None
-            finally:
-                self._file = None
-            self._pending.commit()
 
 
 @dataclass(frozen=True)
@@ -175,8 +125,8 @@ def run_loop(streams: Sequence[Stream], backend, opts: LoopOptions = LoopOptions
 def _start_captures(streams: list[Stream], backend, opts: LoopOptions, timer: StageTimer, controls: Controls,
                     ready: threading.Event, workers: int) -> None:
     """A capture thread per stream (reading and preprocessing off the inference workers), and
-    each stream's timer (its HUD and live numbers; the run's ``timer`` holds every frame) and
-    sinks wired to the controls and live numbers."""
+    each stream's timer (its HUD and live numbers; the run's ``timer`` holds every frame), its
+    --steady filter, and sinks wired to the controls and live numbers."""
     for s in streams:
         s.timer = StageTimer(parallel=workers, keep=4 * HUD_WINDOW)  # the HUD's and live view's window
         live = bool(s.source.live)
@@ -184,6 +134,7 @@ def _start_captures(streams: list[Stream], backend, opts: LoopOptions, timer: St
         s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=opts.reconnect, loop=opts.loop,
                                   prepare=Preprocessor(backend.manifest.preprocess),
                                   ready=ready, name=f"segrt-capture-{s.index}")
+        s.steady = StreamFilter(live) if opts.steady else None
         for sink in s.sinks:
             sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
 
@@ -201,7 +152,7 @@ class _Run:
         self.bar = tqdm(total=None if endless else sum(counts), unit="frame", desc=backend.manifest.name,
                         dynamic_ncols=True, mininterval=0.5,
                         disable=None if opts.progress is None else not opts.progress)
-        self.log = _FrameLog(opts.frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in self.classes), "stream"))
+        self.log = FrameLog(opts.frames_csv, (*CSV_FIELDS, *(f"share_{c}" for c in self.classes), "stream"))
         self.pacer = _Pacer(streams if opts.paced and not opts.realtime else [])
         self.frames_out, self.stopped_by = 0, "end"
         self.write_error: str | None = None
@@ -244,43 +195,36 @@ class _Run:
 
 def _consume(run: _Run, inferred: queue.Queue, stage: InferenceStage, interrupt: threading.Event) -> str:
     """Writes the inferred frames as they come; returns why the run stopped."""
+    streams = run.streams
     while True:
-        if interrupt.is_set():
-            return _flush(run, run.streams, interrupt) or "interrupt"  # --steady's held frames too
+        if interrupt.is_set():  # what --steady holds is written too
+            return _write_all(run, [i for s in streams if s.steady for i in s.steady.flush()], interrupt) or "interrupt"
         try:
             item = inferred.get(timeout=0.1)
         except queue.Empty:
-            item = False
+            item = False  # none came: only what --steady should let go
         if item is None:
             if stage.error is not None:
                 raise stage.error
-            why = _flush(run, run.streams, interrupt)  # --steady holds each stream's last frame until now
-            if why is not None:
-                return why
+            why = _write_all(run, [i for s in streams if s.steady for i in s.steady.flush()], interrupt)
             cap = run.opts.max_frames
-            return "max_frames" if cap is not None and all(s.frames_out >= cap for s in run.streams) else "end"
-        if item is not False:
-            s = item.stream
-            if run.opts.steady:  # frame n comes in, frame n-1 goes out, filtered
-                s.steady = s.steady or StreamFilter(bool(s.source.live))
-            for done in s.steady.push(item) if run.opts.steady else [item]:
-                why = _write(run, done, interrupt)
-                if why is not None:
-                    return why
-        # a stream that has ended (or a live one gone quiet) gives back the frame --steady holds
-        why = _flush(run, [s for s in run.streams if s.steady is not None and
-                           ((s.ended and s.steady.pushed >= s.taken) or s.steady.stale())], interrupt)
+            return why or ("max_frames" if cap is not None and all(s.frames_out >= cap for s in streams) else "end")
+        why = None
+        if item is not False:  # with --steady, frame n comes in and frame n-1 goes out, filtered
+            why = _write_all(run, item.stream.steady.push(item) if item.stream.steady else [item], interrupt)
+        if why is None and run.opts.steady:  # a stream that ended, or a live one gone quiet
+            why = _write_all(run, [i for s in streams if s.steady.due(s.ended, s.taken) for i in s.steady.flush()],
+                             interrupt)
         if why is not None:
             return why
 
 
-def _flush(run: _Run, streams: Sequence[Stream], interrupt: threading.Event) -> str | None:
-    """Writes the frames --steady holds for ``streams``, as they are."""
-    for s in streams:
-        for item in s.steady.flush() if s.steady is not None else []:
-            why = _write(run, item, interrupt)
-            if why is not None:
-                return why
+def _write_all(run: _Run, items: Sequence[Inferred], interrupt: threading.Event) -> str | None:
+    """Writes ``items`` in turn; returns why the run stops, if it does."""
+    for item in items:
+        why = _write(run, item, interrupt)
+        if why is not None:
+            return why
     return None
 
 

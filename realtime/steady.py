@@ -34,7 +34,7 @@ def median3(before: np.ndarray, now: np.ndarray, after: np.ndarray) -> np.ndarra
     return np.where(before == after, before, now)
 
 
-def gray_for_flow(frame_bgr: np.ndarray) -> np.ndarray:
+def small_gray(frame_bgr: np.ndarray) -> np.ndarray:
     """The frame as the flow reads it: grey, shrunk a whole number of times to about
     FLOW_WIDTH wide (grey first, then an exact factor: 0.7 ms for 960x540 on one core, against
     4 ms for colour to 256x144)."""
@@ -84,7 +84,7 @@ class TemporalMedian(Generic[T]):
 
     def push(self, labels: np.ndarray, payload: T, frame: np.ndarray | None = None) -> tuple[np.ndarray, T] | None:
         held = self._held
-        gray = gray_for_flow(frame) if frame is not None else None
+        gray = small_gray(frame) if frame is not None else None
         # a frame of another size (a folder of mixed pictures) is a cut: nothing is filtered across it
         cut = held is not None and (labels.shape != held.labels.shape or _shape(gray) != _shape(held.gray))
         back = None
@@ -93,8 +93,9 @@ class TemporalMedian(Generic[T]):
         self._held = _Frame(labels, gray, back, payload)
         if held is None:
             return None
-        out = held.labels.copy()  # the caller may edit what it gets; the filter keeps held.labels
-        if self._before is not None and not cut:
+        if self._before is None or cut:
+            out = held.labels.copy()  # the caller may edit what it gets; the filter keeps held.labels
+        else:
             before = self._before if held.back is None else warp_back(self._before, held.back, inside=False)[0]
             after = labels if back is None else warp_back(labels, -back, inside=False)[0]
             out = median3(before, held.labels, after)
@@ -106,8 +107,9 @@ class TemporalMedian(Generic[T]):
         return None if held is None else (held.labels.copy(), held.payload)
 
     @property
-    def holding(self) -> bool:
-        return self._held is not None
+    def held(self) -> T | None:
+        """What came with the frame held back, if one is."""
+        return None if self._held is None else self._held.payload
 
 
 class StreamFilter:
@@ -125,18 +127,17 @@ class StreamFilter:
         self.live = live
         self.median: TemporalMedian = TemporalMedian()
         self.pushed = 0               # frames in, all told
-        self._last: float | None = None  # the held frame's capture time
         self._since = 0.0             # when the held frame came in
 
     def push(self, item) -> list:
         """The frames ready to write: none, one, or two across a cut."""
         t0 = time.perf_counter()
-        c = item.captured
+        c, held = item.captured, self.median.held
         out = []
-        if self._last is not None and (c.cut or (self.live and c.t_capture - self._last > self.GAP_S)):
+        if held is not None and (c.cut or (self.live and c.t_capture - held.captured.t_capture > self.GAP_S)):
             out = self.flush()
         self.pushed += 1
-        self._last, self._since = c.t_capture, time.perf_counter()
+        self._since = time.perf_counter()
         ready = self.median.push(item.labels, item, c.frame)
         if ready is not None:
             out.append(replace(ready[1], labels=ready[0], steady_s=time.perf_counter() - t0))
@@ -144,12 +145,16 @@ class StreamFilter:
 
     def stale(self) -> bool:
         """A live stream's held frame has waited GAP_S for the next one."""
-        return self.live and self.median.holding and time.perf_counter() - self._since > self.GAP_S
+        return self.live and self.median.held is not None and time.perf_counter() - self._since > self.GAP_S
+
+    def due(self, ended: bool, taken: int) -> bool:
+        """The held frame should go now: its stream has ended (``ended``) and every frame it
+        took (``taken``) is in, or it is stale."""
+        return (ended and self.pushed >= taken) or self.stale()
 
     def flush(self) -> list:
         """The held frame, as it is (none if none is held)."""
         held = self.median.flush()
-        self._last = None
         return [] if held is None else [replace(held[1], labels=held[0])]
 
 

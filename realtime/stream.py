@@ -25,6 +25,7 @@ from segrt.engines.manifest import check_labels
 from segrt.errors import SegrtError
 from segrt.realtime.capture import Captured, CaptureThread
 from segrt.realtime.overlay import Overlay
+from segrt.realtime.steady import StreamFilter
 from segrt.realtime.timing import StageTimer
 
 
@@ -46,7 +47,7 @@ class Stream:
     write_error: str | None = None
     labels: bool = False        # --mode labels: the sinks get the label map at the frame's size, not a picture
     share_sum: np.ndarray | None = None  # per class, the sum over written frames of its share of the frame
-    steady: Any = None          # --steady: this stream's TemporalMedian (the frame it holds back)
+    steady: StreamFilter | None = None  # --steady: this stream's filter (it holds one frame back)
 
     def fps(self) -> float:
         wall = self.timer.wall_seconds if self.timer else 0.0
