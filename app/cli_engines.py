@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from segrt.app.options import MODEL, THREADS, ModelArg, check_output_suffix, data_root_option
+from segrt.app.options import (
+    MODEL,
+    THREADS,
+    ModelArg,
+    calib_frames_option,
+    check_output_suffix,
+    data_root_option,
+    eval_frames_option,
+)
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
@@ -30,8 +38,7 @@ ONNX_MODEL = ModelArg((".onnx",))
 @click.option("--calib", "calib_source", default=None,
               help="Calibration frames: DATASET:SPLIT, an image folder or a video file [default: the "
                    "dataset's train split].")
-@click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Frames, spread evenly over the source.")
+@calib_frames_option()
 @data_root_option("Dataset folder for calibration and the gate [default: $SEGRT_CAMVID for CamVid, else "
                   "where 'segrt data' put it].")
 @click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -41,8 +48,7 @@ ONNX_MODEL = ModelArg((".onnx",))
               help="Keep an op type (Resize) or node names (regex) in higher precision; repeatable.")
 @click.option("--auto", is_flag=True,
               help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
-@click.option("--eval-frames", type=click.IntRange(min=1), default=None,
-              help="Score the gate on N val frames spread over the split [default: all].")
+@eval_frames_option()
 @click.option("--threads", type=THREADS, default=0, help="ONNX Runtime threads for scoring; 0 = all cores.")
 def quantize(model: Path, precision: str, target: str, output: Path | None, dataset: str | None,
              calib_source: str | None, calib_frames: int, data_root: Path | None, threshold: float, force: bool,

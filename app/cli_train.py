@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from segrt.app.options import CHECKPOINT, check_output_suffix, data_root_option
+from segrt.app.options import CHECKPOINT, calib_frames_option, check_output_suffix, data_root_option, eval_frames_option
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
@@ -80,9 +80,11 @@ def parse_size(text: str) -> tuple[int, int]:
               help="engine: go on to build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="fp16/int8: quantize the export behind the val-mIoU gate (as 'segrt quantize').")
+@calib_frames_option()
+@eval_frames_option()
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
            data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None, tta: str | None, fmt: str,
-           precision: str) -> None:
+           precision: str, calib_frames: int, eval_frames: int | None) -> None:
     """Export a checkpoint (a .pt or a shipped model's name) to ONNX (argmax in the graph, uint8
     label map) + JSON manifest; with --precision and --format, on to FP16/INT8 and an engine.
 
@@ -97,6 +99,12 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     segrt export fpn_lite0_camvid --size 608x448 --tta flip -o fpn_tta.onnx
     """
     wh = parse_size(size) if size else None
+    if precision == "fp32":
+        ctx = click.get_current_context()
+        for name in ("calib_frames", "eval_frames"):
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+                raise SegrtError(f"--{name.replace('_', '-')} is for the quantization step: add --precision "
+                                 "fp16 or int8, or leave it out")
     output = output or default_export_path(checkpoint)
     check_output_suffix(output, ".onnx")
     check_paths({"CHECKPOINT": checkpoint, "--data-root": data_root}, {"--output": output})
@@ -132,7 +140,8 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
         from segrt.evaluation.gate import GateData
 
         onnx_path = run_quantize(output, QuantizeOptions(precision, "tensorrt" if fmt == "engine" else "onnxruntime"),
-                                 GateData(data_root=data_root))
+                                 GateData(data_root=data_root, calib_frames=calib_frames,
+                                          eval_frames=eval_frames))
     if fmt == "engine":
         import importlib.util
 

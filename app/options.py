@@ -19,6 +19,16 @@ def data_root_option(help: str):  # noqa: A002  (click's own name for it)
     return click.option("--data-root", type=click.Path(path_type=Path), default=None, help=help)
 
 
+def calib_frames_option():
+    return click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
+                        help="INT8 calibration frames, spread evenly over the source.")
+
+
+def eval_frames_option():
+    return click.option("--eval-frames", type=click.IntRange(min=1), default=None,
+                        help="Score the accuracy gate on N val frames spread over the split [default: all].")
+
+
 def check_output_suffix(output: Path, suffix: str) -> None:
     """A model output must carry its format's suffix: its manifest is named from it."""
     if output.suffix.lower() != suffix:

@@ -24,12 +24,23 @@ ZOO = __import__("pathlib").Path(__file__).resolve().parents[2] / "segrt" / "zoo
 DEFAULT = DEFAULT_MODEL.removesuffix(".onnx")
 
 
-@pytest.fixture(scope="module")
-def default_model(tmp_path_factory):
+def zoo_copy(tmp_path_factory, name):
     folder = tmp_path_factory.mktemp("model")
     for suffix in (".onnx", ".json"):
-        shutil.copyfile(ZOO / f"{DEFAULT}{suffix}", folder / f"{DEFAULT}{suffix}")
-    return folder / DEFAULT_MODEL
+        shutil.copyfile(ZOO / f"{name}{suffix}", folder / f"{name}{suffix}")
+    return folder / f"{name}.onnx"
+
+
+@pytest.fixture(scope="module")
+def default_model(tmp_path_factory):
+    return zoo_copy(tmp_path_factory, DEFAULT)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """Fast-SCNN, the smallest shipped FP32 model: for the tests of how quantization works, where
+    the model is incidental (the default model's own gate is the first test)."""
+    return zoo_copy(tmp_path_factory, "fastscnn_camvid")
 
 
 def quantize(model, *args):
@@ -46,11 +57,13 @@ def op_types(path):
 
 def test_fp16_int8_onnxruntime_and_int8_tensorrt_of_the_default_model_pass_the_gate(
         default_model, camvid_root, capsys):
+    """The gate here scores 25 val frames: the two INT8 files lose 0.15 and 0.25 points on them
+    (0.15 and 0.19 on all 101, with 32 calibration frames; measured 2026-12-03)."""
     outs = {}
     for precision, target, tag in (("fp16", "onnxruntime", "fp16"), ("int8", "onnxruntime", "int8"),
                                    ("int8", "tensorrt", "int8-trt")):
         quantize(default_model, "--precision", precision, "--target", target, "--data-root", str(camvid_root),
-                 "--calib-frames", "32")
+                 "--calib-frames", "16", "--eval-frames", "25")
         out = default_model.with_name(f"{DEFAULT}.{tag}.onnx")
         assert out.is_file(), capsys.readouterr()
         gate = report(out)["gate"]
@@ -69,7 +82,7 @@ def test_fp16_int8_onnxruntime_and_int8_tensorrt_of_the_default_model_pass_the_g
     # TensorRT target: Q/DQ in front of every Conv, and no quantized (int32) bias
     assert all(t.data_type != onnx.TensorProto.INT32 for t in trt.graph.initializer)
     assert report(outs["int8-trt"])["ort_disabled_optimizers"] == ["WeightBiasQuantization"]
-    assert report(outs["int8"])["calibration"]["frames"] == 32
+    assert report(outs["int8"])["calibration"]["frames"] == 16
     for out in outs.values():  # each runs through the normal backend
         with open_backend(out) as net:
             labels = net.infer(net.input_buffer())
@@ -126,25 +139,25 @@ def test_exclusions_resolve_op_types_and_name_patterns(default_model):
         resolve_exclusions(default_model, ["NoSuchLayer"])
 
 
-def test_sensitivity_ranks_the_layers_a_bad_calibration_breaks(default_model, camvid_root, tmp_path):
+def test_sensitivity_ranks_the_layers_a_bad_calibration_breaks(small_model, camvid_root, tmp_path):
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.engines.manifest import load_manifest
     from segrt.engines.quantize import Exclusions, int8_tensorrt
 
-    spec = load_manifest(default_model).preprocess
+    spec = load_manifest(small_model).preprocess
     data, _, _ = calibration_tensor(read_frames("camvid:val", 4, camvid_root), spec, tmp_path, progress=False)
     q = tmp_path / "q.onnx"
-    int8_tensorrt(default_model, q, data, "image", Exclusions())
-    ranking = layer_sensitivity(default_model, q, data[:2], "image", ("WeightBiasQuantization",))
+    int8_tensorrt(small_model, q, data, "image", Exclusions())
+    ranking = layer_sensitivity(small_model, q, data[:2], "image", ("WeightBiasQuantization",))
     assert len(ranking) >= 30 and all(isinstance(s, float) for _, s in ranking)
     assert ranking[0][1] >= ranking[-1][1] and ranking[0][1] > 0
 
 
-def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, camvid_root, tmp_path):
+def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(small_model, camvid_root, tmp_path):
     """A threshold no model can meet (a 100-point gain) forces the exclusion rounds: the most
     sensitive layers are kept in higher precision, doubling each round, until everything ranked
-    is excluded; then nothing is written. (A threshold of 0 is not enough: INT8 of the shipped
-    FPN can score a hair above FP32 on 8 frames.)"""
+    is excluded; then nothing is written. (A threshold of 0 is not enough: INT8 can score a hair
+    above FP32 on 8 frames.)"""
     from segrt.calibration.cache import calibration_tensor, read_frames
     from segrt.datasets import open_dataset, subset
     from segrt.engines.manifest import load_manifest
@@ -156,13 +169,15 @@ def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(default_model, c
         with open_backend(path) as backend:
             return evaluate_backend(backend, val, progress=False)
 
-    spec = load_manifest(default_model).preprocess
+    spec = load_manifest(small_model).preprocess
     data, key, _ = calibration_tensor(read_frames("camvid:train", 2, camvid_root), spec, tmp_path, progress=False)
-    opts = QuantizeOptions("int8", "tensorrt", tmp_path / "auto.onnx", threshold=-100.0, auto=True)
-    result = quantize_model(default_model, opts, evaluate, (data, {"sha256": key}), echo=lambda s: None)
+    # ONNX Runtime's quantizer runs in this process; ModelOpt's (the TensorRT target) costs a
+    # process and 5 s of imports a round, and the rounds are the same loop for both targets
+    opts = QuantizeOptions("int8", "onnxruntime", tmp_path / "auto.onnx", threshold=-100.0, auto=True)
+    result = quantize_model(small_model, opts, evaluate, (data, {"sha256": key}), echo=lambda s: None)
     assert len(result.attempts) >= 3 and not any(a["passed"] for a in result.attempts)
     excluded = [a["excluded_nodes"] for a in result.attempts]
-    assert excluded[0] == 0 and excluded == sorted(excluded) and excluded[-1] > excluded[1] >= 1  # doubling
+    assert excluded[:4] == [0, 1, 2, 4] and excluded == sorted(excluded)  # doubling
     assert result.exclusions.nodes and result.output is None and not (tmp_path / "auto.onnx").exists()
 
 
@@ -218,14 +233,21 @@ def test_export_to_an_int8_engine_in_one_step_stops_plainly_at_the_build(tmp_pat
         pytest.skip("TensorRT is installed: the build would run")
     env = {**os.environ, "SEGRT_RUNS_DIR": str(tmp_path / "runs")}
     r = subprocess.run([sys.executable, "-m", "segrt", "export", "fcn8s_camvid", "--format", "engine", "--precision",
-                        "int8", "--data-root", str(camvid_root)], capture_output=True, text=True, env=env, timeout=900)
+                        "int8", "--data-root", str(camvid_root), "--calib-frames", "16", "--eval-frames", "20"],
+                       capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1].startswith("error: building the engine needs TensorRT and an NVIDIA GPU")
     out = tmp_path / "runs" / "export"
     manifest = json.loads((out / "fcn8s_camvid.int8-trt.json").read_text())
     assert manifest["precision"] == "int8" and manifest["quantization"]["target"] == "tensorrt"
     assert manifest["quantization"]["gate"]["passed"]
+    assert manifest["quantization"]["calibration"]["frames"] == 16
     assert (out / "fcn8s_camvid.int8-trt.onnx").is_file()
+    # the gate's frame counts belong to the quantization step
+    r = subprocess.run([sys.executable, "-m", "segrt", "export", "fcn8s_camvid", "--eval-frames", "20"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: --eval-frames is for the quantization step: add --precision fp16 or int8, or leave it out"]
 
 
 def _trained_on(default_model, tmp_path, dataset, classes=None):
