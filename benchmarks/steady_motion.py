@@ -59,28 +59,41 @@ def clip_of(image: np.ndarray, kind: str, amount: float) -> list[np.ndarray]:
     return out
 
 
+def middle_three_ways(backend, frames: list[np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The middle frame of a three-frame clip, labelled as it is (raw), through the filter that
+    ``segrt run --steady`` applies (steady), through it without its rule for things that move
+    on their own (steady_all_classes) and through the median without the flow (no_flow), each
+    at ``size`` (w, h)."""
+    from segrt.preprocess import Preprocessor
+    from segrt.realtime.steady import TemporalMedian, median3, movers
+
+    prep, x = Preprocessor(backend.manifest.preprocess), backend.input_buffer(1)
+    preds = []
+    for frame in frames:
+        prep(frame, out=x[0])
+        preds.append(backend.infer(x)[0].copy())
+    out = {"raw": preds[1], "no_flow": median3(*preds)}
+    for way, keep in (("steady", movers(backend.manifest.classes)), ("steady_all_classes", None)):
+        steady: TemporalMedian[int] = TemporalMedian(keep)
+        middle = [steady.push(p, k, f) for k, (p, f) in enumerate(zip(preds, frames, strict=True))][2]
+        assert middle is not None and middle[1] == 1
+        out[way] = middle[0]
+    return {k: cv2.resize(p, size, interpolation=cv2.INTER_NEAREST) for k, p in out.items()}
+
+
 def score(backend, ds, kind: str, amount: float) -> dict:
     from segrt.metrics import ConfusionMatrix
-    from segrt.preprocess import Preprocessor
-    from segrt.realtime.steady import TemporalMedian, median3
 
     n = len(backend.manifest.classes)
-    prep, x = Preprocessor(backend.manifest.preprocess), backend.input_buffer(1)
     cms = {k: ConfusionMatrix(n) for k in ("raw", "steady", "no_flow")}
     for i in range(len(ds)):
         image, label = ds.read(i)
         h, w = label.shape
         x0, y0, x1, y1 = window(w, h, kind, amount, 0)
         truth = label[y0:y1, x0:x1]
-        frames, preds = clip_of(image, kind, amount), []
-        for frame in frames:
-            prep(frame, out=x[0])
-            preds.append(backend.infer(x)[0].copy())
-        steady: TemporalMedian[int] = TemporalMedian()  # as segrt run --steady filters the middle frame
-        middle = [steady.push(p, k, f) for k, (p, f) in enumerate(zip(preds, frames, strict=True))][2]
-        assert middle is not None and middle[1] == 1
-        for k, p in (("raw", preds[1]), ("steady", middle[0]), ("no_flow", median3(*preds))):
-            cms[k].update(truth, cv2.resize(p, truth.shape[::-1], interpolation=cv2.INTER_NEAREST))
+        ways = middle_three_ways(backend, clip_of(image, kind, amount), truth.shape[::-1])
+        for k, c in cms.items():
+            c.update(truth, ways[k])
     r = {k: c.compute() for k, c in cms.items()}
     names = backend.manifest.classes
     return {"miou_raw": round(100 * r["raw"]["miou"], 2), "miou_steady": round(100 * r["steady"]["miou"], 2),

@@ -17,7 +17,7 @@ from segrt.errors import SegrtError
 from segrt.files import save_figure
 from segrt.metrics import ConfusionMatrix
 from segrt.preprocess import Preprocessor
-from segrt.realtime.steady import TemporalMedian, warp_back
+from segrt.realtime.steady import TemporalMedian, movers, warp_back
 
 
 def evaluate_backend(backend, ds, progress: bool | None = None) -> dict:
@@ -108,7 +108,7 @@ def _labelled(backend, frames, limit: int | None, progress: bool | None, warp: b
     as ``segrt run --steady`` writes them (segrt.realtime.steady)."""
     prep = Preprocessor(backend.manifest.preprocess)
     x = backend.input_buffer(1)
-    held = TemporalMedian() if steady else None
+    held = TemporalMedian(movers(backend.manifest.classes)) if steady else None
     for i, frame in enumerate(tqdm(frames, desc="flicker", unit="frame", leave=False,
                                    disable=None if progress is None else not progress)):
         if limit is not None and i >= limit:

@@ -134,7 +134,7 @@ def _start_captures(streams: list[Stream], backend, opts: LoopOptions, timer: St
         s.capture = CaptureThread(s.source, live=live, pace_fps=pace, reconnect=opts.reconnect, loop=opts.loop,
                                   prepare=Preprocessor(backend.manifest.preprocess),
                                   ready=ready, name=f"segrt-capture-{s.index}")
-        s.steady = StreamFilter(live) if opts.steady else None
+        s.steady = StreamFilter(live, backend.manifest.classes) if opts.steady else None
         for sink in s.sinks:
             sink.attach(controls, lambda s=s: live_stats(s.timer, s.capture.stats, backend))
 
