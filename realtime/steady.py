@@ -50,8 +50,15 @@ def median3(before: np.ndarray, now: np.ndarray, after: np.ndarray, keep: np.nda
     the frames either side have one, this frame's label stands)."""
     agree = before == after
     if keep is not None:
-        agree &= ~(keep[now] | keep[before])
+        agree &= ~(_lookup(keep, now) | _lookup(keep, before))
     return np.where(agree, before, now)
+
+
+def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``table[labels]``; for uint8 labels by cv2.LUT (0.07 ms against 0.4 for 416x224)."""
+    if labels.dtype != np.uint8:
+        return table[labels]
+    return cv2.LUT(labels, table.view(np.uint8)).reshape(labels.shape).view(bool)
 
 
 def small_gray(frame_bgr: np.ndarray) -> np.ndarray:
