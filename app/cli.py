@@ -98,7 +98,8 @@ def info(as_json: bool) -> None:
 @click.option("--hud/--no-hud", default=None, help="Draw FPS and latency [default: on].")
 @click.option("--steady/--no-steady", default=None,
               help="Steadier labels: each pixel's label is the median of 3 frames in time, its neighbours moved "
-                   "along the optical flow (a quarter to two fifths less flicker; one frame of latency) "
+                   "along the optical flow (21-36 % less flicker on held-out clips; cars, people and cyclists "
+                   "left as they are; one frame of latency) "
                    "[default: off].")
 @click.option("--threads", type=THREADS, default=None,
               help="ONNX Runtime threads per model call; 0 = the cores, split between the workers.")

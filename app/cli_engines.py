@@ -16,6 +16,8 @@ from segrt.app.options import (
     check_output_suffix,
     data_root_option,
     eval_frames_option,
+    given,
+    unused,
 )
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
@@ -67,6 +69,8 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, data
     from segrt.engines.quantize import QuantizeOptions
     from segrt.evaluation.gate import GateData
 
+    if precision == "fp16":
+        unused(given("calib_source", "calib_frames"), "is for INT8 (FP16 needs no calibration)", refuse=False)
     run_quantize(model, QuantizeOptions(precision, target, output, exclude, threshold, force, auto),
                  GateData(dataset, data_root, calib_source, calib_frames, eval_frames, threads))
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from segrt.app.options import CHECKPOINT, calib_frames_option, check_output_suffix, data_root_option, eval_frames_option
+from segrt.app.options import (
+    CHECKPOINT,
+    calib_frames_option,
+    check_output_suffix,
+    data_root_option,
+    eval_frames_option,
+    given,
+    unused,
+)
 from segrt.checks import check_paths
 from segrt.errors import SegrtError
 from segrt.errors import require_module as _require
@@ -80,7 +88,7 @@ def parse_size(text: str) -> tuple[int, int]:
               help="engine: go on to build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="fp16/int8: quantize the export behind the val-mIoU gate (as 'segrt quantize').")
-@calib_frames_option()
+@calib_frames_option("INT8 calibration frames, spread evenly over the dataset's train split.")
 @eval_frames_option()
 def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool,
            data_root: Path | None, dynamic: bool, fp16_storage: bool, size: str | None, tta: str | None, fmt: str,
@@ -100,11 +108,10 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     """
     wh = parse_size(size) if size else None
     if precision == "fp32":
-        ctx = click.get_current_context()
-        for name in ("calib_frames", "eval_frames"):
-            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
-                raise SegrtError(f"--{name.replace('_', '-')} is for the quantization step: add --precision "
-                                 "fp16 or int8, or leave it out")
+        unused(given("eval_frames", "calib_frames"),
+               "is for the quantization step: add --precision fp16 or int8, or leave it out", refuse=True)
+    elif precision == "fp16":
+        unused(given("calib_frames"), "is for INT8 (FP16 needs no calibration)", refuse=False)
     output = output or default_export_path(checkpoint)
     check_output_suffix(output, ".onnx")
     check_paths({"CHECKPOINT": checkpoint, "--data-root": data_root}, {"--output": output})

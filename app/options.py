@@ -19,14 +19,29 @@ def data_root_option(help: str):  # noqa: A002  (click's own name for it)
     return click.option("--data-root", type=click.Path(path_type=Path), default=None, help=help)
 
 
-def calib_frames_option():
-    return click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True,
-                        help="INT8 calibration frames, spread evenly over the source.")
+def calib_frames_option(help: str = "INT8 calibration frames, spread evenly over the source."):  # noqa: A002
+    return click.option("--calib-frames", type=click.IntRange(min=1), default=64, show_default=True, help=help)
 
 
 def eval_frames_option():
     return click.option("--eval-frames", type=click.IntRange(min=1), default=None,
                         help="Score the accuracy gate on N val frames spread over the split [default: all].")
+
+
+def given(*options: str) -> list[str]:
+    """The flags of ``options`` (parameter names) that were given on the command line."""
+    ctx = click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return [flags[n] for n in options if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+
+
+def unused(flags: list[str], why: str, refuse: bool) -> None:
+    """Options given that this run will not use: refused in one line (``refuse``: nothing they
+    could apply to runs), else a note on stderr (a loop over precisions may pass them to all)."""
+    if flags and refuse:
+        raise SegrtError(f"{flags[0]} {why}")
+    for flag in flags:
+        click.echo(f"note: {flag} {why}; ignored", err=True)
 
 
 def check_output_suffix(output: Path, suffix: str) -> None:

@@ -65,6 +65,7 @@ class GateResult:
     threshold: float
     passed: bool
     forced: bool = False
+    frames: int | None = None           # the val frames it was scored on (the metrics' own count)
 
     @property
     def delta(self) -> float:
@@ -73,7 +74,8 @@ class GateResult:
     def to_dict(self) -> dict:
         return {"reference_miou": self.reference_miou, "miou": self.miou, "delta_points": round(self.delta, 3),
                 "per_class_delta_points": {k: round(v, 3) for k, v in self.per_class_delta.items()},
-                "threshold_points": self.threshold, "passed": self.passed, "forced": self.forced}
+                "threshold_points": self.threshold, "passed": self.passed, "forced": self.forced,
+                "frames": self.frames}
 
 
 @dataclass
@@ -244,7 +246,8 @@ def compare_metrics(reference: dict, candidate: dict, threshold: float) -> GateR
     per_class = {c: 100 * (b - a) for c, a, b in
                  zip(reference["classes"], reference["per_class_iou"], candidate["per_class_iou"], strict=True)}
     drop = 100 * (reference["miou"] - candidate["miou"])
-    return GateResult(reference["miou"], candidate["miou"], per_class, threshold, passed=drop <= threshold)
+    return GateResult(reference["miou"], candidate["miou"], per_class, threshold, passed=drop <= threshold,
+                      frames=candidate.get("frames"))
 
 
 def format_gate(g: GateResult, name: str) -> str:

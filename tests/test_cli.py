@@ -73,3 +73,30 @@ def test_bad_training_config_is_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"{cfg}: unknown key 'epochz'" in err
+
+
+@pytest.mark.parametrize("args", [["--eval-frames", "3"], ["--calib-frames", "3"]], ids=["eval", "calib"])
+def test_export_refuses_quantization_options_without_a_quantization_step(args, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEGRT_RUNS_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "fcn8s_camvid", *args])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {args[0]} is for the quantization step: add --precision fp16 or int8, or leave it out"]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_fp16_notes_the_calibration_options_it_does_not_use(tmp_path, camvid_root, capsys):
+    """A script that loops over precisions with the same options: FP16 says what it ignores, and
+    goes on (here to the gate, on two frames)."""
+    from segrt.engines.zoo import zoo_dir
+
+    for suffix in (".onnx", ".json"):
+        (tmp_path / f"m{suffix}").write_bytes((zoo_dir() / f"fastscnn_camvid{suffix}").read_bytes())
+    main(["quantize", str(tmp_path / "m.onnx"), "--precision", "fp16", "--calib", "camvid:train",
+          "--calib-frames", "8", "--eval-frames", "2", "--data-root", str(camvid_root)])
+    err = capsys.readouterr().err.splitlines()
+    assert [ln for ln in err if ln.startswith("note:")] == [
+        "note: --calib is for INT8 (FP16 needs no calibration); ignored",
+        "note: --calib-frames is for INT8 (FP16 needs no calibration); ignored"]
+    assert (tmp_path / "m.fp16.onnx").is_file()

@@ -68,7 +68,7 @@ def test_fp16_int8_onnxruntime_and_int8_tensorrt_of_the_default_model_pass_the_g
         assert out.is_file(), capsys.readouterr()
         gate = report(out)["gate"]
         assert gate["passed"] and gate["delta_points"] >= -1.0 and gate["reference_miou"] > 0.6
-        assert set(gate["per_class_delta_points"]) >= {"Road", "Pedestrian"}
+        assert set(gate["per_class_delta_points"]) >= {"Road", "Pedestrian"} and gate["frames"] == 25
         outs[tag] = out
     printed = capsys.readouterr().out
     assert "FP32→INT8" in printed and "passes the gate" in printed
@@ -172,10 +172,12 @@ def test_auto_mode_keeps_sensitive_layers_until_the_gate_passes(small_model, cam
     spec = load_manifest(small_model).preprocess
     data, key, _ = calibration_tensor(read_frames("camvid:train", 2, camvid_root), spec, tmp_path, progress=False)
     # ONNX Runtime's quantizer runs in this process; ModelOpt's (the TensorRT target) costs a
-    # process and 5 s of imports a round, and the rounds are the same loop for both targets
+    # process and 5 s of imports a round, and the rounds are the same loop for both targets. Not
+    # covered here, deliberately: --auto on the TensorRT target (its candidates and ranking are,
+    # by the sensitivity test above)
     opts = QuantizeOptions("int8", "onnxruntime", tmp_path / "auto.onnx", threshold=-100.0, auto=True)
     result = quantize_model(small_model, opts, evaluate, (data, {"sha256": key}), echo=lambda s: None)
-    assert len(result.attempts) >= 3 and not any(a["passed"] for a in result.attempts)
+    assert len(result.attempts) >= 4 and not any(a["passed"] for a in result.attempts)
     excluded = [a["excluded_nodes"] for a in result.attempts]
     assert excluded[:4] == [0, 1, 2, 4] and excluded == sorted(excluded)  # doubling
     assert result.exclusions.nodes and result.output is None and not (tmp_path / "auto.onnx").exists()

@@ -9,13 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from segrt.datasets.camvid import CLASSES as CAMVID
 from segrt.realtime.capture import Captured
 from segrt.realtime.sinks import SinkBase
 from segrt.realtime.steady import StreamFilter, TemporalMedian, median3, movers
 from tests.conftest import run_segrt
-
-CAMVID = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
-          "Bicyclist")
 
 
 def filtered(frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -61,14 +59,14 @@ def test_the_loop_filter_cuts_where_the_source_starts_again_and_lets_a_live_fram
     it is, not the median of the file's end and start. Live, a held frame that waited too long
     goes out as it is."""
     a, b = np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)
-    f = StreamFilter(live=False)
+    f = StreamFilter(live=False, classes=CAMVID)
     labels, cuts = (a, a, b, a, a), (False, False, False, True, False)  # a file played twice over
     items = [Item(lab, Captured(i, None, float(i), 0.0, cut=cut))
              for i, (lab, cut) in enumerate(zip(labels, cuts, strict=True))]
     out = [o for it in items for o in f.push(it)] + f.flush()
     assert [o.captured.index for o in out] == [0, 1, 2, 3, 4]
     assert int(out[2].labels[0, 0]) == 1  # the file's last frame: its own labels, though a, a lie either side
-    live = StreamFilter(live=True)
+    live = StreamFilter(live=True, classes=CAMVID)
     live.GAP_S = -1.0  # every held frame has waited too long
     assert live.push(items[0]) == [] and live.stale()
     assert [o.captured.index for o in live.flush()] == [0] and not live.stale()
@@ -114,11 +112,12 @@ def test_a_thin_thing_the_camera_pans_past_is_kept_where_the_flow_moves_it():
 
 
 def test_things_that_move_on_their_own_are_neither_taken_away_nor_put_in():
-    """A pedestrian crossing 24 pixels a frame on a still background: DIS on the small grey
-    frames does not follow it, so the frames either side, moved along the flow, agree there is
-    road where it stands now, and the plain filter erases it. With the movers rule its pixels
-    are this frame's own, and a pedestrian standing still that one frame misses is not painted
-    in either; a one-frame blink of a still class on the road is held with or without it."""
+    """A pedestrian crossing 24 pixels a frame on a still background: where the frames either
+    side agree there is road where it stands now (as they do when the flow does not follow it,
+    and always without the flow), the median erases it. With the movers rule its pixels are
+    this frame's own, whatever the flow does, and a pedestrian standing still that one frame
+    misses is not painted in either; a one-frame blink of a still class on the road is held
+    with or without the rule."""
     keep = movers(CAMVID)
     assert [CAMVID[i] for i in np.flatnonzero(keep)] == ["Car", "Pedestrian", "Bicyclist"]
     rng = np.random.default_rng(3)
@@ -135,15 +134,33 @@ def test_things_that_move_on_their_own_are_neither_taken_away_nor_put_in():
         frames.append(frame)
         labels.append(lab)
     labels[1][20:30, 20:30] = 1  # a blink of Building on the road, middle frame only
-    for rule, kept in ((keep, True), (None, False)):
+    for rule, moved, kept in ((keep, True, True), (keep, False, True), (None, False, False)):
         f: TemporalMedian[int] = TemporalMedian(rule)
-        middle = [f.push(lab, t, frame) for t, (lab, frame) in enumerate(zip(labels, frames, strict=True))][2]
+        pushed = zip(labels, frames if moved else [None] * 3, strict=True)
+        middle = [f.push(lab, t, frame) for t, (lab, frame) in enumerate(pushed)][2]
         assert middle is not None
         got = middle[0]
         assert (got[150:210, 224:238] == 9).mean() == pytest.approx(1.0 if kept else 0.0, abs=0.01)  # crossing
         assert (got[150:210, 400:414] == 9).mean() == pytest.approx(0.0 if kept else 1.0, abs=0.01)  # missed
         assert (got[20:30, 20:30] == 3).all()  # the blink is held either way
-    assert not movers(("sky", "road")).any() and movers(("person", "rider", "truck"))[:3].all()
+
+
+
+def test_movers_are_found_by_name_and_looked_up_for_any_shape():
+    names = ["Sky", "Cars", "people", "Motor_Bike", "living things", "Truck", "road", "pedestrians ", "Bus-Stop"]
+    found = [n for n, m in zip(names, movers(names)[:len(names)], strict=True) if m]
+    assert found == ["Cars", "people", "living things", "Truck", "pedestrians "]
+    with pytest.raises(ValueError, match="256 classes at most"):
+        movers([f"c{i}" for i in range(257)])
+    with pytest.raises(ValueError, match="bool table of 256"):
+        TemporalMedian(np.zeros(11, bool))
+    keep = movers(CAMVID)
+    rng = np.random.default_rng(4)
+    for shape in [(2, 224, 416), (224, 416), (1000,), (3, 5)]:  # a batch, a map, a row
+        a, b, c = (rng.integers(0, 11, shape, dtype=np.uint8) for _ in range(3))
+        want = np.where((a == c) & ~(keep[b] | keep[a]), a, b)
+        assert np.array_equal(median3(a, b, c, keep), want)
+        assert np.array_equal(median3(a.astype(np.int64), b.astype(np.int64), c.astype(np.int64), keep), want)
 
 
 def test_frames_of_another_size_are_a_cut_and_tiny_frames_are_not_moved():
