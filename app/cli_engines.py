@@ -69,8 +69,6 @@ def quantize(model: Path, precision: str, target: str, output: Path | None, data
     from segrt.engines.quantize import QuantizeOptions
     from segrt.evaluation.gate import GateData
 
-    if precision == "fp16":
-        unused(given("calib_source", "calib_frames"), "is for INT8 (FP16 needs no calibration)", refuse=False)
     run_quantize(model, QuantizeOptions(precision, target, output, exclude, threshold, force, auto),
                  GateData(dataset, data_root, calib_source, calib_frames, eval_frames, threads))
 
@@ -86,6 +84,8 @@ def run_quantize(model: Path, opts, data) -> Path:
 
     if not model.is_file():
         raise SegrtError(f"{shown(model)}: model file not found; export one with 'segrt export CHECKPOINT'")
+    if opts.precision == "fp16":  # segrt quantize's and segrt export's calibration options
+        unused(given("calib_source", "calib_frames"), "is for INT8 (FP16 needs no calibration)", refuse=False)
     output = opts.output or default_output(model, opts.precision, opts.target)
     check_output_suffix(output, ".onnx")
     calib = data.calib

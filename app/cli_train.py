@@ -110,8 +110,6 @@ def export(checkpoint: Path, output: Path | None, opset: int | None, check: bool
     if precision == "fp32":
         unused(given("eval_frames", "calib_frames"),
                "is for the quantization step: add --precision fp16 or int8, or leave it out", refuse=True)
-    elif precision == "fp16":
-        unused(given("calib_frames"), "is for INT8 (FP16 needs no calibration)", refuse=False)
     output = output or default_export_path(checkpoint)
     check_output_suffix(output, ".onnx")
     check_paths({"CHECKPOINT": checkpoint, "--data-root": data_root}, {"--output": output})

@@ -29,10 +29,12 @@ def eval_frames_option():
 
 
 def given(*options: str) -> list[str]:
-    """The flags of ``options`` (parameter names) that were given on the command line."""
+    """The flags of ``options`` (parameter names; those the command lacks are skipped) that were
+    given on the command line."""
     ctx = click.get_current_context()
     flags = {p.name: p.opts[0] for p in ctx.command.params}
-    return [flags[n] for n in options if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+    return [flags[n] for n in options
+            if n in flags and ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
 
 
 def unused(flags: list[str], why: str, refuse: bool) -> None:

@@ -61,6 +61,9 @@ def clip_of(image: np.ndarray, kind: str, amount: float) -> list[np.ndarray]:
     return out
 
 
+WAYS = ("raw", "steady", "steady_all_classes", "no_flow")  # what middle_three_ways returns
+
+
 def middle_three_ways(backend, frames: list[np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
     """The middle frame of a three-frame clip, labelled as it is (raw), through the filter that
     ``segrt run --steady`` applies (steady), through it without its rule for things that move
@@ -87,7 +90,7 @@ def score(backend, ds, kind: str, amount: float) -> dict:
     from segrt.metrics import ConfusionMatrix
 
     n = len(backend.manifest.classes)
-    cms = {k: ConfusionMatrix(n) for k in ("raw", "steady", "steady_all_classes", "no_flow")}
+    cms = {k: ConfusionMatrix(n) for k in WAYS}
     for i in range(len(ds)):
         image, label = ds.read(i)
         h, w = label.shape
@@ -97,15 +100,15 @@ def score(backend, ds, kind: str, amount: float) -> dict:
         for k, c in cms.items():
             c.update(truth, ways[k])
     r = {k: c.compute() for k, c in cms.items()}
-    names = backend.manifest.classes
+
+    def delta(way: str) -> dict:
+        return {c: round(100 * (b - a), 2) for c, a, b in
+                zip(backend.manifest.classes, r["raw"]["per_class_iou"], r[way]["per_class_iou"], strict=True)}
+
     return {"miou_raw": round(100 * r["raw"]["miou"], 2), "miou_steady": round(100 * r["steady"]["miou"], 2),
             "miou_steady_without_flow": round(100 * r["no_flow"]["miou"], 2),
             "miou_steady_all_classes": round(100 * r["steady_all_classes"]["miou"], 2),
-            "per_class_delta_all_classes": {c: round(100 * (b - a), 2) for c, a, b in
-                                            zip(names, r["raw"]["per_class_iou"],
-                                                r["steady_all_classes"]["per_class_iou"], strict=True)},
-            "per_class_delta": {c: round(100 * (b - a), 2) for c, a, b in
-                                zip(names, r["raw"]["per_class_iou"], r["steady"]["per_class_iou"], strict=True)}}
+            "per_class_delta_all_classes": delta("steady_all_classes"), "per_class_delta": delta("steady")}
 
 
 def camvid_val_cli(doc: str):

@@ -98,14 +98,13 @@ def share(pred: np.ndarray, where: np.ndarray, cls: int) -> tuple[int, int]:
 
 
 def score(backend, ds, things: list[Thing], speed: int) -> dict:
-    from steady_motion import middle_three_ways
+    from steady_motion import WAYS, middle_three_ways
 
     from segrt.metrics import ConfusionMatrix
 
-    ways = ("raw", "steady", "steady_all_classes", "no_flow")
     n = len(backend.manifest.classes)
-    cms = {k: ConfusionMatrix(n) for k in ways}
-    hits = {k: {m: np.zeros(4, np.int64) for m in PASTED} for k in ways}  # recall hit, of; ghost hit, of
+    cms = {k: ConfusionMatrix(n) for k in WAYS}
+    hits = {k: {m: np.zeros(4, np.int64) for m in PASTED} for k in WAYS}  # recall hit, of; ghost hit, of
     clips = dict.fromkeys(PASTED, 0)
     for i in range(len(ds)):
         image, label = ds.read(i)
@@ -124,7 +123,7 @@ def score(backend, ds, things: list[Thing], speed: int) -> dict:
             cms[way].update(truth, pred)
             hits[way][name] += (*share(pred, at[1], thing.cls), *share(pred, ghost, thing.cls))
     out = {}
-    for way in ways:
+    for way in WAYS:
         r = cms[way].compute()
         per = {m: {"recall": round(100 * v[0] / max(1, v[1]), 2), "ghost": round(100 * v[2] / max(1, v[3]), 2),
                    "pixels": int(v[1]), "clips": clips[m]} for m, v in hits[way].items()}

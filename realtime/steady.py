@@ -122,7 +122,7 @@ class TemporalMedian(Generic[T]):
             keep = np.asarray(keep, bool)
             if keep.shape != (256,):
                 raise ValueError(f"keep: a bool table of 256 labels (see movers()), not shape {keep.shape}")
-        self.keep = keep
+        self.keep = keep if keep is not None and keep.any() else None  # no movers: no lookups a frame
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._before: np.ndarray | None = None  # frame n-2's labels
         self._held: _Frame[T] | None = None      # frame n-1, waiting for frame n
