@@ -74,12 +74,18 @@ def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def small_gray(frame_bgr: np.ndarray) -> np.ndarray:
     """The frame as the flow reads it: grey, shrunk a whole number of times to about
-    FLOW_WIDTH wide (grey first, then an exact factor: 0.7 ms for 960x540 on one core, against
-    4 ms for colour to 256x144)."""
+    FLOW_WIDTH wide (grey first; then halved while the factor and both sides are even, as a
+    bilinear resize to exactly half is the mean of each 2x2 block: 0.08 ms for 960x540 against
+    0.7 for one INTER_AREA resize; what is left by INTER_AREA)."""
     k = max(1, round(frame_bgr.shape[1] / FLOW_WIDTH))
     size = (max(1, frame_bgr.shape[1] // k), max(1, frame_bgr.shape[0] // k))
     gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY) if frame_bgr.ndim == 3 else frame_bgr
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    while k % 2 == 0 and gray.shape[0] % 2 == 0 and gray.shape[1] % 2 == 0:  # exact halves only
+        gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+        k //= 2
+    if gray.shape[::-1] != size:
+        return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return gray.copy() if gray is frame_bgr else gray  # kept between frames: never the caller's buffer
 
 
 def warp_back(labels: np.ndarray, flow: np.ndarray, inside: bool = True) -> tuple[np.ndarray, np.ndarray | None]:

@@ -12,7 +12,7 @@ import pytest
 from segrt.datasets.camvid import CLASSES as CAMVID
 from segrt.realtime.capture import Captured
 from segrt.realtime.sinks import SinkBase
-from segrt.realtime.steady import StreamFilter, TemporalMedian, median3, movers
+from segrt.realtime.steady import FLOW_WIDTH, StreamFilter, TemporalMedian, median3, movers, small_gray
 from tests.conftest import run_segrt
 
 
@@ -161,6 +161,23 @@ def test_movers_are_found_by_name_and_looked_up_for_any_shape():
         want = np.where((a == c) & ~(keep[b] | keep[a]), a, b)
         assert np.array_equal(median3(a, b, c, keep), want)
         assert np.array_equal(median3(a.astype(np.int64), b.astype(np.int64), c.astype(np.int64), keep), want)
+
+
+@pytest.mark.parametrize("h, w", [(540, 960), (1080, 1920), (563, 1001), (720, 1280), (10, 1024), (240, 256)])
+def test_the_flow_reads_each_frame_as_a_mean_of_whole_blocks(h, w):
+    """small_gray halves by bilinear resizes where it can: the same picture as one area resize
+    (within a grey level of rounding), the same size, and never the caller's own buffer."""
+    rng = np.random.default_rng(h + w)
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    k = max(1, round(w / FLOW_WIDTH))
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    want = cv2.resize(grey, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    got = small_gray(frame)
+    assert got.shape == want.shape
+    if h % k == 0 and w % k == 0:  # whole blocks: the halving path is the block mean too
+        assert int(np.abs(got.astype(int) - want).max()) <= 1
+    own = grey.copy()
+    assert not np.shares_memory(small_gray(own), own)  # a grey frame of the flow's size too
 
 
 def test_frames_of_another_size_are_a_cut_and_tiny_frames_are_not_moved():
