@@ -99,6 +99,9 @@ class TrainConfig:
     # ... and its pixels changed as the next frame of a compressed video: gain and offset of up
     # to this (normalised input), codec-like noise of half of it. 0 = off
     consistency_jitter: float = 0.0
+    # the mean softmax entropy of pixels without a label (void, a pseudo-label's unsure pixels),
+    # added to the loss with this weight: decide there too (entropy minimisation). 0 = off
+    entropy_weight: float = 0.0
     # the encoder's BatchNorm layers keep the running statistics of their ImageNet weights (eval
     # mode; their scale and shift still learn) for this many first epochs (0 = off)
     encoder_bn_frozen_epochs: int = 0
@@ -146,7 +149,8 @@ class TrainConfig:
                   "distill_temperature": (0.0, 100.0, False), "distill_resolution": (1.0, 4.0, True),
                   "colour_cast": (0.0, 0.9, True), "degrade": (0.0, 1.0, True), "haze": (0.0, 1.0, True),
                   "consistency_weight": (0.0, 100.0, True), "consistency_zoom": (0.0, 0.5, False),
-                  "consistency_jitter": (0.0, 0.5, True)}
+                  "consistency_jitter": (0.0, 0.5, True),
+                  "entropy_weight": (0.0, 100.0, True)}
         for name, (lo, hi, closed) in ranges.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):

@@ -49,8 +49,31 @@ class OhemCrossEntropy:
         return hard.mean()
 
 
-def build_loss(kind: str, weight: torch.Tensor | None, ignore_index: int):
-    """``kind``: ce, dice, ce+dice or ohem → a callable (logits, target) → scalar loss."""
+def build_loss(kind: str, weight: torch.Tensor | None, ignore_index: int, entropy_weight: float = 0.0):
+    """``kind``: ce, dice, ce+dice or ohem → a callable (logits, target) → scalar loss; with
+    ``entropy_weight`` > 0, plus that times :func:`unlabelled_entropy`."""
+    loss = _base_loss(kind, weight, ignore_index)
+    if not entropy_weight:
+        return loss
+    return lambda logits, target: (loss(logits, target)
+                                   + entropy_weight * unlabelled_entropy(logits, target, ignore_index))
+
+
+def unlabelled_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Mean softmax entropy (nats) over the pixels without a label (``ignore_index``: CamVid's
+    void, a pseudo-labelled frame's unsure pixels); 0 where there are none. Minimised, it asks
+    the network to decide where nothing tells it what to answer (entropy minimisation:
+    Grandvalet and Bengio 2004; ADVENT, Vu et al. 2019): a pixel it is sure of does not flip
+    label from one video frame to the next for a little codec noise."""
+    free = target == ignore_index
+    if not bool(free.any()):
+        return logits.sum() * 0.0  # keeps the graph (and the device) of a real loss
+    log_p = F.log_softmax(logits.float(), 1)
+    entropy = -(log_p.exp() * log_p).sum(1)
+    return entropy[free].mean()
+
+
+def _base_loss(kind: str, weight: torch.Tensor | None, ignore_index: int):
     ce = torch.nn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index)
     if kind == "ce":
         return ce

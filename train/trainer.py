@@ -250,7 +250,8 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
                           f"(per process); use batch_size <= {len(train_set)}")
     classes = frames.classes
     weights = class_weights(cfg, train_set, len(classes))
-    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), frames.ignore_index)
+    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), frames.ignore_index,
+                         cfg.entropy_weight)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
     if cfg.init_from and resume is None:

@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from segrt.train.losses import OhemCrossEntropy, build_loss, dice_loss, median_frequency_weights  # noqa: E402
+from segrt.train.losses import OhemCrossEntropy, build_loss, dice_loss, median_frequency_weights, unlabelled_entropy  # noqa: E402
 from segrt.train.trainer import lr_factor  # noqa: E402
 
 IGNORE = 11
@@ -54,3 +54,26 @@ def test_schedules_warm_up_then_decay_to_zero():
         assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0) and f(10) == pytest.approx(1.0)
         assert f(100) == pytest.approx(0.0, abs=1e-9)
     assert lr_factor("cosine", 100, 0)(50) == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
+
+
+def test_unlabelled_entropy_counts_void_pixels_only_and_its_gradient_makes_them_decide():
+    torch.manual_seed(0)
+    target = torch.zeros(2, 4, 4, dtype=torch.long)
+    target[:, :2] = 255  # half the pixels without a label
+    uniform = torch.zeros(2, 3, 4, 4)
+    assert unlabelled_entropy(uniform, target, 255).item() == pytest.approx(math.log(3))
+    assert unlabelled_entropy(uniform, torch.zeros_like(target), 255).item() == 0.0
+    logits = torch.randn(2, 3, 4, 4)
+    logits[:, :, 2:] = 0.0  # labelled pixels at the top entropy: they must not count
+    sure = torch.zeros(2, 3, 4, 4)
+    sure[:, 0] = 20.0
+    sure[:, :, 2:] = 0.0
+    assert unlabelled_entropy(sure, target, 255).item() < 1e-6
+    logits.requires_grad_(True)
+    before = unlabelled_entropy(logits, target, 255)
+    before.backward()
+    assert logits.grad[:, :, 2:].abs().max() == 0  # labelled pixels get no pull
+    after = unlabelled_entropy(logits.detach() - 0.5 * logits.grad, target, 255)
+    assert after < before
+    plain, with_entropy = build_loss("ce", None, 255), build_loss("ce", None, 255, entropy_weight=2.0)
+    assert with_entropy(logits, target).item() == pytest.approx(plain(logits, target).item() + 2 * before.item())
