@@ -89,6 +89,9 @@ class TrainConfig:
     distill_resolution: float = 1.0
     # the teacher's target is the mean of its probabilities on the crop and on its mirror image
     distill_flip: bool = False
+    # ... and over the crop resized by each of these (e.g. [0.75, 1.0, 1.25], as --tta flip-ms):
+    # a multi-scale teacher's labels hold steadier on video. [1.0] = one scale
+    distill_scales: tuple[float, ...] = (1.0,)
     # temporal stability (against flicker on video): each batch is also shown moved as a camera
     # moves between frames (a random zoom of up to 1 + consistency_zoom, panned inside the frame),
     # and the student's prediction there is pulled towards its own prediction on the batch,
@@ -168,8 +171,15 @@ class TrainConfig:
                 raise ValueError(f"key 'distill_resolution': {name} {side} x {self.distill_resolution:g} = "
                                  f"{want:.0f} px, not within 3% of a multiple of 32 (the teacher's crop would be "
                                  f"{got}); use e.g. {got / side:.3g}")
-        if (self.distill_resolution != 1.0 or self.distill_flip) and not self.distill_from:
-            raise ValueError("keys 'distill_resolution' and 'distill_flip' shape a teacher's target: "
+        scales = self.distill_scales
+        if (not isinstance(scales, (list, tuple)) or not scales or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0.25 <= v <= 4 for v in scales)):
+            raise ValueError(f"key 'distill_scales' must be a list of scales in [0.25, 4], e.g. [0.75, 1.0, 1.25]; "
+                             f"got {scales!r}")
+        object.__setattr__(self, "distill_scales", tuple(float(v) for v in scales))  # frozen
+        shaped = self.distill_resolution != 1.0 or self.distill_flip or self.distill_scales != (1.0,)
+        if shaped and not self.distill_from:
+            raise ValueError("keys 'distill_resolution', 'distill_flip' and 'distill_scales' shape a teacher's target: "
                              "set 'distill_from' and 'distill_weight' too, or leave them out")
         for name, (least, most) in {"scale_range": (0.05, 8), "aspect_range": (0.25, 4)}.items():
             lo, hi = getattr(self, name)

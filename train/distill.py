@@ -27,15 +27,35 @@ class Distillation:
     """
 
     def __init__(self, teacher: torch.nn.Module, weight: float, temperature: float,
-                 renormalise: tuple[torch.Tensor, torch.Tensor] | None = None, flip: bool = False) -> None:
+                 renormalise: tuple[torch.Tensor, torch.Tensor] | None = None, flip: bool = False,
+                 scales: tuple[float, ...] = (1.0,)) -> None:
         self.teacher, self.weight, self.temperature, self.flip = teacher, weight, temperature, flip
         self.renormalise = renormalise  # (scale, shift), each (1, 3, 1, 1): the teacher's input
+        self.scales = tuple(scales)
 
     @torch.no_grad()
     def soft_targets(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's tempered probabilities on ``x``, averaged with its mirror's (``flip``);
+        with more than one of ``scales``, also over ``x`` resized by each (sides rounded to a
+        multiple of 32) and the probabilities resized to ``x``'s size, as ``segrt export --tta
+        flip-ms`` averages them."""
         if self.renormalise is not None:
             scale, shift = self.renormalise
             x = x * scale + shift
+        if self.scales == (1.0,):
+            return self._flip_average(x)
+        from segrt.train.models.tta import scaled_sizes
+
+        size = tuple(x.shape[-2:])
+        total = torch.zeros(())
+        for w, h in scaled_sizes(size[1], size[0], self.scales):
+            xs = x if (h, w) == size else F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            p = self._flip_average(xs)
+            total = total + (p if tuple(p.shape[-2:]) == size else
+                             F.interpolate(p, size=size, mode="bilinear", align_corners=False))
+        return total / len(self.scales)
+
+    def _flip_average(self, x: torch.Tensor) -> torch.Tensor:
         p = (self.teacher(x).float() / self.temperature).softmax(1)
         if self.flip:  # test-time flip averaging, as `segrt export --tta flip` does
             p = 0.5 * (p + (self.teacher(x.flip(-1)).float() / self.temperature).softmax(1).flip(-1))
@@ -145,7 +165,7 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device: torch.device,
                  memory_format: torch.memory_format, weight: float = 1.0, temperature: float = 1.0,
-                 flip: bool = False) -> Distillation:
+                 flip: bool = False, scales: tuple[float, ...] = (1.0,)) -> Distillation:
     """Distillation from the network of a segrt checkpoint, frozen; refused when it predicts
     other classes. Inputs are always RGB; a teacher normalised with another mean and std gets
     the student's tensor mapped to its own: x_t = (x_s·std_s + mean_s − mean_t) / std_t."""
@@ -165,7 +185,7 @@ def load_teacher(path: str | Path, classes: list[str], spec: Preprocess, device:
     net = checkpoint.build_from_checkpoint(ckpt).to(device, memory_format=memory_format)
     for p in net.parameters():
         p.requires_grad_(False)
-    return Distillation(net, weight, temperature, renormalise, flip)
+    return Distillation(net, weight, temperature, renormalise, flip, scales)
 
 
 def shrink(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

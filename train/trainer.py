@@ -257,7 +257,8 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
     if cfg.init_from and resume is None:
         _init_from(model, cfg, frames, spec)
     distill = (load_teacher(cfg.distill_from, list(classes), spec, device, memory_format, cfg.distill_weight,
-                            cfg.distill_temperature, cfg.distill_flip) if cfg.distill_from else None)
+                            cfg.distill_temperature, cfg.distill_flip, cfg.distill_scales)
+               if cfg.distill_from else None)
     trained = WithAux(model, cfg.model, len(classes), cfg.crop[::-1]) if cfg.aux_weight > 0 else model
     opt = torch.optim.AdamW(param_groups(trained, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     hold_from = (cfg.epochs - cfg.swa_epochs) * len(loader) if cfg.swa_epochs else None

@@ -95,6 +95,26 @@ def test_a_flip_averaging_teacher_targets_the_mean_of_the_frame_and_its_mirror()
     assert torch.allclose(flipped.soft_targets(x), 0.5 * (plain.soft_targets(x) + mirror), atol=1e-6)
 
 
+def test_a_multi_scale_teacher_targets_the_mean_over_its_scales_resized_back():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 5, padding=2)  # its answer depends on the scale it sees
+    x = torch.randn(2, 3, 64, 128)
+    size = (64, 128)
+    one = Distillation(conv, weight=1.0, temperature=2.0, flip=True)
+    multi = Distillation(conv, weight=1.0, temperature=2.0, flip=True, scales=(0.5, 1.0, 1.5))
+    want = torch.zeros(2, 4, *size)
+    for h, w in ((32, 64), (64, 128), (96, 192)):  # each side times each scale
+        xs = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        want += torch.nn.functional.interpolate(one.soft_targets(xs), size=size, mode="bilinear",
+                                                align_corners=False)
+    got = multi.soft_targets(x)
+    assert got.shape == (2, 4, *size) and torch.allclose(got, want / 3, atol=1e-6)
+    assert (got - one.soft_targets(x)).abs().max() > 1e-3  # the scales change the target
+    assert torch.allclose(got.sum(1), torch.ones(2, *size), atol=1e-5)
+    with pytest.raises(ValueError, match="distill_scales"):
+        dataclasses.replace(TINY, distill_scales=(0.75, 1.0, 1.25))  # shapes a teacher's target: needs one
+
+
 def test_a_teacher_at_a_higher_resolution_is_area_averaged_to_the_students_logits():
     teacher_logits = torch.full((1, 2, 1, 4), -10.0)
     teacher_logits[:, 0, :, 0] = 10.0  # class 0 in the first of four columns, class 1 in the others
