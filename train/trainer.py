@@ -168,13 +168,12 @@ def param_groups(net, cfg: TrainConfig) -> list[dict]:
             {"params": [p for p in net.parameters() if id(p) not in own]}]
 
 
-def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int) -> torch.Tensor | None:
+def class_weights(cfg: TrainConfig, train_set: SegTrain, num_classes: int, device: torch.device) -> torch.Tensor | None:
     if cfg.class_weighting == "none":
         return None
-    labels = [label for _, label in train_set.items]
-    if cfg.class_weighting == "median_frequency":
-        return torch.from_numpy(median_frequency_weights(labels, num_classes))
-    return torch.from_numpy(enet_weights(train_set.class_frequencies(num_classes)))
+    weights = (median_frequency_weights([label for _, label in train_set.items], num_classes)
+               if cfg.class_weighting == "median_frequency" else enet_weights(train_set.class_frequencies(num_classes)))
+    return torch.from_numpy(weights).to(device)
 
 
 def fit(cfg: TrainConfig, data_root: Path | None, out_dir: Path, resume: Path | None = None,
@@ -249,8 +248,7 @@ def _build(cfg: TrainConfig, data_root: Path | None, ddp: distributed.Dist, resu
         raise ConfigError(f"key 'batch_size': {cfg.batch_size} is more than the {len(train_set)} training frames "
                           f"(per process); use batch_size <= {len(train_set)}")
     classes = frames.classes
-    weights = class_weights(cfg, train_set, len(classes))
-    loss_fn = build_loss(cfg.loss, None if weights is None else weights.to(device), frames.ignore_index,
+    loss_fn = build_loss(cfg.loss, class_weights(cfg, train_set, len(classes), device), frames.ignore_index,
                          cfg.entropy_weight)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
